@@ -1,0 +1,5 @@
+"""Entry point for ``python -m codestral_lsp``."""
+
+from codestral_lsp.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,287 @@
+"""The FIM backend client: one long-lived httpx.AsyncClient, JSON and SSE answers, typed errors."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from httpx_sse import EventSource
+
+from codestral_lsp import __version__
+from codestral_lsp.errors import (
+    AuthError,
+    BackendError,
+    BackendTimeout,
+    BackendUnavailable,
+    InvalidResponse,
+    RateLimitError,
+    RequestRejected,
+    ServerError,
+)
+from codestral_lsp.privacy import redact
+from codestral_lsp.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+_RATE_HEADER = re.compile(r"^(x-ratelimit-|ratelimitbysize-)", re.IGNORECASE)
+_MAX_ERROR_BODY = 64 * 1024
+
+
+@dataclass(frozen=True)
+class FimRequest:
+    """One call, fully resolved: where to send it, with which key, and the JSON body."""
+
+    url: str
+    api_key: str = field(repr=False)
+    body: Mapping[str, Any]
+    headers: tuple[tuple[str, str], ...] = ()
+    timeout_s: float = 10.0
+
+    @property
+    def stream(self) -> bool:
+        return bool(self.body.get("stream"))
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
+class FimResult:
+    """The model's answer to one call."""
+
+    text: str
+    finish_reason: str | None
+    usage: Usage | None
+    model: str | None
+    rate_limits: Mapping[str, str]  # x-ratelimit-* / ratelimitbysize-* headers, lowercased
+    elapsed_s: float
+
+
+def request_body(settings: Settings, prompt: str, suffix: str) -> dict[str, Any]:
+    """The API's JSON body; only fields that are set (the API rejects unknown ones)."""
+    optional = {
+        "temperature": settings.temperature,
+        "top_p": settings.top_p,
+        "max_tokens": settings.max_tokens,
+        "min_tokens": settings.min_tokens,
+        "stop": list(settings.stop) if isinstance(settings.stop, tuple) else settings.stop,
+        "random_seed": settings.random_seed,
+    }
+    body: dict[str, Any] = {"model": settings.model, "prompt": prompt, "suffix": suffix}
+    body.update({k: v for k, v in optional.items() if v is not None})
+    body["stream"] = settings.stream
+    return body
+
+
+class FimClient:
+    """Calls a FIM endpoint. One instance (one connection pool) lives as long as the server."""
+
+    def __init__(self, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self._client = httpx.AsyncClient(
+            transport=transport,
+            headers={"User-Agent": f"codestral-lsp/{__version__}"},
+            limits=httpx.Limits(max_keepalive_connections=8, keepalive_expiry=120),
+            follow_redirects=False,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def complete(self, request: FimRequest) -> FimResult:
+        """Send one FIM request; raise a BackendError subclass on any failure."""
+        started = time.monotonic()
+        try:
+            return await asyncio.wait_for(self._send(request, started), request.timeout_s)
+        except asyncio.TimeoutError as exc:
+            raise BackendTimeout(f"no answer within {request.timeout_s:g} s") from exc
+        except httpx.TimeoutException as exc:
+            raise BackendTimeout(f"timed out: {type(exc).__name__}") from exc
+        except httpx.TransportError as exc:
+            detail = redact(str(exc) or type(exc).__name__, [request.api_key])
+            raise BackendUnavailable(f"cannot reach {_host(request.url)}: {detail}") from exc
+
+    async def _send(self, request: FimRequest, started: float) -> FimResult:
+        headers = {
+            "Authorization": f"Bearer {request.api_key}",
+            "Accept": "text/event-stream" if request.stream else "application/json",
+            **dict(request.headers),
+        }
+        async with self._client.stream(
+            "POST", request.url, json=request.body, headers=headers, timeout=request.timeout_s
+        ) as response:
+            limits = {k.lower(): v for k, v in response.headers.items() if _RATE_HEADER.match(k)}
+            if response.status_code >= 300:
+                raw = await _read_capped(response)
+                raise _status_error(response, raw, request.api_key)
+            if "text/event-stream" in response.headers.get("content-type", ""):
+                text, finish, usage, model = await _read_events(response)
+            else:
+                text, finish, usage, model = _parse_json_body(await response.aread())
+        return FimResult(text, finish, usage, model, limits, time.monotonic() - started)
+
+
+async def _read_capped(response: httpx.Response) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= _MAX_ERROR_BODY:
+            break
+    return b"".join(chunks)[:_MAX_ERROR_BODY]
+
+
+async def _read_events(
+    response: httpx.Response,
+) -> tuple[str, str | None, Usage | None, str | None]:
+    parts: list[str] = []
+    finish: str | None = None
+    usage: Usage | None = None
+    model: str | None = None
+    done = False
+    async for event in EventSource(response).aiter_sse():
+        if event.data.strip() == "[DONE]":
+            done = True
+            break
+        if not event.data.strip():
+            continue
+        chunk = _json_object(event.data.encode())
+        choice = _first_choice(chunk)
+        delta = choice.get("delta") or choice.get("message") or {}
+        content = delta.get("content") if isinstance(delta, dict) else None
+        if isinstance(content, str):
+            parts.append(content)
+        finish = choice.get("finish_reason") or finish
+        usage = _usage(chunk) or usage
+        model = chunk.get("model") if isinstance(chunk.get("model"), str) else model
+    if not done and finish is None:
+        raise InvalidResponse("the event stream ended before the completion finished")
+    return "".join(parts), finish, usage, model
+
+
+def _parse_json_body(raw: bytes) -> tuple[str, str | None, Usage | None, str | None]:
+    data = _json_object(raw)
+    choice = _first_choice(data)
+    message = choice.get("message")
+    content = message.get("content") if isinstance(message, dict) else None
+    if content is None and isinstance(choice.get("text"), str):
+        content = choice["text"]  # OpenAI-style gateways
+    if not isinstance(content, str):
+        raise InvalidResponse("the answer has no choices[0].message.content string")
+    model = data.get("model")
+    return (
+        content,
+        choice.get("finish_reason"),
+        _usage(data),
+        model if isinstance(model, str) else None,
+    )
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidResponse(f"the answer is not JSON: {_snippet(raw)}") from exc
+    if not isinstance(data, dict):
+        raise InvalidResponse("the answer is JSON but not an object")
+    if data.get("object") == "error":
+        raise ServerError(f"the backend reported an error: {_error_text(data)}")
+    return data
+
+
+def _first_choice(data: Mapping[str, Any]) -> dict[str, Any]:
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise InvalidResponse("the answer has no choices")
+    return choices[0]
+
+
+def _usage(data: Mapping[str, Any]) -> Usage | None:
+    usage = data.get("usage")
+    if not isinstance(usage, dict):
+        return None
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    if isinstance(prompt, int) and isinstance(completion, int):
+        return Usage(prompt, completion)
+    return None
+
+
+def _status_error(response: httpx.Response, raw: bytes, api_key: str) -> BackendError:
+    status = response.status_code
+    detail = redact(_error_text_from_body(raw), [api_key])
+    message = f"HTTP {status} from {_host(str(response.request.url))}: {detail}"
+    if status in (401, 403):
+        return AuthError(message, status=status)
+    if status == 429:
+        return RateLimitError(message, retry_after=retry_after(response.headers))
+    if status >= 500:
+        return ServerError(message, status=status)
+    return RequestRejected(message, status=status)
+
+
+def _error_text_from_body(raw: bytes) -> str:
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return _snippet(raw)
+    return _error_text(data)
+
+
+def _error_text(data: object, depth: int = 0) -> str:
+    """The human part of the error bodies seen in the wild (see FACTS.md)."""
+    if depth > 6:
+        return _snippet(json.dumps(data).encode())
+    if isinstance(data, str):
+        try:
+            return _error_text(json.loads(data), depth + 1)
+        except json.JSONDecodeError:
+            return data[:300]
+    if isinstance(data, list):
+        return "; ".join(_error_text(item, depth + 1) for item in data[:5])
+    if isinstance(data, dict):
+        if "msg" in data:
+            loc = ".".join(str(p) for p in data.get("loc", []) if p != "body")
+            kind = data.get("type")
+            return f"{loc + ': ' if loc else ''}{data['msg']}{f' ({kind})' if kind else ''}"
+        for key in ("message", "detail", "error"):
+            if key in data:
+                return _error_text(data[key], depth + 1)
+    return _snippet(json.dumps(data).encode())
+
+
+def _snippet(raw: bytes) -> str:
+    text = raw.decode("utf-8", "replace")
+    text = re.sub(r"<[^>]+>", " ", text)  # proxies answer with HTML pages
+    text = re.sub(r"\s+", " ", text).strip()
+    return (text[:200] + "...") if len(text) > 200 else (text or "(empty body)")
+
+
+def retry_after(headers: httpx.Headers) -> float | None:
+    """Seconds to wait from ``Retry-After`` (seconds or HTTP date) or ``ratelimitbysize-reset``."""
+    value = headers.get("retry-after") or headers.get("ratelimitbysize-reset")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _host(url: str) -> str:
+    return httpx.URL(url).host or url

@@ -1,0 +1,109 @@
+"""One completion, start to finish: key, request, backend call; failures become empty answers."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from codestral_lsp.backend import FimClient, FimRequest, FimResult, request_body
+from codestral_lsp.context import FimContext
+from codestral_lsp.errors import AuthError, BackendError, RateLimitError
+from codestral_lsp.providers import PROVIDERS, endpoint_url, resolve_key
+from codestral_lsp.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """The model's text for a context."""
+
+    context: FimContext
+    text: str
+    result: FimResult
+
+
+class CompletionEngine:
+    """Calls the backend for a context and reports failures the way the user needs them.
+
+    ``notify_user`` shows a message in the editor; it is called once per distinct actionable
+    problem (no key, a refused key), never once per keystroke.
+    """
+
+    def __init__(
+        self,
+        client: FimClient,
+        environ: Mapping[str, str],
+        notify_user: Callable[[str], None],
+    ) -> None:
+        self._client = client
+        self._environ = environ
+        self._notify_user = notify_user
+        self._told: set[str] = set()
+
+    async def complete(
+        self, context: FimContext, settings: Settings, request_id: str
+    ) -> Completion | None:
+        """The completion for ``context``, or None when there is none to show."""
+        key, key_source = resolve_key(settings.provider, settings.api_key, self._environ)
+        if key is None:
+            self._tell_once("no-key", _no_key_message(settings))
+            return None
+        url = endpoint_url(settings.provider, settings.region, settings.endpoint)
+        request = FimRequest(
+            url=url,
+            api_key=key,
+            body=request_body(settings, context.prompt, context.suffix),
+            headers=settings.headers,
+            timeout_s=settings.request_timeout_ms / 1000,
+        )
+        try:
+            result = await self._client.complete(request)
+        except AuthError as exc:
+            fingerprint = hashlib.sha256(f"{url}\0{key}".encode()).hexdigest()
+            self._tell_once(fingerprint, _refused_message(settings, key_source, exc))
+            return None
+        except RateLimitError as exc:
+            logger.info("[%s] rate limited: %s", request_id, exc)
+            return None
+        except BackendError as exc:
+            logger.warning("[%s] no completion: %s", request_id, exc)
+            return None
+        logger.info(
+            "[%s] %d chars in %.0f ms (finish %s, tokens %s)",
+            request_id,
+            len(result.text),
+            result.elapsed_s * 1000,
+            result.finish_reason,
+            result.usage,
+        )
+        logger.debug("[%s] completion %r", request_id, result.text)
+        if not result.text.strip():
+            return None
+        return Completion(context, result.text, result)
+
+    def _tell_once(self, key: str, message: str) -> None:
+        logger.error("%s", message)
+        if key not in self._told:
+            self._told.add(key)
+            self._notify_user(message)
+
+
+def _no_key_message(settings: Settings) -> str:
+    provider = PROVIDERS[settings.provider]
+    return (
+        f"codestral-lsp: no API key for provider '{provider.name}'. Set the environment variable "
+        f"{provider.key_env} ({provider.key_hint}) or the 'apiKey' setting."
+    )
+
+
+def _refused_message(settings: Settings, key_source: str, exc: AuthError) -> str:
+    provider = PROVIDERS[settings.provider]
+    where = settings.endpoint or provider.name
+    return (
+        f"codestral-lsp: {where} refused the API key from {key_source} (HTTP {exc.status}). "
+        f"Set {provider.key_env} to {provider.key_hint}, or choose the provider the key belongs to "
+        "with the 'provider' setting: a Codestral key gets 401 on api.mistral.ai and the reverse."
+    )

@@ -1,0 +1,219 @@
+"""Wires LSP handlers to the modules that do the work; all state lives on the server instance."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol, lsp_method
+
+from codestral_lsp import __version__, context
+from codestral_lsp.backend import FimClient
+from codestral_lsp.documents import DocumentError, DocumentStore, TextChange
+from codestral_lsp.engine import CompletionEngine
+from codestral_lsp.positions import Encoding, to_units
+from codestral_lsp.privacy import RedactingFilter
+from codestral_lsp.providers import resolve_key
+from codestral_lsp.settings import Problem, client_section, load_layers
+
+logger = logging.getLogger(__name__)
+
+_ENCODINGS: Mapping[str, Encoding] = {"utf-8": "utf-8", "utf-16": "utf-16", "utf-32": "utf-32"}
+
+
+class _Protocol(LanguageServerProtocol):
+    """pygls' protocol without its own document copies: our DocumentStore is the only one.
+
+    pygls' TextDocument rebuilds the whole text on every edit and splits lines on characters
+    that LSP does not treat as line ends, so its built-in sync handlers only forward here.
+    """
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
+    def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams) -> Any:
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_OPEN)) is not None:
+            yield handler, (params,), None
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> Any:
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
+            yield handler, (params,), None
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
+    def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams) -> Any:
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CLOSE)) is not None:
+            yield handler, (params,), None
+
+
+class LspLogHandler(logging.Handler):
+    """Sends our log records to the editor as ``window/logMessage``."""
+
+    _TYPES = (
+        (logging.ERROR, types.MessageType.Error),
+        (logging.WARNING, types.MessageType.Warning),
+        (logging.INFO, types.MessageType.Info),
+    )
+
+    def __init__(self, server: LanguageServer) -> None:
+        super().__init__()
+        self._server = server
+        self._busy = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._busy or record.name.startswith("pygls") or self._server.protocol.writer is None:
+            return
+        kind = next((t for level, t in self._TYPES if record.levelno >= level), None)
+        self._busy = True
+        try:
+            message = self.format(record)
+            self._server.window_log_message(
+                types.LogMessageParams(type=kind or types.MessageType.Log, message=message)
+            )
+        finally:
+            self._busy = False
+
+
+class CodestralServer(LanguageServer):
+    """The language server; one instance per editor connection."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        super().__init__(
+            "codestral-lsp",
+            __version__,
+            protocol_cls=_Protocol,
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+        )
+        self.environ = dict(os.environ if environ is None else environ)
+        self.documents = DocumentStore()
+        self.settings_layers, self._startup_problems = load_layers(self.environ)
+        self.client = FimClient()
+        self.engine = CompletionEngine(self.client, self.environ, self.show_warning)
+        self.redactor = RedactingFilter()
+        self._shown: set[str] = set()
+        self._ids = itertools.count(1)
+        self._refresh_secrets()
+
+    @property
+    def encoding(self) -> Encoding:
+        return _ENCODINGS.get(str(self.workspace.position_encoding), "utf-16")
+
+    def next_request_id(self) -> str:
+        return f"c{next(self._ids)}"
+
+    def show_warning(self, message: str) -> None:
+        self.window_show_message(
+            types.ShowMessageParams(type=types.MessageType.Warning, message=message)
+        )
+
+    def apply_settings(self, source: str, values: Mapping[str, object]) -> None:
+        """Take one source's settings; tell the user about each new problem once."""
+        self.report_problems(self.settings_layers.set_layer(source, values))
+        self._refresh_secrets()
+        logger.info("settings: %r", self.settings_layers.current)
+
+    def report_problems(self, problems: list[Problem]) -> None:
+        for problem in problems:
+            message = str(problem)
+            logger.warning("%s", message)
+            if "unknown" not in problem.reason and message not in self._shown:
+                self._shown.add(message)
+                self.show_warning(message)
+
+    def _refresh_secrets(self) -> None:
+        settings = self.settings_layers.current
+        env_key, _ = resolve_key(settings.provider, None, self.environ)
+        found = [settings.api_key, env_key, *(v for _, v in settings.headers)]
+        self.redactor.secrets = tuple(s for s in found if s and len(s) >= 6)
+
+
+def to_change(
+    event: types.TextDocumentContentChangeEvent,
+) -> TextChange:
+    if isinstance(event, types.TextDocumentContentChangePartial):
+        r = event.range
+        return TextChange(
+            (r.start.line, r.start.character, r.end.line, r.end.character), event.text
+        )
+    return TextChange(None, event.text)
+
+
+def create_server(environ: Mapping[str, str] | None = None) -> CodestralServer:
+    """A server with every handler registered."""
+    server = CodestralServer(environ)
+
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: CodestralServer, params: types.InitializeParams) -> None:
+        ls.report_problems(ls._startup_problems)
+        options = params.initialization_options
+        if options is not None:
+            ls.apply_settings("initializationOptions", options if isinstance(options, dict) else {})
+        logger.info("position encoding %s", ls.encoding)
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    def did_change_configuration(
+        ls: CodestralServer, params: types.DidChangeConfigurationParams
+    ) -> None:
+        ls.apply_settings("workspace/didChangeConfiguration", client_section(params.settings))
+
+    @server.feature(types.SHUTDOWN)
+    async def shutdown(ls: CodestralServer, params: None) -> None:
+        await ls.client.aclose()
+
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: CodestralServer, params: types.DidOpenTextDocumentParams) -> None:
+        doc = params.text_document
+        ls.documents.open(doc.uri, doc.text, doc.version, doc.language_id)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: CodestralServer, params: types.DidChangeTextDocumentParams) -> None:
+        doc = params.text_document
+        changes = [to_change(c) for c in params.content_changes]
+        ls.documents.change(doc.uri, doc.version, changes, ls.encoding)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: CodestralServer, params: types.DidCloseTextDocumentParams) -> None:
+        if not ls.documents.close(params.text_document.uri):
+            logger.warning("didClose for a document that is not open: %s", params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
+    async def inline_completion(
+        ls: CodestralServer, params: types.InlineCompletionParams
+    ) -> types.InlineCompletionList | None:
+        return await complete_inline(ls, params)
+
+    return server
+
+
+async def complete_inline(
+    ls: CodestralServer, params: types.InlineCompletionParams
+) -> types.InlineCompletionList | None:
+    """Handler body: context at the cursor, one backend call, an item if still current."""
+    doc = ls.documents.get(params.text_document.uri)
+    if doc is None:
+        raise JsonRpcInvalidParams(f"document is not open: {params.text_document.uri}")
+    position = params.position
+    try:
+        cursor = doc.resolve(position.line, position.character, ls.encoding)
+    except DocumentError as exc:
+        raise JsonRpcInvalidParams(
+            f"bad position {position.line}:{position.character}: {exc}"
+        ) from exc
+    request_id = ls.next_request_id()
+    fim = context.build(doc, cursor)
+    completion = await ls.engine.complete(fim, ls.settings_layers.current, request_id)
+    if completion is None:
+        return None
+    current = ls.documents.get(fim.uri)
+    if current is None or current.version != fim.version:
+        logger.info("[%s] dropped: the document changed while the model answered", request_id)
+        return None
+    at = types.Position(
+        line=cursor.line, character=to_units(current.line(cursor.line), cursor.index, ls.encoding)
+    )
+    item = types.InlineCompletionItem(insert_text=completion.text, range=types.Range(at, at))
+    return types.InlineCompletionList(items=[item])

@@ -1,0 +1,273 @@
+"""Settings: one frozen, validated object built from defaults, a TOML file and the editor's options.
+
+Precedence, lowest first: defaults; the TOML file (``$CODESTRAL_LSP_CONFIG`` or
+``$XDG_CONFIG_HOME/codestral-lsp/config.toml``); ``initializationOptions``; the latest
+``workspace/didChangeConfiguration``. Keys are camelCase on the wire (snake_case is accepted too).
+A bad value is reported by field and reason, and the last good value of that field stays in force.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from codestral_lsp.providers import PROVIDERS
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a user can set. Field docs are the README's, keep them in step."""
+
+    provider: str = "codestral"
+    """`codestral`, `mistral` or `langdock`: picks the endpoint URL and the key's variable."""
+    endpoint: str | None = None
+    """Full URL of a FIM endpoint; overrides the provider's URL (gateways, proxies, tests)."""
+    region: str = "eu"
+    """Langdock region in its URL."""
+    api_key: str | None = field(default=None, repr=False)
+    """The key; when unset it is read from the provider's environment variable."""
+    model: str = "codestral-latest"
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = 256
+    """Upper bound on generated tokens: keeps cost and latency of one suggestion bounded."""
+    min_tokens: int | None = None
+    stop: str | tuple[str, ...] | None = None
+    random_seed: int | None = None
+    stream: bool = True
+    """Server-sent events (the answer is read as it is generated) or one JSON body."""
+    headers: tuple[tuple[str, str], ...] = ()
+    """Extra HTTP headers for gateways; shown as a table/object in settings."""
+    request_timeout_ms: int = 10_000
+    """Deadline for one whole FIM call; the editor gets an empty answer after it."""
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.name != "api_key"
+        )
+        key = "set" if self.api_key else "unset"
+        return f"Settings({shown}, api_key=<{key}>)"
+
+
+# --- validators: each takes the raw JSON/TOML value and returns the parsed one or raises ValueError
+
+
+def _describe(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _choice(*choices: str) -> Callable[[object], str]:
+    def parse(value: object) -> str:
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return str(value)
+
+    return parse
+
+
+def _number(low: float, high: float | None, *, optional: bool = True) -> Callable[[object], Any]:
+    def parse(value: object) -> float | None:
+        if value is None and optional:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError("must be a number")
+        if value < low or (high is not None and value > high):
+            bound = f"from {low} to {high}" if high is not None else f"at least {low}"
+            raise ValueError(f"must be {bound}")
+        return float(value)
+
+    return parse
+
+
+def _integer(low: int, *, optional: bool = True) -> Callable[[object], Any]:
+    def parse(value: object) -> int | None:
+        if value is None and optional:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError("must be a whole number")
+        if value < low:
+            raise ValueError(f"must be at least {low}")
+        return value
+
+    return parse
+
+
+def _text(*, optional: bool, pattern: str | None = None) -> Callable[[object], Any]:
+    def parse(value: object) -> str | None:
+        if value is None and optional:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError("must be a non-empty string")
+        if pattern and not re.fullmatch(pattern, value):
+            raise ValueError(f"must match {pattern}")
+        return value.strip()
+
+    return parse
+
+
+def _url(value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not re.match(r"https?://[^/\s]+", value):
+        raise ValueError("must be an http:// or https:// URL")
+    return value
+
+
+def _stop(value: object) -> str | tuple[str, ...] | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(s, str) for s in value):
+        return tuple(value)
+    raise ValueError("must be a string or a list of strings")
+
+
+def _headers(value: object) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ValueError("must be an object of header names to string values")
+    return tuple(value.items())
+
+
+def _boolean(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+@dataclass(frozen=True)
+class _Field:
+    key: str  # camelCase wire name
+    attr: str  # Settings attribute
+    parse: Callable[[object], Any]
+    secret: bool = False
+
+
+FIELDS: tuple[_Field, ...] = (
+    _Field("provider", "provider", _choice(*PROVIDERS)),
+    _Field("endpoint", "endpoint", _url),
+    _Field("region", "region", _text(optional=False, pattern=r"[A-Za-z0-9-]+")),
+    _Field("apiKey", "api_key", _text(optional=True), secret=True),
+    _Field("model", "model", _text(optional=False)),
+    _Field("temperature", "temperature", _number(0, 1.5)),
+    _Field("topP", "top_p", _number(0, 1)),
+    _Field("maxTokens", "max_tokens", _integer(1)),
+    _Field("minTokens", "min_tokens", _integer(0)),
+    _Field("stop", "stop", _stop),
+    _Field("randomSeed", "random_seed", _integer(0)),
+    _Field("stream", "stream", _boolean),
+    _Field("headers", "headers", _headers),
+    _Field("requestTimeoutMs", "request_timeout_ms", _integer(100, optional=False)),
+)
+_BY_KEY = {f.key: f for f in FIELDS} | {f.attr: f for f in FIELDS}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A setting that could not be used, with the reason; safe to show (never holds a key)."""
+
+    key: str
+    reason: str
+    source: str
+
+    def __str__(self) -> str:
+        return f"codestral-lsp: setting '{self.key}' from {self.source} {self.reason}"
+
+
+def client_section(settings: object) -> Mapping[str, object]:
+    """Our part of a didChangeConfiguration payload: ``settings.codestral`` or ``settings``."""
+    if not isinstance(settings, dict):
+        return {}
+    section = settings.get("codestral", settings)
+    return section if isinstance(section, dict) else {}
+
+
+def config_path(environ: Mapping[str, str]) -> Path:
+    """Where the TOML settings file is looked for."""
+    explicit = environ.get("CODESTRAL_LSP_CONFIG")
+    if explicit:
+        return Path(explicit).expanduser()
+    base = environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "codestral-lsp" / "config.toml"
+
+
+def read_file(path: Path, *, required: bool) -> tuple[dict[str, Any], list[Problem]]:
+    """The TOML file's table (``[codestral]`` or top level); a missing optional file is empty."""
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        if not required:
+            return {}, []
+        return {}, [Problem(str(path), "does not exist", "CODESTRAL_LSP_CONFIG")]
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        return {}, [Problem(str(path), f"could not be read: {exc}", "the settings file")]
+    section = data.get("codestral", data)
+    return (section if isinstance(section, dict) else {}), []
+
+
+class SettingsLayers:
+    """Keeps each source's raw values so a later change re-merges in the right precedence."""
+
+    def __init__(self, file_values: Mapping[str, object], file_source: str) -> None:
+        self._layers: dict[str, Mapping[str, object]] = {file_source: file_values}
+        self.current = Settings()
+
+    def set_layer(self, source: str, values: Mapping[str, object]) -> list[Problem]:
+        """Replace one source's values and rebuild; returns the problems found."""
+        self._layers[source] = dict(values)
+        return self.rebuild()
+
+    def rebuild(self) -> list[Problem]:
+        """Re-merge all layers; for each field the highest layer that sets it decides."""
+        chosen: dict[str, tuple[_Field, object, str]] = {}
+        problems: list[Problem] = []
+        for source, values in self._layers.items():
+            for key, value in values.items():
+                spec = _BY_KEY.get(key)
+                if spec is None:
+                    problems.append(Problem(key, "is unknown and was ignored", source))
+                else:
+                    chosen[spec.attr] = (spec, value, source)
+        changes: dict[str, Any] = {}
+        for attr, (spec, value, source) in chosen.items():
+            try:
+                changes[attr] = spec.parse(value)
+            except ValueError as exc:
+                shown = "<hidden>" if spec.secret else _describe(value)
+                reason = f"{exc} (got {shown}); the last good value stays in force"
+                problems.append(Problem(spec.key, reason, source))
+                changes[attr] = getattr(self.current, attr)
+        self.current = replace(Settings(), **changes)
+        return problems
+
+
+def load_layers(environ: Mapping[str, str]) -> tuple[SettingsLayers, list[Problem]]:
+    """Settings from defaults and the TOML file, ready for the editor's layers on top."""
+    path = config_path(environ)
+    values, problems = read_file(path, required=bool(environ.get("CODESTRAL_LSP_CONFIG")))
+    layers = SettingsLayers(values, f"the settings file {path}")
+    problems.extend(layers.rebuild())
+    return layers, problems
+
+
+def secrets(settings: Settings, extra: Iterable[str | None] = ()) -> list[str]:
+    """Strings that must never appear in output: the key and header values."""
+    found = [settings.api_key, *(v for _, v in settings.headers), *extra]
+    return [s for s in found if s and len(s) >= 6]

@@ -1,0 +1,423 @@
+"""A fake Mistral Codestral `POST /v1/fim/completions` server that records what it receives.
+
+Plays the contract in FACTS.md ("The Codestral FIM API"): bearer auth, strict 422 validation,
+JSON and SSE replies with usage, `stop` and `max_tokens`; plus scripted one-shot faults
+(`enqueue(Reply(...))`), per-request connection records and event-driven waits. Runs in the
+caller's event loop on 127.0.0.1. CLI: `python tests/fake_codestral.py --port 0 [--key K]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import json
+import logging
+import re
+import secrets
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+log = logging.getLogger("fake_codestral")
+
+FIM_PATH = "/v1/fim/completions"
+DEFAULT_KEY = "test-key-0123456789abcdef"
+_TOKEN_RE = re.compile(r"\w{1,4}|[^\w\s]|\s+")
+_KINDS = {  # kind -> (accepted types, pydantic error type, message)
+    "str": ((str,), "string_type", "Input should be a valid string"),
+    "num": ((int, float), "float_type", "Input should be a valid number"),
+    "int": ((int,), "int_type", "Input should be a valid integer"),
+    "bool": ((bool,), "bool_type", "Input should be a valid boolean"),
+}
+_REQUIRED = ("model", "prompt")
+_FIELDS: dict[str, tuple[str, float | None, float | None]] = {  # -> (kind, minimum, maximum)
+    "model": ("str", None, None),
+    "prompt": ("str", None, None),
+    "suffix": ("str", None, None),
+    "temperature": ("num", 0, 1.5),
+    "top_p": ("num", 0, 1),
+    "max_tokens": ("int", 0, None),
+    "min_tokens": ("int", 0, None),
+    "stream": ("bool", None, None),
+    "stop": ("str", None, None),  # or a list of them
+    "random_seed": ("int", 0, None),
+}
+_EXTRA_N = {
+    "type": "extra_forbidden",
+    "loc": ["body", "n"],
+    "msg": "Extra inputs are not permitted",
+}
+
+
+def _error_object(message: Any, type_: str, code: str | None = None) -> dict[str, Any]:
+    return {"object": "error", "message": message, "type": type_, "param": None, "code": code}
+
+
+ERROR_BODIES: dict[str, Any] = {  # error bodies seen in the wild (FACTS.md); html_502 is text
+    "unauthorized_message": {"message": "Unauthorized", "request_id": "6f1c0e4b2a9d4e38"},
+    "unauthorized_detail": {"detail": "Unauthorized"},
+    "validation_422": {
+        "detail": [{"type": "missing", "loc": ["body", "prompt"], "msg": "Field required"}]
+    },
+    "error_object_nested": _error_object({"detail": [_EXTRA_N]}, "invalid_request_error"),
+    "error_object_string_message": _error_object(
+        json.dumps({"detail": [_EXTRA_N]}), "invalid_request_error"
+    ),
+    "requests_rate_limit": {"message": "Requests rate limit exceeded"},
+    "rate_limited_1300": _error_object("Rate limit exceeded", "rate_limited", "1300"),
+    "html_502": "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+    "<center><h1>502 Bad Gateway</h1></center>\r\n</body>\r\n</html>\r\n",
+}
+
+
+def tokenize(text: str) -> list[str]:
+    """Tokenizer-like pieces (words in chunks of <= 4, punctuation, whitespace runs); they
+    concatenate back to `text`."""
+    return _TOKEN_RE.findall(text)
+
+
+def count_tokens(text: str) -> int:
+    """The fake's token count for `text` (about 3 characters per token on code)."""
+    return len(tokenize(text))
+
+
+def default_completion(body: dict[str, Any]) -> str:
+    """`return 42`, on the prompt's last line if it is blank, else on a new (indented) line."""
+    last = str(body.get("prompt", "")).rsplit("\n", 1)[-1]
+    if not last.strip():
+        return "return 42"
+    indent = last[: len(last) - len(last.lstrip())] + ("    " if last.rstrip()[-1] == ":" else "")
+    return f"\n{indent}return 42"
+
+
+@dataclass
+class Reply:
+    """One scripted reply. A non-200 `status`, `json` or `text` answers verbatim, with no auth or
+    validation; otherwise the normal completion path runs with the overrides below."""
+
+    status: int = 200
+    json: Any = None
+    text: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    completion: str | None = None
+    stream: bool | None = None  # None: as the request asks
+    first_byte_delay: float = 0.0
+    chunk_delay: float | None = None  # None: the fake's `token_delay`
+    cut_after_chunks: int | None = None  # close the connection after this many `data:` events
+    # (the first is an empty role chunk, then one per token, then [DONE])
+    omit_done: bool = False
+    hang: bool = False  # never answer (until the client leaves or the fake stops)
+
+
+@dataclass
+class RecordedRequest:
+    """What the fake received, and how the exchange ended."""
+
+    method: str
+    path: str
+    headers: dict[str, str] = field(repr=False)  # lowercased names
+    raw: bytes = field(repr=False)
+    body: Any  # parsed JSON, None if not JSON
+    received_at: float  # time.monotonic()
+    status: int | None = None
+    finished: bool = False  # the whole response was handed to the socket
+    aborted: bool = False  # the client went away first
+    ended_at: float | None = None
+
+
+@dataclass
+class _Generation:
+    tokens: list[str]
+    finish_reason: str
+    usage: dict[str, int]
+
+
+class FakeCodestral:
+    """The fake server; `async with FakeCodestral() as fake:` or `start()` / `stop()`."""
+
+    def __init__(
+        self,
+        api_key: str = DEFAULT_KEY,
+        completion: str | Callable[[dict[str, Any]], str] = default_completion,
+        *,
+        port: int = 0,
+        first_token_delay: float | Callable[[], float] = 0.0,
+        token_delay: float = 0.0,
+        crlf: bool = False,
+        keepalive_comments: bool = False,
+        space_after_data: bool = True,
+    ) -> None:
+        self.api_key, self.completion = api_key, completion
+        self.first_token_delay, self.token_delay = first_token_delay, token_delay
+        self.crlf, self.keepalive_comments = crlf, keepalive_comments
+        self.space_after_data = space_after_data
+        self.requests: list[RecordedRequest] = []
+        self._port = port
+        self._queue: collections.deque[Reply] = collections.deque()
+        self._changed = asyncio.Condition()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._runner: web.AppRunner | None = None
+        self._stopping = False
+
+    def __repr__(self) -> str:
+        return f"FakeCodestral({self.base_url!r}, requests={len(self.requests)})"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._port}"
+
+    @property
+    def url(self) -> str:
+        return self.base_url + FIM_PATH
+
+    async def start(self) -> FakeCodestral:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=1)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", self._port).start()
+        self._runner, self._port = runner, runner.addresses[0][1]
+        return self
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeCodestral:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def enqueue(self, *replies: Reply) -> None:
+        """Script the replies to the next FIM requests, in order, one each."""
+        self._queue.extend(replies)
+
+    async def wait_until(
+        self, predicate: Callable[[FakeCodestral], bool], timeout: float = 10
+    ) -> None:
+        """Wait until `predicate(self)` holds; re-checked on every request, finish and abort."""
+        async with self._changed:
+            try:
+                await asyncio.wait_for(self._changed.wait_for(lambda: predicate(self)), timeout)
+            except asyncio.TimeoutError:
+                states = [(r.path, r.status, r.finished, r.aborted) for r in self.requests]
+                msg = f"fake Codestral: condition not met in {timeout}s; requests {states}"
+                raise TimeoutError(msg) from None
+
+    async def wait_for_requests(self, n: int, timeout: float = 10) -> list[RecordedRequest]:
+        """Wait until at least `n` requests have arrived; return all of them."""
+        await self.wait_until(lambda fake: len(fake.requests) >= n, timeout)
+        return list(self.requests)
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        rec = RecordedRequest(request.method, request.path, headers, raw, body, time.monotonic())
+        self.requests.append(rec)
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        await self._notify()
+        try:
+            return await self._respond(request, rec)
+        except asyncio.CancelledError:
+            rec.aborted = not self._stopping and not rec.finished
+            raise
+        finally:
+            self._tasks.discard(task)
+            rec.ended_at = time.monotonic()
+            log.info("%s %s -> %s aborted=%s", rec.method, rec.path, rec.status, rec.aborted)
+            await self._notify()
+
+    async def _respond(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
+        if not request.path.endswith(FIM_PATH):
+            return await _send(request, rec, web.json_response({"detail": "Not Found"}, status=404))
+        if request.method != "POST":
+            body = {"detail": "Method Not Allowed"}
+            return await _send(request, rec, web.json_response(body, status=405))
+        reply = self._queue.popleft() if self._queue else Reply()
+        if reply.first_byte_delay:
+            await asyncio.sleep(reply.first_byte_delay)
+        if reply.hang:
+            await asyncio.Event().wait()  # ended by cancellation: disconnect or stop()
+        if reply.status != 200 or reply.json is not None or reply.text is not None:
+            return await _send(request, rec, _canned(reply))
+        auth = request.headers.get("Authorization", "").encode()
+        if not secrets.compare_digest(auth, f"Bearer {self.api_key}".encode()):
+            body = {"message": "Unauthorized", "request_id": uuid.uuid4().hex}
+            return await _send(request, rec, web.json_response(body, status=401))
+        if errors := _validate(rec.body, rec.raw):
+            return await _send(request, rec, web.json_response({"detail": errors}, status=422))
+        gen = self._generate(rec.body, reply)
+        meta = {"id": f"cmpl-{uuid.uuid4().hex}", "created": int(time.time())}
+        meta["model"] = rec.body["model"]
+        if rec.body.get("stream") if reply.stream is None else reply.stream:
+            return await self._stream(request, rec, reply, self._sse_events(gen, meta))
+        if delay := self._first_token_delay() + self._chunk_delay(reply) * len(gen.tokens):
+            await asyncio.sleep(delay)
+        message = {"role": "assistant", "content": "".join(gen.tokens), "prefix": False}
+        choice = {"index": 0, "message": message, "finish_reason": gen.finish_reason}
+        payload = {**meta, "object": "chat.completion", "usage": gen.usage, "choices": [choice]}
+        return await _send(request, rec, web.json_response(payload, headers=reply.headers))
+
+    def _generate(self, body: dict[str, Any], reply: Reply) -> _Generation:
+        text = reply.completion
+        if text is None:
+            text = self.completion if isinstance(self.completion, str) else self.completion(body)
+        stops = body.get("stop") or []
+        cuts = [text.find(s) for s in ([stops] if isinstance(stops, str) else stops)]
+        text = text[: min([i for i in cuts if i >= 0], default=len(text))]
+        tokens, finish = tokenize(text), "stop"
+        if body.get("max_tokens") is not None and len(tokens) > body["max_tokens"]:
+            tokens, finish = tokens[: body["max_tokens"]], "length"
+        prompt = count_tokens(body["prompt"]) + count_tokens(body.get("suffix") or "")
+        usage = {"prompt_tokens": prompt, "completion_tokens": len(tokens)}
+        return _Generation(tokens, finish, {**usage, "total_tokens": prompt + len(tokens)})
+
+    async def _stream(
+        self, request: web.Request, rec: RecordedRequest, reply: Reply, events: list[str]
+    ) -> web.StreamResponse:
+        """Write the events one by one, with the delays, cut and omissions `reply` asks for."""
+        resp = web.StreamResponse(headers={"Cache-Control": "no-cache", **reply.headers})
+        resp.content_type = "text/event-stream"
+        rec.status = resp.status
+        await resp.prepare(request)
+        delays = [0.0, self._first_token_delay()] + [self._chunk_delay(reply)] * len(events)
+        for i, event in enumerate(events[:-1] if reply.omit_done else events):
+            if i == reply.cut_after_chunks:
+                if request.transport is not None:
+                    request.transport.close()
+                return resp
+            if delays[i]:
+                await asyncio.sleep(delays[i])
+            try:
+                await resp.write(event.encode())
+            except ConnectionError:
+                rec.aborted = True
+                return resp
+        return await _send(request, rec, resp)
+
+    def _sse_events(self, gen: _Generation, meta: dict[str, Any]) -> list[str]:
+        """A role chunk, one chunk per token (the last with finish_reason and usage), [DONE]."""
+        nl, sp = ("\r\n" if self.crlf else "\n"), (" " if self.space_after_data else "")
+        comment = f": keep-alive{nl}{nl}" if self.keepalive_comments else ""
+        deltas = [{"role": "assistant", "content": ""}] + [
+            {"content": t} for t in gen.tokens or [""]
+        ]
+        events = []
+        for i, delta in enumerate(deltas):
+            last = i == len(deltas) - 1
+            choice = {
+                "index": 0,
+                "delta": delta,
+                "finish_reason": gen.finish_reason if last else None,
+            }
+            chunk = {**meta, "object": "chat.completion.chunk", "choices": [choice]}
+            chunk |= {"usage": gen.usage} if last else {}
+            events.append(f"{comment}data:{sp}{json.dumps(chunk)}{nl}{nl}")
+        return [*events, f"data:{sp}[DONE]{nl}{nl}"]
+
+    def _first_token_delay(self) -> float:
+        delay = self.first_token_delay
+        return delay() if callable(delay) else delay
+
+    def _chunk_delay(self, reply: Reply) -> float:
+        return self.token_delay if reply.chunk_delay is None else reply.chunk_delay
+
+
+async def _send(
+    request: web.Request, rec: RecordedRequest, resp: web.StreamResponse
+) -> web.StreamResponse:
+    """Send `resp` to the end, so that `finished` means the bytes reached the socket."""
+    rec.status = resp.status
+    try:
+        await resp.prepare(request)
+        await resp.write_eof()
+    except ConnectionError:
+        rec.aborted = True
+    else:
+        rec.finished = True
+    return resp
+
+
+def _canned(reply: Reply) -> web.Response:
+    if reply.text is None:
+        return web.json_response(reply.json, status=reply.status, headers=reply.headers)
+    kind = "text/html" if reply.text.lstrip().startswith("<") else "text/plain"
+    headers = {"Content-Type": kind, **reply.headers}
+    return web.Response(status=reply.status, body=reply.text.encode(), headers=headers)
+
+
+def _validate(body: Any, raw: bytes) -> list[dict[str, Any]]:
+    """Pydantic-style 422 `detail` items for a FIM request body; empty when valid."""
+    if body is None and raw.strip() != b"null":
+        return [{"type": "json_invalid", "loc": ["body", 0], "msg": "JSON decode error"}]
+    if not isinstance(body, dict):
+        msg = "Input should be a valid dictionary or object to extract fields from"
+        return [{"type": "model_attributes_type", "loc": ["body"], "msg": msg, "input": body}]
+    errors = [
+        {**_EXTRA_N, "loc": ["body", k], "input": v} for k, v in body.items() if k not in _FIELDS
+    ]
+    for name, (kind, lo, hi) in _FIELDS.items():
+        value, loc = body.get(name), ["body", name]
+        if name not in body or (value is None and name not in _REQUIRED):
+            if name in _REQUIRED:
+                errors.append(
+                    {"type": "missing", "loc": loc, "msg": "Field required", "input": body}
+                )
+            continue
+        types, error_type, msg = _KINDS[kind]
+        values = value if name == "stop" and isinstance(value, list) else [value]
+        if not all(
+            isinstance(v, types) and (kind == "bool") == isinstance(v, bool) for v in values
+        ):
+            errors.append({"type": error_type, "loc": loc, "msg": msg, "input": value})
+        elif lo is not None and value < lo:
+            msg = f"Input should be greater than or equal to {lo}"
+            errors.append({"type": "greater_than_equal", "loc": loc, "msg": msg, "input": value})
+        elif hi is not None and value > hi:
+            msg = f"Input should be less than or equal to {hi}"
+            errors.append({"type": "less_than_equal", "loc": loc, "msg": msg, "input": value})
+    return errors
+
+
+async def _serve(port: int, key: str) -> None:
+    async with FakeCodestral(api_key=key, port=port) as fake:
+        sys.stdout.write(fake.url + "\n")
+        sys.stdout.flush()
+        await asyncio.Event().wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--key", default=DEFAULT_KEY, help="the bearer key to accept")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(args.port, args.key))
+
+
+if __name__ == "__main__":
+    main()
