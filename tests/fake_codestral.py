@@ -114,6 +114,7 @@ class Reply:
     # (the first is an empty role chunk, then one per token, then [DONE])
     omit_done: bool = False
     hang: bool = False  # never answer (until the client leaves or the fake stops)
+    gate: asyncio.Event | None = None  # answer only once the test sets this event
 
 
 @dataclass
@@ -259,6 +260,8 @@ class FakeCodestral:
         reply = self._queue.popleft() if self._queue else Reply()
         if reply.first_byte_delay:
             await asyncio.sleep(reply.first_byte_delay)
+        if reply.gate is not None:
+            await reply.gate.wait()
         if reply.hang:
             await asyncio.Event().wait()  # ended by cancellation: disconnect or stop()
         if reply.status != 200 or reply.json is not None or reply.text is not None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
 
 from tests.e2e.conftest import ServerFactory, inline, items, open_doc, units
 from tests.fake_codestral import FakeCodestral, Reply
@@ -136,13 +139,11 @@ async def test_a_stale_answer_is_not_shown(
     start_server: ServerFactory, fake_codestral: FakeCodestral
 ) -> None:
     """The document changes while the model is answering: the answer is dropped."""
-    fake_codestral.enqueue(Reply(first_byte_delay=0.3))
+    gate = asyncio.Event()
+    fake_codestral.enqueue(Reply(gate=gate))
     async with start_server() as client:
         open_doc(client, "file:///w/e.py", "x = ")
-        pending = inline(client, "file:///w/e.py", 0, 4)
-        import asyncio
-
-        task = asyncio.ensure_future(pending)
+        task = asyncio.ensure_future(inline(client, "file:///w/e.py", 0, 4))
         await fake_codestral.wait_for_requests(1)
         client.text_document_did_change(
             types.DidChangeTextDocumentParams(
@@ -152,4 +153,9 @@ async def test_a_stale_answer_is_not_shown(
                 content_changes=[types.TextDocumentContentChangeWholeDocument(text="y = ")],
             )
         )
+        # Messages are handled in order: once this request is answered, so is the didChange.
+        with pytest.raises(JsonRpcInvalidParams):
+            await inline(client, "file:///w/not-open.py", 0, 0)
+        gate.set()
         assert await task is None
+    assert fake_codestral.requests[0].finished
