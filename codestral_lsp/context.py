@@ -57,3 +57,14 @@ def build(
         prompt="".join(reversed(before)),
         suffix="".join(after),
     )
+
+
+def still_fits(doc: Document | None, fim: FimContext) -> bool:
+    """Whether ``doc`` is still in the state ``fim`` was taken from (version and cursor line)."""
+    if doc is None or doc.version != fim.version or fim.cursor.line >= doc.line_count:
+        return False
+    line = doc.line_with_ending(fim.cursor.line)
+    head, tail = line[: fim.cursor.index], line[fim.cursor.index :]
+    head_fits = fim.prompt.endswith(head) or head.endswith(fim.prompt)  # head may be cut
+    tail_fits = fim.suffix.startswith(tail) or tail.startswith(fim.suffix)
+    return head_fits and tail_fits

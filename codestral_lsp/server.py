@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import os
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,12 +17,14 @@ from pygls.protocol import LanguageServerProtocol, lsp_method
 
 from codestral_lsp import __version__, context
 from codestral_lsp.backend import FimClient
-from codestral_lsp.documents import DocumentError, DocumentStore, TextChange
+from codestral_lsp.cache import CompletionMemory
+from codestral_lsp.documents import Document, DocumentError, DocumentStore, TextChange
 from codestral_lsp.engine import CompletionEngine
 from codestral_lsp.positions import Encoding, to_units
 from codestral_lsp.privacy import RedactingFilter
 from codestral_lsp.providers import resolve_key
-from codestral_lsp.settings import Problem, client_section, load_layers
+from codestral_lsp.scheduler import Outcome, Scheduler
+from codestral_lsp.settings import Problem, Settings, client_section, load_layers
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +97,8 @@ class CodestralServer(LanguageServer):
         self.settings_layers, self._startup_problems = load_layers(self.environ)
         self.client = FimClient()
         self.engine = CompletionEngine(self.client, self.environ, self.show_warning)
+        self.scheduler = Scheduler(self.engine, self._new_memory())
+        self.client_is_neovim = False
         self.redactor = RedactingFilter()
         self._shown: set[str] = set()
         self._ids = itertools.count(1)
@@ -101,6 +107,26 @@ class CodestralServer(LanguageServer):
     @property
     def encoding(self) -> Encoding:
         return _ENCODINGS.get(str(self.workspace.position_encoding), "utf-16")
+
+    @property
+    def settings(self) -> Settings:
+        return self.settings_layers.current
+
+    def inline_item(
+        self, doc: Document, fim: context.FimContext, text: str
+    ) -> types.InlineCompletionItem:
+        """An item inserting ``text`` at the cursor.
+
+        Neovim pastes an item without a range at the cursor and draws it inline; given a range
+        it draws the text over what follows the cursor. VS Code, without a range, replaces from
+        the word start to the line end. So Neovim gets no range, every other client an empty
+        range at the cursor, in the negotiated encoding.
+        """
+        if self.client_is_neovim:
+            return types.InlineCompletionItem(insert_text=text)
+        line = doc.line(fim.cursor.line)
+        at = types.Position(fim.cursor.line, to_units(line, fim.cursor.index, self.encoding))
+        return types.InlineCompletionItem(insert_text=text, range=types.Range(at, at))
 
     def next_request_id(self) -> str:
         return f"c{next(self._ids)}"
@@ -114,6 +140,11 @@ class CodestralServer(LanguageServer):
         """Take one source's settings; tell the user about each new problem once."""
         self.report_problems(self.settings_layers.set_layer(source, values))
         self._refresh_secrets()
+        if self.scheduler.memory.shape != (
+            self.settings.cache_size,
+            self.settings.cache_ttl_seconds,
+        ):
+            self.scheduler.memory = self._new_memory()
         logger.info("settings: %r", self.settings_layers.current)
 
     def report_problems(self, problems: list[Problem]) -> None:
@@ -123,6 +154,9 @@ class CodestralServer(LanguageServer):
             if "unknown" not in problem.reason and message not in self._shown:
                 self._shown.add(message)
                 self.show_warning(message)
+
+    def _new_memory(self) -> CompletionMemory:
+        return CompletionMemory(self.settings.cache_size, self.settings.cache_ttl_seconds)
 
     def _refresh_secrets(self) -> None:
         settings = self.settings_layers.current
@@ -149,6 +183,8 @@ def create_server(environ: Mapping[str, str] | None = None) -> CodestralServer:
     @server.feature(types.INITIALIZE)
     def initialize(ls: CodestralServer, params: types.InitializeParams) -> None:
         ls.report_problems(ls._startup_problems)
+        client = params.client_info.name if params.client_info else ""
+        ls.client_is_neovim = client.lower().startswith("neovim")
         options = params.initialization_options
         if options is not None:
             ls.apply_settings("initializationOptions", options if isinstance(options, dict) else {})
@@ -177,6 +213,7 @@ def create_server(environ: Mapping[str, str] | None = None) -> CodestralServer:
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: CodestralServer, params: types.DidCloseTextDocumentParams) -> None:
+        ls.scheduler.forget(params.text_document.uri)
         if not ls.documents.close(params.text_document.uri):
             logger.warning("didClose for a document that is not open: %s", params.text_document.uri)
 
@@ -192,7 +229,12 @@ def create_server(environ: Mapping[str, str] | None = None) -> CodestralServer:
 async def complete_inline(
     ls: CodestralServer, params: types.InlineCompletionParams
 ) -> types.InlineCompletionList | None:
-    """Handler body: context at the cursor, one backend call, an item if still current."""
+    """Handler body: context at the cursor, the scheduler's answer, an item if still current.
+
+    ``null`` means "this request lost" (superseded or the document moved on; the editor asks
+    again); an empty list means "nothing to show here", so the editor hides what it showed.
+    """
+    started = time.monotonic()
     doc = ls.documents.get(params.text_document.uri)
     if doc is None:
         raise JsonRpcInvalidParams(f"document is not open: {params.text_document.uri}")
@@ -200,20 +242,36 @@ async def complete_inline(
     try:
         cursor = doc.resolve(position.line, position.character, ls.encoding)
     except DocumentError as exc:
-        raise JsonRpcInvalidParams(
-            f"bad position {position.line}:{position.character}: {exc}"
-        ) from exc
+        message = f"bad position {position.line}:{position.character}: {exc}"
+        raise JsonRpcInvalidParams(message) from exc
     request_id = ls.next_request_id()
     fim = context.build(doc, cursor)
-    completion = await ls.engine.complete(fim, ls.settings_layers.current, request_id)
-    if completion is None:
-        return None
+    invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
+    try:
+        outcome = await ls.scheduler.request(fim, ls.settings, invoked, request_id)
+    except asyncio.CancelledError:
+        _log_outcome(request_id, Outcome(None, "cancelled"), started)
+        raise
     current = ls.documents.get(fim.uri)
-    if current is None or current.version != fim.version:
-        logger.info("[%s] dropped: the document changed while the model answered", request_id)
-        return None
-    at = types.Position(
-        line=cursor.line, character=to_units(current.line(cursor.line), cursor.index, ls.encoding)
+    if outcome.text is not None and not context.still_fits(current, fim):
+        outcome.source, outcome.text = "stale", None
+    _log_outcome(request_id, outcome, started)
+    if outcome.text is None or current is None:
+        return types.InlineCompletionList(items=[]) if outcome.source == "empty" else None
+    return types.InlineCompletionList(items=[ls.inline_item(current, fim, outcome.text)])
+
+
+def _log_outcome(request_id: str, outcome: Outcome, started: float) -> None:
+    total = time.monotonic() - started
+    overhead = total - outcome.debounce_s - outcome.upstream_s
+    logger.info(
+        "[%s] done source=%s total_ms=%.3f debounce_ms=%.3f upstream_ms=%.3f overhead_ms=%.3f "
+        "chars=%d",
+        request_id,
+        outcome.source,
+        total * 1000,
+        outcome.debounce_s * 1000,
+        outcome.upstream_s * 1000,
+        overhead * 1000,
+        len(outcome.text or ""),
     )
-    item = types.InlineCompletionItem(insert_text=completion.text, range=types.Range(at, at))
-    return types.InlineCompletionList(items=[item])

@@ -53,6 +53,16 @@ class Settings:
     """Extra HTTP headers for gateways; shown as a table/object in settings."""
     request_timeout_ms: int = 10_000
     """Deadline for one whole FIM call; the editor gets an empty answer after it."""
+    debounce_ms: int = 75
+    """Least pause before an automatic request goes upstream (0 with debounceMaxMs 0: none)."""
+    debounce_max_ms: int = 300
+    """Longest pause the adaptive debounce may choose while the user types steadily."""
+    cache_size: int = 256
+    """Completions kept in memory (exact and typed-through reuse); 0 turns both off."""
+    cache_ttl_seconds: float = 300.0
+    """How long a remembered completion may be served again."""
+    coalesce: bool = True
+    """Let a request typed on top of an in-flight one share its upstream call."""
 
     def __repr__(self) -> str:
         shown = ", ".join(
@@ -174,6 +184,11 @@ FIELDS: tuple[_Field, ...] = (
     _Field("stream", "stream", _boolean),
     _Field("headers", "headers", _headers),
     _Field("requestTimeoutMs", "request_timeout_ms", _integer(100, optional=False)),
+    _Field("debounceMs", "debounce_ms", _integer(0, optional=False)),
+    _Field("debounceMaxMs", "debounce_max_ms", _integer(0, optional=False)),
+    _Field("cacheSize", "cache_size", _integer(0, optional=False)),
+    _Field("cacheTtlSeconds", "cache_ttl_seconds", _number(0, None, optional=False)),
+    _Field("coalesce", "coalesce", _boolean),
 )
 _BY_KEY = {f.key: f for f in FIELDS} | {f.attr: f for f in FIELDS}
 

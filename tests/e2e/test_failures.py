@@ -92,7 +92,7 @@ async def test_fault_gives_an_empty_answer_and_the_next_request_works(
 ) -> None:
     fake_codestral.enqueue(_reply(fault))
     fake_codestral.completion = "fine"
-    async with start_server() as client:
+    async with start_server(init_options={"cacheSize": 0}) as client:
         open_doc(client, URI, "x = ")
         first = items(await inline(client, URI, 0, 4))
         second = items(await inline(client, URI, 0, 4))

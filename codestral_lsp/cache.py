@@ -1,0 +1,131 @@
+"""Completions kept in memory: an exact cache, and reuse while the user types through a suggestion.
+
+Two lookups, both O(context window):
+- exact: a cachetools TTLCache keyed on the answer-changing settings, the prompt and the suffix;
+- typed-through: for the last few completions of a document, whether the current state is that
+  completion's state plus a prefix of its text typed (or accepted) at the cursor; if so, the rest
+  of the text is the answer.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+
+from cachetools import TTLCache
+
+from codestral_lsp.context import FimContext
+from codestral_lsp.providers import endpoint_url
+from codestral_lsp.settings import Settings
+
+_PER_DOCUMENT = 8  # recent completions per document checked for typed-through reuse
+
+
+def answer_key(settings: Settings) -> Hashable:
+    """Everything in the settings that changes what the model answers."""
+    return (
+        endpoint_url(settings.provider, settings.region, settings.endpoint),
+        settings.model,
+        settings.temperature,
+        settings.top_p,
+        settings.max_tokens,
+        settings.min_tokens,
+        settings.stop,
+        settings.random_seed,
+    )
+
+
+def typed_since(old: FimContext, new: FimContext, text: str | None = None) -> str | None:
+    """The text typed at ``old``'s cursor that leads to ``new``, or None if ``new`` is not that.
+
+    Typing on the cursor's line is recognised from the cursor alone; typing across line ends
+    (accepting a line of a suggestion) is recognised when ``text`` says where its lines end.
+    """
+    if new.uri != old.uri or new.suffix != old.suffix:
+        return None
+    (l0, i0), (l1, i1) = (old.cursor.line, old.cursor.index), (new.cursor.line, new.cursor.index)
+    if l1 == l0:
+        if i1 < i0:
+            return None
+        size = i1 - i0
+    elif l1 > l0 and text is not None:
+        size = _offset_after_lines(text, l1 - l0)
+        if size < 0:
+            return None
+        size += i1
+    else:
+        return None
+    if size > len(new.prompt):
+        return None
+    typed = new.prompt[len(new.prompt) - size :]
+    # The window may have dropped whole lines at its start; what remains must line up.
+    if not (old.prompt + typed).endswith(new.prompt):
+        return None
+    return typed
+
+
+def _offset_after_lines(text: str, lines: int) -> int:
+    """Index just after the ``lines``-th line end of ``text``, or -1 if it has fewer."""
+    at = 0
+    for _ in range(lines):
+        found = text.find("\n", at)
+        if found < 0:
+            return -1
+        at = found + 1
+    return at
+
+
+@dataclass(frozen=True)
+class Remembered:
+    context: FimContext
+    key: Hashable
+    text: str
+    stored_at: float
+
+
+@dataclass(frozen=True)
+class Hit:
+    text: str
+    source: str  # "cache" (same state) or "typed" (typed through)
+
+
+class CompletionMemory:
+    """The exact cache and the per-document recent completions."""
+
+    def __init__(self, size: int, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._ttl = ttl
+        self._exact: TTLCache[tuple[Hashable, str, str], str] = TTLCache(
+            maxsize=max(size, 1), ttl=ttl, timer=clock
+        )
+        self._recent: dict[str, collections.deque[Remembered]] = {}
+        self.enabled = size > 0
+        self.shape = (size, ttl)
+
+    def remember(self, context: FimContext, key: Hashable, text: str) -> None:
+        if not self.enabled or not text:
+            return
+        self._exact[(key, context.prompt, context.suffix)] = text
+        recent = self._recent.setdefault(context.uri, collections.deque(maxlen=_PER_DOCUMENT))
+        recent.append(Remembered(context, key, text, self._clock()))
+
+    def lookup(self, context: FimContext, key: Hashable) -> Hit | None:
+        if not self.enabled:
+            return None
+        exact = self._exact.get((key, context.prompt, context.suffix))
+        if exact is not None:
+            return Hit(exact, "cache")
+        now = self._clock()
+        for item in reversed(self._recent.get(context.uri, ())):
+            if item.key != key or now - item.stored_at > self._ttl:
+                continue
+            typed = typed_since(item.context, context, item.text)
+            if typed is not None and item.text.startswith(typed) and len(item.text) > len(typed):
+                return Hit(item.text[len(typed) :], "typed" if typed else "cache")
+        return None
+
+    def forget(self, uri: str) -> None:
+        """Drop a closed document's recent completions."""
+        self._recent.pop(uri, None)

