@@ -76,6 +76,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger().addHandler(lsp_handler)
     for handler in [*handlers, lsp_handler]:
         handler.addFilter(server.redactor)
+    if not args.tcp:
+        # On stdio, editors file stderr in their LSP log too: say each thing there once.
+        handlers[0].addFilter(lambda record: not lsp_handler.delivers(record))
     if args.tcp:
         host, port = args.tcp
         server.start_tcp(host, port)

@@ -68,8 +68,12 @@ class LspLogHandler(logging.Handler):
         self._server = server
         self._busy = False
 
+    def delivers(self, record: logging.LogRecord) -> bool:
+        """Whether this record reaches the editor (our loggers, once connected)."""
+        return not record.name.startswith("pygls") and self._server.protocol.writer is not None
+
     def emit(self, record: logging.LogRecord) -> None:
-        if self._busy or record.name.startswith("pygls") or self._server.protocol.writer is None:
+        if self._busy or not self.delivers(record):
             return
         kind = next((t for level, t in self._TYPES if record.levelno >= level), None)
         self._busy = True

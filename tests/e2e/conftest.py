@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import sys
@@ -93,6 +94,30 @@ async def inline(
             ),
         )
     )
+
+
+def send_inline(
+    client: LanguageClient,
+    uri: str,
+    line: int,
+    character: int,
+    *,
+    invoked: bool = False,
+    msg_id: str | None = None,
+) -> asyncio.Future[Any]:
+    """Send an inline-completion request now (in order with notifications); await it later."""
+    kind = types.InlineCompletionTriggerKind
+    params = types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        position=types.Position(line=line, character=character),
+        context=types.InlineCompletionContext(
+            trigger_kind=kind.Invoked if invoked else kind.Automatic
+        ),
+    )
+    future = client.protocol.send_request(
+        types.TEXT_DOCUMENT_INLINE_COMPLETION, params, msg_id=msg_id
+    )
+    return asyncio.wrap_future(future)
 
 
 def items(result: object) -> list[types.InlineCompletionItem]:

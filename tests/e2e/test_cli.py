@@ -111,7 +111,7 @@ async def test_stdio_speaks_only_protocol_on_stdout_even_at_vv(
     stderr = await proc.stderr.read()  # type: ignore[union-attr]
     logged = log.read_text(encoding="utf-8")
     assert "completion '42'" in logged  # -vv logs completions
-    assert "completion '42'" in stderr.decode()
+    assert "completion '42'" not in stderr.decode()  # said once, by window/logMessage
     assert fake_codestral.api_key not in logged + stderr.decode()
 
 

@@ -1,0 +1,187 @@
+"""Speed while typing: supersede, cancel, coalesce, debounce, memory; never a stale answer."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+from lsprotocol import types
+from pygls.exceptions import JsonRpcRequestCancelled
+from pytest_lsp import LanguageClient
+
+from tests.e2e.conftest import ServerFactory, inline, items, open_doc, send_inline
+from tests.fake_codestral import FakeCodestral, Reply
+
+URI = "file:///w/t.py"
+NO_DEBOUNCE = {"debounceMs": 0, "debounceMaxMs": 0}
+
+
+class Typist:
+    """Sends edits the way an editor does, one versioned didChange per edit."""
+
+    def __init__(self, client: LanguageClient, uri: str, text: str) -> None:
+        self.client, self.uri, self.version = client, uri, 1
+        open_doc(client, uri, text)
+
+    def edit(self, line: int, start: int, end: int, text: str) -> None:
+        self.version += 1
+        self.client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(
+                    uri=self.uri, version=self.version
+                ),
+                content_changes=[
+                    types.TextDocumentContentChangePartial(
+                        range=types.Range(
+                            start=types.Position(line=line, character=start),
+                            end=types.Position(line=line, character=end),
+                        ),
+                        text=text,
+                    )
+                ],
+            )
+        )
+
+    def type(self, line: int, column: int, text: str) -> None:
+        for i, char in enumerate(text):
+            self.edit(line, column + i, column + i, char)
+
+
+def texts(result: object) -> list[str]:
+    return [str(item.insert_text) for item in items(result)]
+
+
+async def test_superseded_request_gets_null_and_its_call_is_abandoned(
+    start_server: ServerFactory, fake_codestral: FakeCodestral
+) -> None:
+    fake_codestral.enqueue(Reply(gate=asyncio.Event()))  # the first call never answers
+    fake_codestral.completion = "2"
+    async with start_server(init_options=NO_DEBOUNCE) as client:
+        typist = Typist(client, URI, "x = 1\n")
+        first = asyncio.ensure_future(inline(client, URI, 0, 5))
+        await fake_codestral.wait_for_requests(1)
+        typist.edit(0, 4, 5, "")  # backspace: not typing on top of the first state
+        second = await inline(client, URI, 0, 4)
+        assert await first is None
+        assert texts(second) == ["2"]
+        await fake_codestral.wait_until(lambda fake: fake.requests[0].aborted)
+    assert [r.body["prompt"] for r in fake_codestral.requests] == ["x = 1", "x = "]
+
+
+async def test_cancel_request_closes_the_upstream_call(
+    start_server: ServerFactory, fake_codestral: FakeCodestral
+) -> None:
+    fake_codestral.enqueue(Reply(gate=asyncio.Event()))
+    async with start_server(init_options=NO_DEBOUNCE) as client:
+        Typist(client, URI, "x = ")
+        msg_id = str(uuid.uuid4())
+        pending = send_inline(client, URI, 0, 4, msg_id=msg_id)
+        await fake_codestral.wait_for_requests(1)
+        client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=msg_id))
+        with pytest.raises(JsonRpcRequestCancelled):
+            await pending
+        await fake_codestral.wait_until(lambda fake: fake.requests[0].aborted)
+        # The server is still well: the next request is answered.
+        assert texts(await inline(client, URI, 0, 4))
+
+
+async def test_typing_on_top_of_an_in_flight_call_shares_it(
+    start_server: ServerFactory, fake_codestral: FakeCodestral
+) -> None:
+    gate = asyncio.Event()
+    fake_codestral.enqueue(Reply(gate=gate, completion="hello(world)"))
+    async with start_server(init_options=NO_DEBOUNCE) as client:
+        typist = Typist(client, URI, "x = ")
+        first = send_inline(client, URI, 0, 4)
+        await fake_codestral.wait_for_requests(1)
+        typist.type(0, 4, "he")
+        second = send_inline(client, URI, 0, 6)
+        assert await first is None  # superseded, answered at once
+        gate.set()
+        assert texts(await second) == ["llo(world)"]
+    [request] = fake_codestral.requests
+    assert request.finished
+    assert not request.aborted
+
+
+async def test_shared_answer_that_disagrees_with_the_typing_asks_anew(
+    start_server: ServerFactory, fake_codestral: FakeCodestral
+) -> None:
+    gate = asyncio.Event()
+    fake_codestral.enqueue(Reply(gate=gate, completion="hello"), Reply(completion="rizon"))
+    async with start_server(init_options=NO_DEBOUNCE) as client:
+        typist = Typist(client, URI, "x = ")
+        first = send_inline(client, URI, 0, 4)
+        await fake_codestral.wait_for_requests(1)
+        typist.type(0, 4, "ho")
+        second = send_inline(client, URI, 0, 6)
+        assert await first is None
+        gate.set()
+        assert texts(await second) == ["rizon"]
+    assert [r.body["prompt"] for r in fake_codestral.requests] == ["x = ", "x = ho"]
+
+
+async def test_typed_through_and_repeated_requests_need_no_upstream_call(
+    start_server: ServerFactory, fake_codestral: FakeCodestral
+) -> None:
+    fake_codestral.completion = "total = a + b\n    return total"
+    async with start_server(init_options=NO_DEBOUNCE, encodings=["utf-8"]) as client:
+        typist = Typist(client, URI, "def f(a, b):\n    \n")
+        assert texts(await inline(client, URI, 1, 4)) == ["total = a + b\n    return total"]
+        # Neovim asks again on InsertEnter / cursor moves: the same state is free.
+        assert texts(await inline(client, URI, 1, 4)) == ["total = a + b\n    return total"]
+        typist.type(1, 4, "tot")
+        assert texts(await inline(client, URI, 1, 7)) == ["al = a + b\n    return total"]
+        # A partial accept of the first line (and the editor's indent) as one edit.
+        typist.edit(1, 7, 7, "al = a + b\n    ")
+        assert texts(await inline(client, URI, 2, 4)) == ["return total"]
+    assert len(fake_codestral.requests) == 1
+
+
+async def test_typing_that_leaves_the_suggestion_asks_anew(
+    start_server: ServerFactory, fake_codestral: FakeCodestral
+) -> None:
+    fake_codestral.completion = "abc"
+    async with start_server(init_options=NO_DEBOUNCE) as client:
+        typist = Typist(client, URI, "x = ")
+        assert texts(await inline(client, URI, 0, 4)) == ["abc"]
+        typist.type(0, 4, "z")
+        assert texts(await inline(client, URI, 0, 5)) == ["abc"]
+    assert [r.body["prompt"] for r in fake_codestral.requests] == ["x = ", "x = z"]
+
+
+async def test_request_superseded_during_its_pause_never_reaches_the_network(
+    start_server: ServerFactory, fake_codestral: FakeCodestral
+) -> None:
+    options: dict[str, Any] = {"debounceMs": 60_000, "debounceMaxMs": 60_000}
+    async with start_server(init_options=options) as client:
+        typist = Typist(client, URI, "x = ")
+        first = send_inline(client, URI, 0, 4)
+        typist.type(0, 4, "1")
+        # Invoked (the user asked) goes out at once, without the pause.
+        second = await send_inline(client, URI, 0, 5, invoked=True)
+        assert await first is None
+        assert texts(second)
+    assert [r.body["prompt"] for r in fake_codestral.requests] == ["x = 1"]
+
+
+async def test_answer_for_a_state_the_document_left_is_never_shown(
+    start_server: ServerFactory, fake_codestral: FakeCodestral
+) -> None:
+    """Neovim never cancels: the document moves on while the only request waits upstream."""
+    gate = asyncio.Event()
+    fake_codestral.enqueue(Reply(gate=gate, completion="value"))
+    async with start_server(init_options=NO_DEBOUNCE) as client:
+        typist = Typist(client, URI, "x = ")
+        first = send_inline(client, URI, 0, 4)
+        await fake_codestral.wait_for_requests(1)
+        typist.type(0, 4, "v")  # no new request: the editor is still in its own pause
+        with pytest.raises(Exception, match="document is not open"):
+            await inline(client, "file:///w/other.py", 0, 0)  # the edit has been handled
+        gate.set()
+        assert await first is None
+        # The follow-up request for the new state is served from memory: typed through.
+        assert texts(await inline(client, URI, 0, 5)) == ["alue"]
+    assert len(fake_codestral.requests) == 1

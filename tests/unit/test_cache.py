@@ -1,0 +1,111 @@
+"""Typed-through recognition, the memory's lookups and expiry, and the adaptive debounce."""
+
+from __future__ import annotations
+
+import pytest
+
+from codestral_lsp.cache import CompletionMemory, Hit, answer_key, typed_since
+from codestral_lsp.context import FimContext, build
+from codestral_lsp.documents import Cursor, Document
+from codestral_lsp.scheduler import Debouncer
+from codestral_lsp.settings import Settings
+
+CURSOR = "█"
+
+
+def ctx(marked: str, version: int = 1, uri: str = "file:///a.py") -> FimContext:
+    """The context at the cursor marker of ``marked``, built as the server builds it."""
+    at = marked.index(CURSOR)
+    text = marked.replace(CURSOR, "")
+    before = text[:at]
+    line = before.count("\n")
+    index = len(before) - (before.rfind("\n") + 1)
+    return build(Document(uri, text, version), Cursor(line, index))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "text", "typed"),
+    [
+        ("x = █\n", "x = █\n", None, ""),
+        ("x = █\n", "x = ab█\n", None, "ab"),
+        ("x = █)\n", "x = ab█)\n", None, "ab"),
+        ("x = █)\n", "x = ab█\n", None, None),  # suffix changed
+        ("x = a█\n", "x = █\n", None, None),  # backspace
+        ("x = █\n", "y = ab█\n", None, None),  # an edit before the cursor
+        ("x = █\n", "x = 1\n█\n", None, None),  # new line, text unknown
+        ("x = █\n", "x = 1\n    █\n", "1\n    pass", "1\n    "),
+        ("x = █\n", "x = 1\n    █\n", "1", None),  # the text has no line end
+        ("a\nx = █\n", "x = ab█\n", None, None),  # different lines entirely
+    ],
+)
+def test_typed_since(old: str, new: str, text: str | None, typed: str | None) -> None:
+    assert typed_since(ctx(old), ctx(new), text) == typed
+
+
+def test_typed_since_when_the_window_drops_lines_at_its_start() -> None:
+    lines = "".join(f"line {i}\n" for i in range(2000))
+    typed = "abcdefghijklmnopqrstuvwxyz"  # longer than a line: the window must drop one
+    old, new = ctx(lines + "x = █\n"), ctx(lines + f"x = {typed}█\n")
+    assert not new.prompt.startswith(old.prompt)
+    assert typed_since(old, new) == typed
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_memory_serves_the_same_state_and_the_rest_after_typing() -> None:
+    clock = Clock()
+    memory = CompletionMemory(8, ttl=60, clock=clock)
+    key = answer_key(Settings())
+    memory.remember(ctx("x = █\n"), key, "compute(1)")
+    assert memory.lookup(ctx("x = █\n", version=5), key) == Hit("compute(1)", "cache")
+    assert memory.lookup(ctx("x = comp█\n"), key) == Hit("ute(1)", "typed")
+    assert memory.lookup(ctx("x = compute(1)█\n"), key) is None  # typed it all
+    assert memory.lookup(ctx("x = cx█\n"), key) is None  # left the suggestion
+    assert memory.lookup(ctx("x = comp█\n"), answer_key(Settings(model="other"))) is None
+    clock.now += 61
+    assert memory.lookup(ctx("x = comp█\n"), key) is None  # expired
+    assert memory.lookup(ctx("x = █\n"), key) is None
+
+
+def test_memory_off_and_forget() -> None:
+    key = answer_key(Settings())
+    off = CompletionMemory(0, ttl=60)
+    off.remember(ctx("x = █\n"), key, "1")
+    assert off.lookup(ctx("x = █\n"), key) is None
+    memory = CompletionMemory(8, ttl=60)
+    memory.remember(ctx("x = █\n"), key, "123")
+    memory.forget("file:///a.py")
+    assert memory.lookup(ctx("x = 1█\n"), key) is None  # typed-through entries gone
+    assert memory.lookup(ctx("x = █\n"), key) is not None  # the exact cache is not per file
+
+
+def test_debounce_floor_until_a_typing_rhythm_is_seen() -> None:
+    clock = Clock()
+    debouncer = Debouncer(clock)
+    settings = Settings(debounce_ms=50, debounce_max_ms=400)
+    assert debouncer.delay(settings) == 0.05
+    for _ in range(5):
+        debouncer.observe_request("u")
+        clock.now += 0.3
+    # Median gap 0.3 s; no latency seen yet counts as 0.5 s: weight 0.75.
+    assert debouncer.delay(settings) == pytest.approx(0.225)
+    for _ in range(30):
+        debouncer.observe_latency(2.0)  # a slow backend: wait the whole gap
+    assert debouncer.delay(settings) == pytest.approx(0.3, rel=0.01)
+    assert debouncer.delay(Settings(debounce_ms=50, debounce_max_ms=100)) == 0.1
+    assert debouncer.delay(Settings(debounce_ms=0, debounce_max_ms=0)) == 0
+
+
+def test_debounce_ignores_pauses() -> None:
+    clock = Clock()
+    debouncer = Debouncer(clock)
+    for _ in range(5):
+        debouncer.observe_request("u")
+        clock.now += 5.0  # reading, not typing
+    assert debouncer.delay(Settings(debounce_ms=50, debounce_max_ms=400)) == 0.05
