@@ -123,7 +123,7 @@ class FimClient:
             limits = {k.lower(): v for k, v in response.headers.items() if _RATE_HEADER.match(k)}
             if response.status_code >= 300:
                 raw = await _read_capped(response)
-                raise _status_error(response, raw, request.api_key)
+                raise _status_error(response, raw, request.api_key, limits)
             if "text/event-stream" in response.headers.get("content-type", ""):
                 text, finish, usage, model = await _read_events(response)
             else:
@@ -217,17 +217,19 @@ def _usage(data: Mapping[str, Any]) -> Usage | None:
     return None
 
 
-def _status_error(response: httpx.Response, raw: bytes, api_key: str) -> BackendError:
+def _status_error(
+    response: httpx.Response, raw: bytes, api_key: str, limits: dict[str, str]
+) -> BackendError:
     status = response.status_code
     detail = redact(_error_text_from_body(raw), [api_key])
     message = f"HTTP {status} from {_host(str(response.request.url))}: {detail}"
     if status in (401, 403):
         return AuthError(message, status=status)
     if status == 429:
-        return RateLimitError(message, retry_after=retry_after(response.headers))
-    if status >= 500:
-        return ServerError(message, status=status)
-    return RequestRejected(message, status=status)
+        wait = retry_after(response.headers)
+        return RateLimitError(message, retry_after=wait, rate_limits=limits)
+    kind = ServerError if status >= 500 else RequestRejected
+    return kind(message, status=status, rate_limits=limits)
 
 
 def _error_text_from_body(raw: bytes) -> str:

@@ -107,14 +107,14 @@ class CompletionMemory:
     def remember(self, context: FimContext, key: Hashable, text: str) -> None:
         if not self.enabled or not text:
             return
-        self._exact[(key, context.prompt, context.suffix)] = text
+        self._exact[(key, context.sent_prompt, context.suffix)] = text
         recent = self._recent.setdefault(context.uri, collections.deque(maxlen=_PER_DOCUMENT))
         recent.append(Remembered(context, key, text, self._clock()))
 
     def lookup(self, context: FimContext, key: Hashable) -> Hit | None:
         if not self.enabled:
             return None
-        exact = self._exact.get((key, context.prompt, context.suffix))
+        exact = self._exact.get((key, context.sent_prompt, context.suffix))
         if exact is not None:
             return Hit(exact, "cache")
         now = self._clock()

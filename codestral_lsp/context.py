@@ -1,4 +1,9 @@
-"""The text around the cursor that goes to the model: prompt before it, suffix after it."""
+"""The text around the cursor that goes to the model: a budgeted prompt, suffix and extra context.
+
+The window is whole lines nearest the cursor on each side. The suffix gets its share of the
+budget; whichever side reaches the start or end of the document first lends what it did not use
+to the other. Building it costs O(window), never O(document).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,7 @@ from dataclasses import dataclass
 
 from codestral_lsp.documents import Cursor, Document
 
-# Until the token-budgeted window lands, a fixed character budget per side keeps a request's cost
-# bounded (about 2,300 + 600 tokens of code) and its construction O(window), not O(document).
+# Used when nothing else is said (unit tests, tools): about 2,300 + 600 tokens of code.
 PROMPT_CHARS = 8_000
 SUFFIX_CHARS = 2_000
 
@@ -22,6 +26,14 @@ class FimContext:
     cursor: Cursor
     prompt: str
     suffix: str
+    first_line: int = 0  # first document line in the prompt window
+    last_line: int = 0  # last document line in the suffix window
+    extra: str = ""  # context from other places, sent before the prompt
+
+    @property
+    def sent_prompt(self) -> str:
+        """The prompt as sent: other places first, then the local window."""
+        return self.extra + self.prompt
 
 
 def build(
@@ -30,25 +42,15 @@ def build(
     prompt_chars: int = PROMPT_CHARS,
     suffix_chars: int = SUFFIX_CHARS,
 ) -> FimContext:
-    """Whole lines nearest the cursor on each side, within each side's character budget."""
+    """The window at ``cursor``: within ``prompt_chars`` + ``suffix_chars`` characters in all."""
     line = doc.line_with_ending(cursor.line)
     head, tail = line[: cursor.index], line[cursor.index :]
-    before = [head[-prompt_chars:]]
-    budget = prompt_chars - len(before[0])
-    for number in range(cursor.line - 1, -1, -1):
-        text = doc.line_with_ending(number)
-        if len(text) > budget:
-            break
-        before.append(text)
-        budget -= len(text)
-    after = [tail[:suffix_chars]]
-    budget = suffix_chars - len(after[0])
-    for number in range(cursor.line + 1, doc.line_count):
-        text = doc.line_with_ending(number)
-        if len(text) > budget:
-            break
-        after.append(text)
-        budget -= len(text)
+    after, suffix_left, last = _take(doc, cursor.line, +1, tail, suffix_chars)
+    lent = suffix_left if last == doc.line_count - 1 else 0
+    before, prompt_left, first = _take(doc, cursor.line, -1, head, prompt_chars + lent)
+    if first == 0 and prompt_left > 0 and last < doc.line_count - 1:
+        more, _, last = _take_more(doc, last, +1, prompt_left)
+        after.extend(more)
     return FimContext(
         uri=doc.uri,
         version=doc.version,
@@ -56,7 +58,34 @@ def build(
         cursor=cursor,
         prompt="".join(reversed(before)),
         suffix="".join(after),
+        first_line=first,
+        last_line=last,
     )
+
+
+def _take(
+    doc: Document, start: int, step: int, part: str, budget: int
+) -> tuple[list[str], int, int]:
+    """The cursor line's part (cut to the budget if longer), then whole lines going ``step``."""
+    part = (part[-budget:] if budget else "") if step < 0 else part[:budget]
+    lines, left, edge = _take_more(doc, start, step, budget - len(part))
+    return [part, *lines], left, edge
+
+
+def _take_more(doc: Document, start: int, step: int, budget: int) -> tuple[list[str], int, int]:
+    """Whole lines after ``start`` in direction ``step`` while they fit; returns the last taken."""
+    lines: list[str] = []
+    edge = start
+    number = start + step
+    while 0 <= number < doc.line_count:
+        text = doc.line_with_ending(number)
+        if len(text) > budget:
+            break
+        lines.append(text)
+        budget -= len(text)
+        edge = number
+        number += step
+    return lines, budget, edge
 
 
 def still_fits(doc: Document | None, fim: FimContext) -> bool:

@@ -145,8 +145,13 @@ class DocumentStore:
     def open(self, uri: str, text: str, version: int, language_id: str) -> Document:
         """Open (or re-open, replacing) a document."""
         document = Document(uri, text, version, language_id)
+        self._documents.pop(uri, None)
         self._documents[uri] = document
         return document
+
+    def recent(self) -> list[Document]:
+        """Open documents, most recently opened or edited first."""
+        return list(reversed(self._documents.values()))
 
     def get(self, uri: str) -> Document | None:
         """The open document at ``uri``, if any."""
@@ -164,6 +169,8 @@ class DocumentStore:
         if document is None:
             logger.warning("change to a document that is not open: %s", uri)
             return None
+        if next(reversed(self._documents)) != uri:  # keep the most recently edited last
+            self._documents[uri] = self._documents.pop(uri)
         for change in changes:
             try:
                 document.apply(change, encoding)

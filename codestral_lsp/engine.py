@@ -1,4 +1,8 @@
-"""One completion, start to finish: key, request, backend call; failures become empty answers."""
+"""One completion, start to finish: key, request, backend call, accounting of what it cost.
+
+Failures become empty answers; the governor, the token estimator and the stats learn from every
+answer and every failure.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,11 @@ from dataclasses import dataclass
 from codestral_lsp.backend import FimClient, FimRequest, FimResult, request_body
 from codestral_lsp.context import FimContext
 from codestral_lsp.errors import AuthError, BackendError, RateLimitError
+from codestral_lsp.governor import Governor
 from codestral_lsp.providers import PROVIDERS, endpoint_url, resolve_key
 from codestral_lsp.settings import Settings
+from codestral_lsp.stats import Stats
+from codestral_lsp.tokens import TokenEstimator
 
 logger = logging.getLogger(__name__)
 
@@ -37,14 +44,18 @@ class CompletionEngine:
         client: FimClient,
         environ: Mapping[str, str],
         notify_user: Callable[[str], None],
+        governor: Governor,
+        estimator: TokenEstimator,
+        stats: Stats,
     ) -> None:
         self._client = client
         self._environ = environ
         self._notify_user = notify_user
         self._told: set[str] = set()
+        self.governor, self.estimator, self.stats = governor, estimator, stats
 
     async def complete(
-        self, context: FimContext, settings: Settings, request_id: str
+        self, context: FimContext, settings: Settings, request_id: str, need: int
     ) -> Completion | None:
         """The completion for ``context``, or None when there is none to show."""
         key, key_source = resolve_key(settings.provider, settings.api_key, self._environ)
@@ -55,22 +66,25 @@ class CompletionEngine:
         request = FimRequest(
             url=url,
             api_key=key,
-            body=request_body(settings, context.prompt, context.suffix),
+            body=request_body(settings, context.sent_prompt, context.suffix),
             headers=settings.headers,
             timeout_s=settings.request_timeout_ms / 1000,
         )
+        sent = self.governor.sent(need)
         try:
             result = await self._client.complete(request)
-        except AuthError as exc:
-            fingerprint = hashlib.sha256(f"{url}\0{key}".encode()).hexdigest()
-            self._tell_once(fingerprint, _refused_message(settings, key_source, exc))
-            return None
-        except RateLimitError as exc:
-            logger.info("[%s] rate limited: %s", request_id, exc)
-            return None
         except BackendError as exc:
-            logger.warning("[%s] no completion: %s", request_id, exc)
+            self._failed(exc, settings, key_source, url, key, request_id)
             return None
+        if result.usage is not None:
+            usage = result.usage
+            self.governor.settle(sent, usage.prompt_tokens, usage.completion_tokens)
+            chars = len(context.sent_prompt) + len(context.suffix)
+            self.estimator.observe(context.language_id, chars, usage.prompt_tokens)
+            self.stats.call(settings.model, usage.prompt_tokens, usage.completion_tokens)
+        else:
+            self.stats.call(settings.model, 0, 0)
+        self.governor.observe_headers(result.rate_limits)
         logger.info(
             "[%s] %d chars in %.0f ms (finish %s, tokens %s)",
             request_id,
@@ -83,6 +97,26 @@ class CompletionEngine:
         if not result.text.strip():
             return None
         return Completion(context, result.text, result)
+
+    def _failed(
+        self,
+        exc: BackendError,
+        settings: Settings,
+        key_source: str,
+        url: str,
+        key: str,
+        request_id: str,
+    ) -> None:
+        self.stats.failure(settings.model, exc.kind, str(exc))
+        if isinstance(exc, AuthError):
+            fingerprint = hashlib.sha256(f"{url}\0{key}".encode()).hexdigest()
+            self._tell_once(fingerprint, _refused_message(settings, key_source, exc))
+        elif isinstance(exc, RateLimitError):
+            logger.info("[%s] rate limited: %s", request_id, exc)
+            self.governor.rate_limited(exc.retry_after, exc.rate_limits)
+        else:
+            logger.warning("[%s] no completion: %s", request_id, exc)
+            self.governor.observe_headers(exc.rate_limits)
 
     def _tell_once(self, key: str, message: str) -> None:
         logger.error("%s", message)

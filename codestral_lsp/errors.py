@@ -20,9 +20,12 @@ class BackendError(Exception):
 
     kind = "error"
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, rate_limits: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
+        self.rate_limits = rate_limits or {}  # rate-limit headers of the answer, if any
 
 
 class AuthError(BackendError):
@@ -36,8 +39,15 @@ class RateLimitError(BackendError):
 
     kind = "rate_limit"
 
-    def __init__(self, message: str, *, status: int | None = 429, retry_after: float | None = None):
-        super().__init__(message, status=status)
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = 429,
+        retry_after: float | None = None,
+        rate_limits: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, status=status, rate_limits=rate_limits)
         self.retry_after = retry_after
 
 

@@ -1,9 +1,12 @@
-"""Keeping secrets out of output: redaction of known secret strings in text and log records."""
+"""Keeping secrets out: redaction of known secrets in output, and files never sent anywhere."""
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 from collections.abc import Iterable
+from pathlib import PurePosixPath
+from urllib.parse import unquote, urlparse
 
 MASK = "<redacted>"
 
@@ -37,3 +40,50 @@ class RedactingFilter(logging.Filter):
             if record.exc_text:
                 record.exc_text = redact(record.exc_text, self.secrets)
         return True
+
+
+# Files that hold secrets: never completed, never read for context.
+DEFAULT_EXCLUDE: tuple[str, ...] = (
+    ".env",
+    ".env.*",
+    "*.env",
+    "*.pem",
+    "*.key",
+    "*.p12",
+    "*.pfx",
+    "*.jks",
+    "*.keystore",
+    "id_rsa*",
+    "id_dsa*",
+    "id_ecdsa*",
+    "id_ed25519*",
+    ".netrc",
+    "_netrc",
+    ".npmrc",
+    ".pypirc",
+    ".git-credentials",
+    "*.kdbx",
+    "secrets.*",
+    "secret.*",
+    "credentials*",
+    ".aws/*",
+    ".ssh/*",
+    ".gnupg/*",
+    ".docker/config.json",
+    "*.tfvars",
+    "*.tfstate",
+)
+
+
+def is_excluded(uri: str, patterns: Iterable[str]) -> bool:
+    """Whether the file at ``uri`` matches a pattern (by its name, or its path's tail)."""
+    path = PurePosixPath(unquote(urlparse(uri).path))
+    for pattern in patterns:
+        if "/" in pattern:
+            depth = pattern.count("/") + 1
+            tail = "/".join(path.parts[-depth:])
+            if fnmatch.fnmatchcase(tail, pattern) or fnmatch.fnmatchcase(str(path), pattern):
+                return True
+        elif fnmatch.fnmatchcase(path.name, pattern):
+            return True
+    return False

@@ -32,7 +32,7 @@ class Outcome:
     """What the scheduler made of one request, with where its time went."""
 
     text: str | None
-    source: str  # upstream, coalesced, cache, typed, superseded, empty
+    source: str  # upstream, coalesced, cache, typed, superseded, empty, limited, excluded
     debounce_s: float = 0.0
     upstream_s: float = 0.0
 
@@ -105,7 +105,7 @@ class Scheduler:
         self._flights: dict[str, _Flight] = {}
 
     async def request(
-        self, context: FimContext, settings: Settings, invoked: bool, request_id: str
+        self, context: FimContext, settings: Settings, invoked: bool, request_id: str, need: int
     ) -> Outcome:
         """The completion for ``context``: from memory, a shared call or a new one."""
         uri = context.uri
@@ -127,7 +127,7 @@ class Scheduler:
                 outcome = await self._share(shared, pending, request_id)
                 if outcome is not None:
                     return outcome
-            return await self._call(pending, settings, key, invoked, request_id)
+            return await self._call(pending, settings, key, invoked, request_id, need)
         finally:
             if self._latest.get(uri) is pending:
                 del self._latest[uri]
@@ -161,7 +161,13 @@ class Scheduler:
         return None
 
     async def _call(
-        self, pending: _Pending, settings: Settings, key: Hashable, invoked: bool, request_id: str
+        self,
+        pending: _Pending,
+        settings: Settings,
+        key: Hashable,
+        invoked: bool,
+        request_id: str,
+        need: int,
     ) -> Outcome:
         debounce = 0.0 if invoked else self.debouncer.delay(settings)
         if debounce > 0:
@@ -171,8 +177,12 @@ class Scheduler:
             debounce = time.monotonic() - started
         if pending.superseded.is_set():
             return Outcome(None, "superseded", debounce_s=debounce)
+        verdict = self.engine.governor.check(invoked, need)
+        if not verdict.allowed:
+            logger.info("[%s] not sent: %s", request_id, verdict.reason)
+            return Outcome(None, "limited", debounce_s=debounce)
         context = pending.context
-        task = asyncio.create_task(self._upstream(context, settings, key, request_id))
+        task = asyncio.create_task(self._upstream(context, settings, key, request_id, need))
         flight = _Flight(context, key, task)
         task.add_done_callback(lambda t: self._landed(flight, t))
         self._flights[context.uri] = flight
@@ -187,9 +197,9 @@ class Scheduler:
         return Outcome(completion.text, "upstream", debounce, waited)
 
     async def _upstream(
-        self, context: FimContext, settings: Settings, key: Hashable, request_id: str
+        self, context: FimContext, settings: Settings, key: Hashable, request_id: str, need: int
     ) -> Completion | None:
-        completion = await self.engine.complete(context, settings, request_id)
+        completion = await self.engine.complete(context, settings, request_id, need)
         if completion is not None:
             self.debouncer.observe_latency(completion.result.elapsed_s)
             self.memory.remember(context, key, completion.text)

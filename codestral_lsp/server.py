@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 import os
 import time
@@ -20,11 +21,23 @@ from codestral_lsp.backend import FimClient
 from codestral_lsp.cache import CompletionMemory
 from codestral_lsp.documents import Document, DocumentError, DocumentStore, TextChange
 from codestral_lsp.engine import CompletionEngine
+from codestral_lsp.governor import Governor, Limits
 from codestral_lsp.positions import Encoding, to_units
-from codestral_lsp.privacy import RedactingFilter
+from codestral_lsp.privacy import DEFAULT_EXCLUDE, RedactingFilter, is_excluded
 from codestral_lsp.providers import resolve_key
 from codestral_lsp.scheduler import Outcome, Scheduler
-from codestral_lsp.settings import Problem, Settings, client_section, load_layers
+from codestral_lsp.settings import (
+    Problem,
+    Settings,
+    client_section,
+    load_layers,
+    rate_limit,
+    secrets,
+)
+from codestral_lsp.snippets import display_path
+from codestral_lsp.stats import Stats
+from codestral_lsp.tokens import TokenEstimator
+from codestral_lsp.window import Assembler
 
 logger = logging.getLogger(__name__)
 
@@ -100,13 +113,25 @@ class CodestralServer(LanguageServer):
         self.documents = DocumentStore()
         self.settings_layers, self._startup_problems = load_layers(self.environ)
         self.client = FimClient()
-        self.engine = CompletionEngine(self.client, self.environ, self.show_warning)
+        self.stats = Stats()
+        self.governor = Governor(notify=lambda message: logger.warning("%s", message))
+        self.assembler = Assembler(TokenEstimator())
+        self.engine = CompletionEngine(
+            self.client,
+            self.environ,
+            self.show_warning,
+            self.governor,
+            self.assembler.estimator,
+            self.stats,
+        )
         self.scheduler = Scheduler(self.engine, self._new_memory())
+        self.root: str | None = None
+        self._exclusions: dict[str, bool] = {}
         self.client_is_neovim = False
         self.redactor = RedactingFilter()
         self._shown: set[str] = set()
         self._ids = itertools.count(1)
-        self._refresh_secrets()
+        self._settings_changed()
 
     @property
     def encoding(self) -> Encoding:
@@ -143,13 +168,42 @@ class CodestralServer(LanguageServer):
     def apply_settings(self, source: str, values: Mapping[str, object]) -> None:
         """Take one source's settings; tell the user about each new problem once."""
         self.report_problems(self.settings_layers.set_layer(source, values))
-        self._refresh_secrets()
-        if self.scheduler.memory.shape != (
-            self.settings.cache_size,
-            self.settings.cache_ttl_seconds,
-        ):
-            self.scheduler.memory = self._new_memory()
+        self._settings_changed()
         logger.info("settings: %r", self.settings_layers.current)
+
+    def _settings_changed(self) -> None:
+        settings = self.settings
+        self._exclusions.clear()
+        env_key, _ = resolve_key(settings.provider, None, self.environ)
+        self.redactor.secrets = tuple(secrets(settings, [env_key]))
+        if self.scheduler.memory.shape != (settings.cache_size, settings.cache_ttl_seconds):
+            self.scheduler.memory = self._new_memory()
+        limit = rate_limit(settings)
+        self.governor.configure(
+            Limits(limit.rpm, limit.tpm, limit.window_seconds, settings.max_tokens_per_day)
+        )
+
+    def excluded(self, uri: str) -> bool:
+        """Whether ``uri`` must never be completed nor read; said once per file in the log."""
+        known = self._exclusions.get(uri)
+        if known is not None:
+            return known
+        settings = self.settings
+        patterns = [*settings.exclude, *(DEFAULT_EXCLUDE if settings.exclude_defaults else ())]
+        excluded = self._exclusions[uri] = is_excluded(uri, patterns)
+        if excluded:
+            logger.warning("%s is excluded: no completions, never sent", uri)
+        return excluded
+
+    def forget_exclusion(self, uri: str) -> None:
+        self._exclusions.pop(uri, None)
+
+    def statistics(self) -> dict[str, object]:
+        return {
+            **self.stats.snapshot(),
+            "limiter": self.governor.snapshot(),
+            "charsPerToken": self.assembler.estimator.snapshot(),
+        }
 
     def report_problems(self, problems: list[Problem]) -> None:
         for problem in problems:
@@ -161,12 +215,6 @@ class CodestralServer(LanguageServer):
 
     def _new_memory(self) -> CompletionMemory:
         return CompletionMemory(self.settings.cache_size, self.settings.cache_ttl_seconds)
-
-    def _refresh_secrets(self) -> None:
-        settings = self.settings_layers.current
-        env_key, _ = resolve_key(settings.provider, None, self.environ)
-        found = [settings.api_key, env_key, *(v for _, v in settings.headers)]
-        self.redactor.secrets = tuple(s for s in found if s and len(s) >= 6)
 
 
 def to_change(
@@ -189,6 +237,8 @@ def create_server(environ: Mapping[str, str] | None = None) -> CodestralServer:
         ls.report_problems(ls._startup_problems)
         client = params.client_info.name if params.client_info else ""
         ls.client_is_neovim = client.lower().startswith("neovim")
+        root = params.root_uri or (params.root_path and f"file://{params.root_path}")
+        ls.root = display_path(root) if root else None
         options = params.initialization_options
         if options is not None:
             ls.apply_settings("initializationOptions", options if isinstance(options, dict) else {})
@@ -202,7 +252,12 @@ def create_server(environ: Mapping[str, str] | None = None) -> CodestralServer:
 
     @server.feature(types.SHUTDOWN)
     async def shutdown(ls: CodestralServer, params: None) -> None:
+        logger.warning("session stats: %s", json.dumps(ls.statistics()))
         await ls.client.aclose()
+
+    @server.command("codestral.stats")
+    def stats(ls: CodestralServer, *args: Any) -> dict[str, object]:
+        return ls.statistics()
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: CodestralServer, params: types.DidOpenTextDocumentParams) -> None:
@@ -214,10 +269,14 @@ def create_server(environ: Mapping[str, str] | None = None) -> CodestralServer:
         doc = params.text_document
         changes = [to_change(c) for c in params.content_changes]
         ls.documents.change(doc.uri, doc.version, changes, ls.encoding)
+        for change in changes:
+            ls.assembler.trail.record(doc.uri, change.range[0] if change.range else 0)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: CodestralServer, params: types.DidCloseTextDocumentParams) -> None:
         ls.scheduler.forget(params.text_document.uri)
+        ls.assembler.forget(params.text_document.uri)
+        ls.forget_exclusion(params.text_document.uri)
         if not ls.documents.close(params.text_document.uri):
             logger.warning("didClose for a document that is not open: %s", params.text_document.uri)
 
@@ -249,19 +308,30 @@ async def complete_inline(
         message = f"bad position {position.line}:{position.character}: {exc}"
         raise JsonRpcInvalidParams(message) from exc
     request_id = ls.next_request_id()
-    fim = context.build(doc, cursor)
+    if ls.excluded(doc.uri):
+        _log_outcome(request_id, Outcome(None, "excluded"), started)
+        return types.InlineCompletionList(items=[])
+    settings = ls.settings
     invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
+    others = [d for d in ls.documents.recent() if d.uri != doc.uri and not ls.excluded(d.uri)]
+    full = ls.assembler.budget_need(doc.language_id, settings)
+    scale = ls.governor.check(invoked, full).scale if full else 1.0
+    fim = ls.assembler.assemble(doc, cursor, settings, others, scale, ls.root)
+    need = ls.assembler.need(fim, settings)
     try:
-        outcome = await ls.scheduler.request(fim, ls.settings, invoked, request_id)
+        outcome = await ls.scheduler.request(fim, settings, invoked, request_id, need)
     except asyncio.CancelledError:
         _log_outcome(request_id, Outcome(None, "cancelled"), started)
+        ls.stats.outcome("cancelled")
         raise
     current = ls.documents.get(fim.uri)
     if outcome.text is not None and not context.still_fits(current, fim):
         outcome.source, outcome.text = "stale", None
     _log_outcome(request_id, outcome, started)
+    ls.stats.outcome(outcome.source)
     if outcome.text is None or current is None:
-        return types.InlineCompletionList(items=[]) if outcome.source == "empty" else None
+        nothing = outcome.source in ("empty", "limited")
+        return types.InlineCompletionList(items=[]) if nothing else None
     return types.InlineCompletionList(items=[ls.inline_item(current, fim, outcome.text)])
 
 

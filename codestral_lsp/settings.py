@@ -28,6 +28,18 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class RateLimit:
+    """Requests and tokens allowed per window (None: no limit of that kind)."""
+
+    rpm: int | None = None
+    tpm: int | None = None
+    window_seconds: float = 60.0
+
+
+LANGDOCK_LIMIT = RateLimit(rpm=500, tpm=60_000)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a user can set. Field docs are the README's, keep them in step."""
 
@@ -63,6 +75,22 @@ class Settings:
     """How long a remembered completion may be served again."""
     coalesce: bool = True
     """Let a request typed on top of an in-flight one share its upstream call."""
+    context_tokens: int = 2048
+    """Budget for prompt + suffix + extra context, in (estimated) tokens; see the README."""
+    suffix_share: float = 0.25
+    """Part of the local window's budget given to the text after the cursor."""
+    extra_context_share: float = 0.2
+    """Part of the budget for snippets of other files and recent edits; 0 turns them off."""
+    context_length: int = 256_000
+    """The model's context length: prompt tokens + maxTokens never exceed it."""
+    rate_limit: RateLimit | None = None
+    """Client-side limits; None: the provider's (Langdock 500 rpm / 60,000 tpm, others off)."""
+    max_tokens_per_day: int | None = None
+    """Stop automatic requests once this many tokens were used today."""
+    exclude: tuple[str, ...] = ()
+    """Glob patterns of files that get no completions and are never read for context."""
+    exclude_defaults: bool = True
+    """Also exclude the usual secret files (``.env``, keys, credentials, ...)."""
 
     def __repr__(self) -> str:
         shown = ", ".join(
@@ -155,6 +183,31 @@ def _headers(value: object) -> tuple[tuple[str, str], ...]:
     return tuple(value.items())
 
 
+def _rate_limit(value: object) -> RateLimit | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValueError("must be an object with rpm, tpm and windowSeconds")
+    unknown = set(value) - {"rpm", "tpm", "windowSeconds"}
+    if unknown:
+        raise ValueError(f"has unknown keys {sorted(unknown)}")
+    try:
+        rpm = _integer(1)(value.get("rpm"))
+        tpm = _integer(1)(value.get("tpm"))
+        window = _number(1, None, optional=False)(value.get("windowSeconds", 60))
+    except ValueError as exc:
+        raise ValueError(f"rpm/tpm/windowSeconds {exc}") from None
+    return RateLimit(rpm, tpm, window)
+
+
+def _globs(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, list) and all(isinstance(v, str) and v for v in value):
+        return tuple(value)
+    raise ValueError("must be a list of glob patterns")
+
+
 def _boolean(value: object) -> bool:
     if not isinstance(value, bool):
         raise ValueError("must be true or false")
@@ -189,6 +242,14 @@ FIELDS: tuple[_Field, ...] = (
     _Field("cacheSize", "cache_size", _integer(0, optional=False)),
     _Field("cacheTtlSeconds", "cache_ttl_seconds", _number(0, None, optional=False)),
     _Field("coalesce", "coalesce", _boolean),
+    _Field("contextTokens", "context_tokens", _integer(64, optional=False)),
+    _Field("suffixShare", "suffix_share", _number(0, 0.9, optional=False)),
+    _Field("extraContextShare", "extra_context_share", _number(0, 0.8, optional=False)),
+    _Field("contextLength", "context_length", _integer(1024, optional=False)),
+    _Field("rateLimit", "rate_limit", _rate_limit),
+    _Field("maxTokensPerDay", "max_tokens_per_day", _integer(1)),
+    _Field("exclude", "exclude", _globs),
+    _Field("excludeDefaults", "exclude_defaults", _boolean),
 )
 _BY_KEY = {f.key: f for f in FIELDS} | {f.attr: f for f in FIELDS}
 
@@ -280,6 +341,13 @@ def load_layers(environ: Mapping[str, str]) -> tuple[SettingsLayers, list[Proble
     layers = SettingsLayers(values, f"the settings file {path}")
     problems.extend(layers.rebuild())
     return layers, problems
+
+
+def rate_limit(settings: Settings) -> RateLimit:
+    """The limits in force: the setting, else the provider's known limits."""
+    if settings.rate_limit is not None:
+        return settings.rate_limit
+    return LANGDOCK_LIMIT if settings.provider == "langdock" else RateLimit()
 
 
 def secrets(settings: Settings, extra: Iterable[str | None] = ()) -> list[str]:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pytest_lsp import LanguageClient
 
-from tests.e2e.conftest import ServerFactory, inline, items, open_doc
+from tests.e2e.conftest import ServerFactory, inline, items, open_doc, send_inline
 from tests.fake_codestral import ERROR_BODIES, FakeCodestral, Reply
 
 URI = "file:///w/a.py"
@@ -66,7 +66,10 @@ async def test_api_key_setting_is_used_and_never_logged(
 
 
 FAULTS: list[tuple[str, Reply]] = [
-    ("429 with Retry-After", Reply(429, ERROR_BODIES["requests_rate_limit"], {"Retry-After": "3"})),
+    (
+        "429 with Retry-After",
+        Reply(429, ERROR_BODIES["requests_rate_limit"], headers={"Retry-After": "3"}),
+    ),
     ("429 rate_limited 1300", Reply(429, ERROR_BODIES["rate_limited_1300"])),
     ("500 error object", Reply(500, ERROR_BODIES["error_object_string_message"])),
     ("502 HTML", Reply(502, text=ERROR_BODIES["html_502"])),
@@ -95,7 +98,14 @@ async def test_fault_gives_an_empty_answer_and_the_next_request_works(
     async with start_server(init_options={"cacheSize": 0}) as client:
         open_doc(client, URI, "x = ")
         first = items(await inline(client, URI, 0, 4))
-        second = items(await inline(client, URI, 0, 4))
+        if fault.status == 429:
+            # A cool-down follows: automatic requests answer empty without a call...
+            assert items(await inline(client, URI, 0, 4)) == []
+            assert len(fake_codestral.requests) == 1
+            # ...while one the user asked for still goes out.
+            second = items(await send_inline(client, URI, 0, 4, invoked=True))
+        else:
+            second = items(await inline(client, URI, 0, 4))
         said = everything_the_server_said(client)
     if name == "stream without [DONE]":
         assert [i.insert_text for i in first] == ["done anyway"]  # finish_reason arrived
@@ -104,6 +114,7 @@ async def test_fault_gives_an_empty_answer_and_the_next_request_works(
         assert "no completion" in said or "rate limited" in said
     assert [i.insert_text for i in second] == ["fine"]
     assert client.messages == []  # none of these needs the user's action
+    assert fake_codestral.requests[0].status == fault.status
 
 
 async def test_backend_down_gives_an_empty_answer(start_server: ServerFactory) -> None:

@@ -1,0 +1,61 @@
+"""Counts for this session: requests by outcome, upstream calls and tokens per model."""
+
+from __future__ import annotations
+
+import collections
+from dataclasses import dataclass
+
+
+@dataclass
+class ModelUsage:
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    failures: int = 0
+
+
+class Stats:
+    """What the server did; read by the ``codestral.stats`` command and logged on shutdown."""
+
+    def __init__(self) -> None:
+        self.outcomes: collections.Counter[str] = collections.Counter()
+        self.models: dict[str, ModelUsage] = collections.defaultdict(ModelUsage)
+        self.errors: collections.Counter[str] = collections.Counter()
+        self.last_error: tuple[str, str] | None = None
+
+    def outcome(self, source: str) -> None:
+        self.outcomes[source] += 1
+
+    def call(self, model: str, prompt_tokens: int, completion_tokens: int) -> None:
+        usage = self.models[model]
+        usage.calls += 1
+        usage.prompt_tokens += prompt_tokens
+        usage.completion_tokens += completion_tokens
+
+    def failure(self, model: str, kind: str, message: str) -> None:
+        self.models[model].failures += 1
+        self.errors[kind] += 1
+        self.last_error = (kind, message)
+
+    def snapshot(self) -> dict[str, object]:
+        total_prompt = sum(m.prompt_tokens for m in self.models.values())
+        total_completion = sum(m.completion_tokens for m in self.models.values())
+        return {
+            "requests": dict(self.outcomes),
+            "upstreamCalls": sum(m.calls + m.failures for m in self.models.values()),
+            "promptTokens": total_prompt,
+            "completionTokens": total_completion,
+            "models": {
+                name: {
+                    "calls": m.calls,
+                    "failures": m.failures,
+                    "promptTokens": m.prompt_tokens,
+                    "completionTokens": m.completion_tokens,
+                }
+                for name, m in self.models.items()
+            },
+            "errors": dict(self.errors),
+            "lastError": None
+            if self.last_error is None
+            else {"kind": self.last_error[0], "message": self.last_error[1]},
+        }
