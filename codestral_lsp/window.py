@@ -54,6 +54,8 @@ class Assembler:
     ) -> context.FimContext:
         plan = budget(settings, self.estimator, doc.language_id, scale)
         local = context.build(doc, cursor, plan.prompt, plan.suffix)
+        if not settings.extra_context_share:
+            return local
         unused = plan.prompt + plan.suffix - len(local.prompt) - len(local.suffix)
         chosen = snippets.choose(
             local, doc, others, self.trail, self.index, plan.extra + max(0, unused)
