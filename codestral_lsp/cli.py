@@ -83,5 +83,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         host, port = args.tcp
         server.start_tcp(host, port)
     else:
-        server.start_io()
+        server.start_stdio()
     return 0

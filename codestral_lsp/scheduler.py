@@ -123,11 +123,16 @@ class Scheduler:
             shared = self._shareable(context, key, settings)
             if older is not None:
                 older.superseded.set()
+            waited = 0.0
             if shared is not None:
+                started = time.monotonic()
                 outcome = await self._share(shared, pending, request_id)
                 if outcome is not None:
                     return outcome
-            return await self._call(pending, settings, key, invoked, request_id, need)
+                waited = time.monotonic() - started  # on a call whose answer did not fit
+            outcome = await self._call(pending, settings, key, invoked, request_id, need)
+            outcome.upstream_s += waited
+            return outcome
         finally:
             if self._latest.get(uri) is pending:
                 del self._latest[uri]

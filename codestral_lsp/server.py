@@ -7,12 +7,15 @@ import itertools
 import json
 import logging
 import os
+import sys
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
+from pygls.io_ import StdoutWriter, run_async
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
@@ -65,6 +68,10 @@ class _Protocol(LanguageServerProtocol):
     def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams) -> Any:
         if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CLOSE)) is not None:
             yield handler, (params,), None
+
+
+class _NotAPipeError(Exception):
+    """stdin cannot be read by an asyncio pipe transport."""
 
 
 class LspLogHandler(logging.Handler):
@@ -132,6 +139,43 @@ class CodestralServer(LanguageServer):
         self._shown: set[str] = set()
         self._ids = itertools.count(1)
         self._settings_changed()
+
+    def start_stdio(self) -> None:
+        """Serve on stdin/stdout, reading stdin on the event loop.
+
+        pygls' own stdio reader hands every message through a worker thread (about 1 ms per
+        message); an asyncio pipe reader needs none. Falls back to pygls' reader when stdin is
+        not a pipe, socket or terminal (a regular file).
+        """
+        stop = self._stop_event = threading.Event()
+        self.protocol.set_writer(StdoutWriter(sys.stdout.buffer))
+        try:
+            asyncio.run(self._serve_stdin(stop))
+        except _NotAPipeError:
+            self.start_io()  # shuts down by itself
+            return
+        except BrokenPipeError:
+            logger.error("the connection to the editor is lost; stopping")
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        self.shutdown()  # type: ignore[no-untyped-call]
+
+    async def _serve_stdin(self, stop: threading.Event) -> None:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
+        try:
+            await loop.connect_read_pipe(
+                lambda: asyncio.StreamReaderProtocol(reader), sys.stdin.buffer
+            )
+        except (ValueError, OSError) as exc:
+            raise _NotAPipeError from exc
+        await run_async(
+            stop_event=stop,
+            reader=reader,
+            protocol=self.protocol,
+            logger=logging.getLogger("pygls.io_"),
+            error_handler=self.report_server_error,
+        )
 
     @property
     def encoding(self) -> Encoding:
@@ -318,10 +362,13 @@ async def complete_inline(
     scale = ls.governor.check(invoked, full).scale if full else 1.0
     fim = ls.assembler.assemble(doc, cursor, settings, others, scale, ls.root)
     need = ls.assembler.need(fim, settings)
+    waiting = time.monotonic()
     try:
         outcome = await ls.scheduler.request(fim, settings, invoked, request_id, need)
     except asyncio.CancelledError:
-        _log_outcome(request_id, Outcome(None, "cancelled"), started)
+        # Cancelled while waiting (pause or backend): that time is not the server's own.
+        waited = time.monotonic() - waiting
+        _log_outcome(request_id, Outcome(None, "cancelled", upstream_s=waited), started)
         ls.stats.outcome("cancelled")
         raise
     current = ls.documents.get(fim.uri)

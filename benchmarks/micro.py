@@ -1,0 +1,145 @@
+"""Micro-benchmarks of the per-keystroke and per-request paths on a 20,000-line document.
+
+Timed in-process with perf_counter_ns, one call per sample, after a warm-up; median and p95 in µs.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from benchmarks.corpus import read_source, stdlib_root
+from codestral_lsp import context
+from codestral_lsp.documents import Document, DocumentStore, TextChange
+from codestral_lsp.positions import Encoding, to_units
+
+LINES = 20_000
+URI = "file:///bench/big.py"
+NON_ASCII = "    label = 'Größe 日本語 🙂'  # ünïcödé comment on a long line of code\n"
+
+
+@dataclass(frozen=True)
+class Timing:
+    name: str
+    median_us: float
+    p95_us: float
+    samples: int
+
+
+def big_document(lines: int = LINES) -> str:
+    """Stdlib sources concatenated to exactly ``lines`` lines; the middle line is non-ASCII."""
+    parts: list[str] = []
+    count = 0
+    for path in sorted(stdlib_root().glob("*.py")):
+        text = read_source(path)
+        if text is None:
+            continue
+        parts.append(text if text.endswith("\n") else text + "\n")
+        count += text.count("\n")
+        if count >= lines:
+            break
+    chosen = "".join(parts).split("\n")[:lines]
+    chosen[lines // 2 + 1] = NON_ASCII.rstrip("\n")
+    return "\n".join(chosen)
+
+
+def measure(name: str, op: Callable[[int], object], samples: int) -> Timing:
+    """Time ``op(i)`` for i in range(samples), after a warm-up of a tenth as many."""
+    for i in range(max(10, samples // 10)):
+        op(i)
+    gc.collect()
+    times = []
+    clock = time.perf_counter_ns
+    for i in range(samples):
+        started = clock()
+        op(i)
+        times.append(clock() - started)
+    times.sort()
+    p95 = times[min(len(times) - 1, round(0.95 * len(times)))]
+    return Timing(name, statistics.median(times) / 1000, p95 / 1000, samples)
+
+
+def _keystrokes(line: int, text: str, encoding: Encoding) -> tuple[TextChange, TextChange]:
+    """Insert "x" in the middle of ``line`` (content ``text``), and the change that deletes it."""
+    column = to_units(text, len(text) // 2, encoding)
+    insert = TextChange((line, column, line, column), "x")
+    delete = TextChange((line, column, line, column + 1), "")
+    return insert, delete
+
+
+def bench_apply(text: str, line: int, encoding: Encoding, samples: int, label: str) -> Timing:
+    doc = Document(URI, text, 1, "python")
+    changes = _keystrokes(line, doc.line(line), encoding)
+
+    def op(i: int) -> None:
+        doc.apply(changes[i % 2], encoding)
+
+    return measure(f"Document.apply, {encoding}, {label}", op, samples - samples % 2)
+
+
+def bench_store(text: str, line: int, encoding: Encoding, samples: int) -> Timing:
+    store = DocumentStore()
+    doc = store.open(URI, text, 1, "python")
+    changes = _keystrokes(line, doc.line(line), encoding)
+
+    def op(i: int) -> None:
+        store.change(URI, i + 2, [changes[i % 2]], encoding)
+
+    return measure(f"DocumentStore.change (didChange), {encoding}", op, samples - samples % 2)
+
+
+def bench_build(text: str, line: int, samples: int) -> Timing:
+    doc = Document(URI, text, 1, "python")
+    length = len(doc.line(line).encode("utf-8"))
+
+    def op(_: int) -> None:
+        context.build(doc, doc.resolve(line, length // 2, "utf-8"))
+
+    return measure("resolve + context.build (prompt, suffix)", op, samples)
+
+
+def run(samples: int = 20_000) -> list[Timing]:
+    text = big_document()
+    middle = LINES // 2
+    lines = text.split("\n")
+    ascii_line = next(
+        i for i in range(middle - 20, LINES) if len(lines[i]) > 20 and lines[i].isascii()
+    )
+    found = [
+        bench_apply(text, ascii_line, "utf-8", samples, "ASCII line"),
+        bench_apply(text, ascii_line, "utf-16", samples, "ASCII line"),
+        bench_apply(text, middle + 1, "utf-8", samples, "non-ASCII line"),
+        bench_apply(text, middle + 1, "utf-16", samples, "non-ASCII line"),
+        bench_store(text, ascii_line, "utf-8", samples),
+        bench_store(text, ascii_line, "utf-16", samples),
+        bench_build(text, ascii_line, max(200, samples // 10)),
+    ]
+    return found
+
+
+def format_table(timings: list[Timing]) -> str:
+    width = max(len(t.name) for t in timings)
+    lines = [
+        f"Micro-benchmarks, {LINES:,}-line document (µs per call)",
+        "",
+        f"{'':<{width}}  {'median':>9}  {'p95':>9}  {'n':>7}",
+    ]
+    lines += [
+        f"{t.name:<{width}}  {t.median_us:>9.2f}  {t.p95_us:>9.2f}  {t.samples:>7}" for t in timings
+    ]
+    return "\n".join(lines)
+
+
+def checks(timings: list[Timing]) -> list[tuple[str, bool | None, str]]:
+    keystroke = [t for t in timings if t.name.startswith("DocumentStore.change")]
+    worst = max(t.median_us for t in keystroke)
+    return [("didChange keystroke median <= 50 µs (20k lines)", worst <= 50, f"{worst:.2f} µs")]
+
+
+if __name__ == "__main__":
+    from benchmarks.run import main
+
+    raise SystemExit(main(["--only", "micro"]))

@@ -1,0 +1,83 @@
+"""One command for all benchmarks: options, the tables, and the targets checked at the end."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from benchmarks import micro, replay, report
+
+Check = tuple[str, "bool | None", str]
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Replay real typing through the server (full vs plain configuration) and "
+        "time the per-keystroke paths; print the tables and check the targets.",
+    )
+    parser.add_argument("--quick", action="store_true", help="a ~30 s version: 1 short region")
+    parser.add_argument("--only", choices=("micro", "replay"), help="run one of the two")
+    parser.add_argument("--files", type=int, help="stdlib files to replay (default 3)")
+    parser.add_argument("--seed", type=int, default=1, help="picks regions, gaps, answers")
+    parser.add_argument(
+        "--compression",
+        type=float,
+        help="time compression factor F: every simulated delay is divided by F (default 5)",
+    )
+    parser.add_argument("--min-lines", type=int, default=20, help="shortest region (lines)")
+    parser.add_argument("--max-lines", type=int, help="longest region (default 60)")
+    parser.add_argument(
+        "--wrong-rate", type=float, default=0.2, help="share of answers that are not the truth"
+    )
+    parser.add_argument("--samples", type=int, help="micro-benchmark calls per row (20000)")
+    parser.add_argument("--keep-logs", type=Path, help="keep the servers' logs in this folder")
+    parser.add_argument("--no-check", action="store_true", help="exit 0 even if a target fails")
+    return parser.parse_args(argv)
+
+
+def replay_options(args: argparse.Namespace) -> replay.ReplayOptions:
+    quick = args.quick
+    return replay.ReplayOptions(
+        files=args.files or (1 if quick else 3),
+        seed=args.seed,
+        compression=args.compression or 5.0,
+        min_lines=args.min_lines,
+        max_lines=args.max_lines or (30 if quick else 60),
+        wrong_rate=args.wrong_rate,
+        keep_logs=args.keep_logs,
+    )
+
+
+def report_checks(found: list[Check]) -> bool:
+    """Print each target's verdict; True if none failed."""
+    print("\nTargets")
+    for target, passed, value in found:
+        verdict = "n/a " if passed is None else ("PASS" if passed else "FAIL")
+        print(f"  {verdict}  {target}: {value}")
+    return all(passed is not False for _, passed, _ in found)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    began = time.perf_counter()
+    found: list[Check] = []
+    if args.only in (None, "micro"):
+        timings = micro.run(args.samples or (5_000 if args.quick else 20_000))
+        print(micro.format_table(timings), end="\n\n", flush=True)
+        found += micro.checks(timings)
+    if args.only in (None, "replay"):
+        try:
+            outcome = asyncio.run(replay.replay(replay_options(args)))
+        except RuntimeError as exc:  # the server failed: say how, without our traceback
+            print(f"\nReplay failed: {exc}", file=sys.stderr)
+            return 2
+        print(report.format_report(outcome), flush=True)
+        found += report.checks(outcome)
+    ok = report_checks(found)
+    print(f"\nTotal {time.perf_counter() - began:.1f} s")
+    return 0 if ok or args.no_check else 1
