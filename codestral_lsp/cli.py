@@ -68,7 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     handlers = setup_logging(args.verbose, args.log_file)
 
-    from codestral_lsp.server import LspLogHandler, create_server  # pygls import: ~0.4 s
+    from codestral_lsp.server import create_server
+    from codestral_lsp.transport import LspLogHandler  # pygls import: ~0.4 s
 
     server = create_server()
     lsp_handler = LspLogHandler(server)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from codestral_lsp.documents import Cursor, Document
+from codestral_lsp.shaping import Surroundings
 
 # Used when nothing else is said (unit tests, tools): about 2,300 + 600 tokens of code.
 PROMPT_CHARS = 8_000
@@ -49,8 +50,8 @@ def build(
     lent = suffix_left if last == doc.line_count - 1 else 0
     before, prompt_left, first = _take(doc, cursor.line, -1, head, prompt_chars + lent)
     if first == 0 and prompt_left > 0 and last < doc.line_count - 1:
-        more, _, last = _take_more(doc, last, +1, prompt_left)
-        after.extend(more)
+        # The prompt reached the start with budget to spare: the suffix may use it.
+        after, _, last = _take(doc, cursor.line, +1, tail, suffix_chars + prompt_left)
     return FimContext(
         uri=doc.uri,
         version=doc.version,
@@ -97,3 +98,33 @@ def still_fits(doc: Document | None, fim: FimContext) -> bool:
     head_fits = fim.prompt.endswith(head) or head.endswith(fim.prompt)  # head may be cut
     tail_fits = fim.suffix.startswith(tail) or tail.startswith(fim.suffix)
     return head_fits and tail_fits
+
+
+def surroundings(doc: Document, cursor: Cursor, following: int = 8) -> Surroundings:
+    """What shaping needs to know about the text around ``cursor``: O(a few dozen lines)."""
+    line = doc.line(cursor.line)
+    after = range(cursor.line + 1, min(doc.line_count, cursor.line + 1 + following))
+    return Surroundings(
+        head=line[: cursor.index],
+        tail=line[cursor.index :],
+        next_lines=tuple(doc.line(n) for n in after),
+        indent_unit=indent_unit(doc, cursor.line),
+        at_end_of_file=cursor.line == doc.line_count - 1,
+    )
+
+
+def indent_unit(doc: Document, around: int, span: int = 60) -> str:
+    """Tabs or spaces (and how many), as the lines near ``around`` indent."""
+    tabs = spaces = 0
+    widths: list[int] = []
+    for number in range(max(0, around - span), min(doc.line_count, around + span)):
+        line = doc.line(number)
+        if line.startswith("\t"):
+            tabs += 1
+        elif line.startswith(" ") and line.strip():
+            spaces += 1
+            widths.append(len(line) - len(line.lstrip(" ")))
+    if tabs > spaces:
+        return "\t"
+    smallest = min((w for w in widths if w >= 2), default=4)
+    return " " * (smallest if smallest in (2, 3, 4, 8) else 4)

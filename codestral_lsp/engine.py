@@ -85,13 +85,17 @@ class CompletionEngine:
         else:
             self.stats.call(settings.model, 0, 0)
         self.governor.observe_headers(result.rate_limits)
+        counted = result.usage
         logger.info(
-            "[%s] %d chars in %.0f ms (finish %s, tokens %s)",
+            "[%s] upstream ms=%.1f chars=%d finish=%s prompt_tokens_est=%d prompt_tokens=%s "
+            "completion_tokens=%s",
             request_id,
-            len(result.text),
             result.elapsed_s * 1000,
+            len(result.text),
             result.finish_reason,
-            result.usage,
+            need - (settings.max_tokens or 0),
+            counted.prompt_tokens if counted else "?",
+            counted.completion_tokens if counted else "?",
         )
         logger.debug("[%s] completion %r", request_id, result.text)
         if not result.text.strip():

@@ -91,6 +91,12 @@ class Settings:
     """Glob patterns of files that get no completions and are never read for context."""
     exclude_defaults: bool = True
     """Also exclude the usual secret files (``.env``, keys, credentials, ...)."""
+    multiline: str = "auto"
+    """At a line end: ``auto`` (up to maxLines, cut at a natural end), ``always``, ``never``."""
+    max_lines: int = 8
+    """Most lines a suggestion may have."""
+    completion_fallback: str = "auto"
+    """Serve textDocument/completion: ``auto`` (when the client lacks inline completion)."""
 
     def __repr__(self) -> str:
         shown = ", ".join(
@@ -250,6 +256,9 @@ FIELDS: tuple[_Field, ...] = (
     _Field("maxTokensPerDay", "max_tokens_per_day", _integer(1)),
     _Field("exclude", "exclude", _globs),
     _Field("excludeDefaults", "exclude_defaults", _boolean),
+    _Field("multiline", "multiline", _choice("auto", "always", "never")),
+    _Field("maxLines", "max_lines", _integer(1, optional=False)),
+    _Field("completionFallback", "completion_fallback", _choice("auto", "on", "off")),
 )
 _BY_KEY = {f.key: f for f in FIELDS} | {f.attr: f for f in FIELDS}
 

@@ -164,6 +164,7 @@ def _in_window(chunk: Chunk, local: FimContext) -> bool:
 
 def _fit(ranked: list[Scored], local: FimContext, budget: int) -> list[Chunk]:
     chosen: list[Chunk] = []
+    budget -= len(display_path(local.uri)) + 7  # the closing "+++++ <this file>" line
     for item in ranked:
         text = item.chunk.text
         cost = len(text) + len(display_path(item.chunk.uri)) + 8

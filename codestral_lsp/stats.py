@@ -22,6 +22,16 @@ class Stats:
         self.models: dict[str, ModelUsage] = collections.defaultdict(ModelUsage)
         self.errors: collections.Counter[str] = collections.Counter()
         self.last_error: tuple[str, str] | None = None
+        self.suggestions_shown = 0
+        self.suggestions_accepted = 0
+        self.accepted_chars = 0
+
+    def shown(self) -> None:
+        self.suggestions_shown += 1
+
+    def accepted(self, chars: int) -> None:
+        self.suggestions_accepted += 1
+        self.accepted_chars += max(0, chars)
 
     def outcome(self, source: str) -> None:
         self.outcomes[source] += 1
@@ -42,6 +52,11 @@ class Stats:
         total_completion = sum(m.completion_tokens for m in self.models.values())
         return {
             "requests": dict(self.outcomes),
+            "suggestions": {
+                "shown": self.suggestions_shown,
+                "accepted": self.suggestions_accepted,
+                "acceptedChars": self.accepted_chars,
+            },
             "upstreamCalls": sum(m.calls + m.failures for m in self.models.values()),
             "promptTokens": total_prompt,
             "completionTokens": total_completion,

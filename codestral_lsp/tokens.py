@@ -62,6 +62,15 @@ class TokenEstimator:
         """Characters that fit in ``tokens`` tokens of ``language`` by the current estimate."""
         return max(0, int(tokens * self.ratio(language)))
 
+    def cautious_chars(self, tokens: int, language: str) -> int:
+        """Characters for ``tokens`` tokens of text unlike what was learnt (other files).
+
+        The learnt ratio fits text like the requests seen so far; snippets from elsewhere may
+        be denser, so they are charged at the lower of it and the prior.
+        """
+        ratio = min(self.ratio(language), PRIOR.get(language, DEFAULT_RATIO))
+        return max(0, int(tokens * ratio))
+
     def observe(self, language: str, chars: int, prompt_tokens: int) -> None:
         """Learn from a request of ``chars`` characters that the backend counted as tokens."""
         if chars < 200 or prompt_tokens <= 0:

@@ -32,7 +32,8 @@ def budget(settings: Settings, estimator: TokenEstimator, language: str, scale: 
     suffix = int((tokens - extra) * settings.suffix_share)
     prompt = tokens - extra - suffix
     chars = estimator.chars
-    return Budget(chars(prompt, language), chars(suffix, language), chars(extra, language), tokens)
+    cautious = estimator.cautious_chars(extra, language)
+    return Budget(chars(prompt, language), chars(suffix, language), cautious, tokens)
 
 
 class Assembler:
@@ -57,9 +58,9 @@ class Assembler:
         if not settings.extra_context_share:
             return local
         unused = plan.prompt + plan.suffix - len(local.prompt) - len(local.suffix)
-        chosen = snippets.choose(
-            local, doc, others, self.trail, self.index, plan.extra + max(0, unused)
-        )
+        lent = self.estimator.tokens(max(0, unused), doc.language_id) - 1
+        room = plan.extra + self.estimator.cautious_chars(lent, doc.language_id)
+        chosen = snippets.choose(local, doc, others, self.trail, self.index, room)
         if not chosen:
             return local
         return dataclasses.replace(local, extra=snippets.preamble(chosen, doc.uri, root))

@@ -15,12 +15,15 @@ from tests.fake_codestral import (
     ERROR_BODIES,
     FakeCodestral,
     Reply,
+    WorkspaceLimit,
     count_tokens,
     default_completion,
 )
 
 AUTH = {"Authorization": f"Bearer {DEFAULT_KEY}"}
 BODY: dict[str, Any] = {"model": "codestral-latest", "prompt": "def add(a, b):", "suffix": "\n"}
+PROMPT_TOKENS = count_tokens(BODY["prompt"]) + count_tokens(BODY["suffix"])
+COMPLETION_TOKENS = count_tokens(default_completion(BODY))
 
 
 async def post(fake: FakeCodestral, body: Any, headers: dict[str, str] = AUTH) -> httpx.Response:
@@ -251,3 +254,127 @@ async def test_proxy_paths_are_served_and_others_are_404(fake_codestral: FakeCod
 async def test_wait_for_requests_times_out_with_a_message(fake_codestral: FakeCodestral) -> None:
     with pytest.raises(TimeoutError, match="condition not met"):
         await fake_codestral.wait_for_requests(1, timeout=0.05)
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def limited(rpm: int = 10, tpm: int = 1000, **options: Any) -> tuple[FakeCodestral, Clock]:
+    clock = Clock()
+    limit = WorkspaceLimit(rpm, tpm, window_s=60.0, clock=clock, **options)
+    return FakeCodestral(limit=limit), clock
+
+
+def limit_headers(response: httpx.Response) -> dict[str, str]:
+    return {k: v for k, v in response.headers.items() if k.startswith("x-ratelimit-")}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_every_answer_carries_the_workspace_figures(stream: bool) -> None:
+    fake, _ = limited()
+    async with fake:
+        first = await post(fake, {**BODY, "stream": stream})
+        second = await post(fake, {**BODY, "stream": stream})  # another client, same workspace
+
+    spent = PROMPT_TOKENS + COMPLETION_TOKENS
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert limit_headers(first) == {
+        "x-ratelimit-limit-req-minute": "10",
+        "x-ratelimit-remaining-req-minute": "9",
+        "x-ratelimit-limit-tokens-minute": "1000",
+        "x-ratelimit-remaining-tokens-minute": str(1000 - PROMPT_TOKENS),
+        "x-ratelimit-tokens-query-cost": str(PROMPT_TOKENS),
+    }
+    assert limit_headers(second)["x-ratelimit-remaining-req-minute"] == "8"
+    remaining = limit_headers(second)["x-ratelimit-remaining-tokens-minute"]
+    assert remaining == str(1000 - spent - PROMPT_TOKENS)
+    assert [(r.prompt_tokens, r.completion_tokens) for r in fake.requests] == [
+        (PROMPT_TOKENS, COMPLETION_TOKENS)
+    ] * 2
+    assert fake.limit is not None
+    assert fake.limit.windows[0].tokens == 2 * spent
+
+
+async def test_a_prompt_past_the_token_limit_is_429_and_not_charged() -> None:
+    fake, _ = limited(tpm=PROMPT_TOKENS + COMPLETION_TOKENS + PROMPT_TOKENS - 1)
+    async with fake:
+        served = await post(fake, BODY)
+        refused = await post(fake, BODY)
+
+    assert served.status_code == 200
+    assert refused.status_code == 429
+    assert refused.json() == {"message": "Requests rate limit exceeded"}
+    assert "retry-after" not in refused.headers
+    assert limit_headers(refused)["x-ratelimit-remaining-tokens-minute"] == str(PROMPT_TOKENS - 1)
+    assert limit_headers(refused)["x-ratelimit-remaining-req-minute"] == "9"
+    assert limit_headers(refused)["x-ratelimit-tokens-query-cost"] == "0"
+    assert [r.rate_limited for r in fake.requests] == [False, True]
+    assert fake.requests[1].prompt_tokens == PROMPT_TOKENS  # counted, not charged
+    assert fake.limit is not None
+    assert (fake.limit.windows[0].requests, fake.limit.windows[0].rejected) == (1, 1)
+
+
+async def test_the_request_limit_refuses_the_request_after_the_last() -> None:
+    fake, _ = limited(rpm=2)
+    async with fake:
+        statuses = [(await post(fake, BODY)).status_code for _ in range(3)]
+
+    assert statuses == [200, 200, 429]
+    assert [r.rate_limited for r in fake.requests] == [False, False, True]
+
+
+async def test_a_new_window_starts_afresh() -> None:
+    fake, clock = limited(rpm=1)
+    async with fake:
+        await post(fake, BODY)
+        clock.now += 59.9
+        refused = await post(fake, BODY)
+        clock.now += 0.1
+        served = await post(fake, BODY)
+
+    assert (refused.status_code, served.status_code) == (429, 200)
+    assert limit_headers(served)["x-ratelimit-remaining-req-minute"] == "0"
+    remaining = limit_headers(served)["x-ratelimit-remaining-tokens-minute"]
+    assert remaining == str(1000 - PROMPT_TOKENS)
+    assert fake.limit is not None
+    assert sorted(fake.limit.windows) == [0, 1]
+    assert [r.window for r in fake.requests] == [0, 0, 1]
+
+
+async def test_retry_after_says_when_the_window_ends_if_asked() -> None:
+    fake, clock = limited(rpm=1, retry_after=True)
+    async with fake:
+        await post(fake, BODY)
+        clock.now += 14.5
+        refused = await post(fake, BODY)
+
+    assert refused.status_code == 429
+    assert refused.headers["retry-after"] == "46"
+
+
+async def test_a_cut_stream_is_charged_the_tokens_it_delivered() -> None:
+    fake, _ = limited()
+    fake.completion = "alpha beta gamma delta"
+    fake.enqueue(Reply(cut_after_chunks=3))  # the role chunk, then two tokens
+    async with fake:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await stream_events(fake, BODY)
+        await fake.wait_until(lambda f: f.requests[0].ended_at is not None)
+
+    assert fake.requests[0].completion_tokens == 2
+    assert fake.limit is not None
+    assert fake.limit.windows[0].tokens == PROMPT_TOKENS + 2
+
+
+async def test_without_a_limit_there_are_no_limit_headers(fake_codestral: FakeCodestral) -> None:
+    response = await post(fake_codestral, BODY)
+
+    assert not limit_headers(response)
+    assert fake_codestral.requests[0].prompt_tokens == PROMPT_TOKENS

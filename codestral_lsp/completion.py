@@ -1,0 +1,170 @@
+"""One suggestion request, start to finish: document → window → scheduler → shaping → answer.
+
+Both the inline path and the completion-menu fallback come through here, so they share the
+scheduling, memory, limits and shaping. Nothing here knows LSP types: ``items.py`` builds those.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from codestral_lsp import context
+from codestral_lsp.documents import Cursor, Document, DocumentError, DocumentStore
+from codestral_lsp.governor import Governor
+from codestral_lsp.positions import Encoding
+from codestral_lsp.privacy import DEFAULT_EXCLUDE, is_excluded
+from codestral_lsp.scheduler import Outcome, Scheduler
+from codestral_lsp.settings import Settings
+from codestral_lsp.shaping import Options, Shaped, shape
+from codestral_lsp.stats import Stats
+from codestral_lsp.window import Assembler
+
+logger = logging.getLogger(__name__)
+
+# Outcomes that mean "nothing to show here" (an empty list hides what the editor shows); the
+# others mean "this request lost" (null: the editor asks again for its new state).
+NOTHING_HERE = frozenset({"empty", "limited", "excluded", "shaped-away"})
+
+
+class BadRequest(ValueError):
+    """The editor asked about a document or position that does not exist."""
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A shaped suggestion and where it goes: the document as it is now, at the cursor."""
+
+    request_id: str
+    doc: Document
+    cursor: Cursor
+    shaped: Shaped
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What to show for one request: a suggestion, or why there is none."""
+
+    request_id: str
+    source: str
+    suggestion: Suggestion | None = None
+
+    @property
+    def nothing_here(self) -> bool:
+        return self.source in NOTHING_HERE
+
+
+class Completer:
+    """Runs suggestion requests against the open documents."""
+
+    def __init__(
+        self,
+        documents: DocumentStore,
+        scheduler: Scheduler,
+        assembler: Assembler,
+        governor: Governor,
+        stats: Stats,
+    ) -> None:
+        self.documents, self.scheduler, self.assembler = documents, scheduler, assembler
+        self.governor, self.stats = governor, stats
+        self.root: str | None = None
+        self._exclusions: dict[str, bool] = {}
+        self._ids = 0
+
+    async def suggest(
+        self,
+        uri: str,
+        line: int,
+        character: int,
+        encoding: Encoding,
+        settings: Settings,
+        invoked: bool,
+    ) -> Answer:
+        started = time.monotonic()
+        doc = self.documents.get(uri)
+        if doc is None:
+            raise BadRequest(f"document is not open: {uri}")
+        try:
+            cursor = doc.resolve(line, character, encoding)
+        except DocumentError as exc:
+            raise BadRequest(f"bad position {line}:{character}: {exc}") from exc
+        self._ids += 1
+        request_id = f"c{self._ids}"
+        if self.excluded(uri, settings):
+            return self._done(Answer(request_id, "excluded"), Outcome(None, "excluded"), started)
+        others = [
+            d
+            for d in self.documents.recent()
+            if d.uri != uri and not self.excluded(d.uri, settings)
+        ]
+        full = self.assembler.budget_need(doc.language_id, settings)
+        scale = self.governor.check(invoked, full).scale
+        fim = self.assembler.assemble(doc, cursor, settings, others, scale, self.root)
+        need = self.assembler.need(fim, settings)
+        waiting = time.monotonic()
+        try:
+            outcome = await self.scheduler.request(fim, settings, invoked, request_id, need)
+        except asyncio.CancelledError:
+            # Cancelled while waiting (pause or backend): that time is not the server's own.
+            waited = Outcome(None, "cancelled", upstream_s=time.monotonic() - waiting)
+            self._done(Answer(request_id, "cancelled"), waited, started)
+            raise
+        return self._done(self._fit(request_id, fim, outcome, settings), outcome, started)
+
+    def _fit(
+        self, request_id: str, fim: context.FimContext, outcome: Outcome, settings: Settings
+    ) -> Answer:
+        """Check the answer against the document as it is now, and shape it to fit there."""
+        if outcome.text is None:
+            return Answer(request_id, outcome.source)
+        current = self.documents.get(fim.uri)
+        if current is None or not context.still_fits(current, fim):
+            outcome.source, outcome.text = "stale", None
+            return Answer(request_id, "stale")
+        around = context.surroundings(current, fim.cursor)
+        shaped = shape(outcome.text, around, Options(settings.multiline, settings.max_lines))
+        if shaped is None:
+            outcome.source, outcome.text = "shaped-away", None
+            return Answer(request_id, "shaped-away")
+        outcome.text = shaped.text
+        self.stats.shown()
+        suggestion = Suggestion(request_id, current, fim.cursor, shaped)
+        return Answer(request_id, outcome.source, suggestion)
+
+    def _done(self, answer: Answer, outcome: Outcome, started: float) -> Answer:
+        self.stats.outcome(answer.source)
+        total = time.monotonic() - started
+        overhead = total - outcome.debounce_s - outcome.upstream_s
+        logger.info(
+            "[%s] done source=%s total_ms=%.3f debounce_ms=%.3f upstream_ms=%.3f "
+            "overhead_ms=%.3f chars=%d",
+            answer.request_id,
+            answer.source,
+            total * 1000,
+            outcome.debounce_s * 1000,
+            outcome.upstream_s * 1000,
+            overhead * 1000,
+            len(outcome.text or ""),
+        )
+        return answer
+
+    def excluded(self, uri: str, settings: Settings) -> bool:
+        """Whether ``uri`` must never be completed nor read; said once per file in the log."""
+        known = self._exclusions.get(uri)
+        if known is not None:
+            return known
+        patterns = [*settings.exclude, *(DEFAULT_EXCLUDE if settings.exclude_defaults else ())]
+        excluded = self._exclusions[uri] = is_excluded(uri, patterns)
+        if excluded:
+            logger.warning("%s is excluded: no completions, never sent", uri)
+        return excluded
+
+    def settings_changed(self) -> None:
+        self._exclusions.clear()
+
+    def forget(self, uri: str) -> None:
+        self._exclusions.pop(uri, None)
+        self.scheduler.forget(uri)
+        self.assembler.forget(uri)

@@ -1,0 +1,93 @@
+"""LSP items for an answer: inline completion items and completion-menu items.
+
+Ranges are in the negotiated position encoding. Every item carries the ``codestral.accepted``
+command, which the editor runs when the user accepts it, so the server can count acceptances.
+"""
+
+from __future__ import annotations
+
+import re
+
+from lsprotocol import types
+
+from codestral_lsp.completion import Suggestion
+from codestral_lsp.positions import Encoding, to_units
+
+ACCEPTED = "codestral.accepted"
+_WORD = re.compile(r"[A-Za-z0-9_]*$")
+
+
+def _accept_command(suggestion: Suggestion) -> types.Command:
+    chars = len(suggestion.shaped.text)
+    return types.Command(
+        title="Codestral suggestion accepted",
+        command=ACCEPTED,
+        arguments=[{"id": suggestion.request_id, "chars": chars}],
+    )
+
+
+def _span(suggestion: Suggestion, start_index: int, encoding: Encoding) -> types.Range:
+    """From ``start_index`` on the cursor's line to the end of what the suggestion replaces."""
+    cursor = suggestion.cursor
+    line = suggestion.doc.line(cursor.line)
+    end_index = cursor.index + suggestion.shaped.replace
+    start = types.Position(cursor.line, to_units(line, start_index, encoding))
+    end = types.Position(cursor.line, to_units(line, end_index, encoding))
+    return types.Range(start, end)
+
+
+def inline_item(
+    suggestion: Suggestion, encoding: Encoding, neovim: bool
+) -> types.InlineCompletionItem:
+    """An inline item inserting the suggestion at the cursor.
+
+    Neovim pastes an item without a range at the cursor and draws it inline, but draws an item
+    with a range over the text after the cursor; VS Code, without a range, replaces from the
+    word start to the line end. So: a range when the item replaces closers after the cursor;
+    otherwise none for Neovim and an empty one at the cursor for everyone else.
+    """
+    shaped = suggestion.shaped
+    command = _accept_command(suggestion)
+    if neovim and not shaped.replace:
+        return types.InlineCompletionItem(insert_text=shaped.text, command=command)
+    span = _span(suggestion, suggestion.cursor.index, encoding)
+    return types.InlineCompletionItem(insert_text=shaped.text, range=span, command=command)
+
+
+def escape_snippet(text: str) -> str:
+    """``text`` as literal snippet text: ``\\``, ``$`` and ``}`` escaped."""
+    return text.replace("\\", "\\\\").replace("$", "\\$").replace("}", "\\}")
+
+
+def menu_item(suggestion: Suggestion, encoding: Encoding, snippets: bool) -> types.CompletionItem:
+    """One completion-menu item holding the whole suggestion.
+
+    The edit starts at the word being typed, so the client's filter (by ``filterText``, which
+    starts with that word) keeps the item while the user types on.
+    """
+    cursor, shaped = suggestion.cursor, suggestion.shaped
+    line = suggestion.doc.line(cursor.line)
+    word = _WORD.search(line[: cursor.index])
+    typed = word.group(0) if word else ""
+    text = typed + shaped.text
+    multiline = "\n" in shaped.text
+    first = next((part for part in shaped.text.split("\n") if part.strip()), "").strip()
+    label = first if len(first) <= 60 else first[:59] + "…"
+    as_snippet = snippets and multiline
+    span = _span(suggestion, cursor.index - len(typed), encoding)
+    return types.CompletionItem(
+        label=label + (" …" if multiline else ""),
+        label_details=types.CompletionItemLabelDetails(description="Codestral"),
+        kind=types.CompletionItemKind.Snippet if multiline else types.CompletionItemKind.Text,
+        detail="Codestral suggestion (codestral-lsp)",
+        documentation=types.MarkupContent(
+            kind=types.MarkupKind.Markdown,
+            value=f"```{suggestion.doc.language_id}\n{text}\n```",
+        ),
+        filter_text=typed + shaped.text.split("\n")[0],
+        text_edit=types.TextEdit(range=span, new_text=escape_snippet(text) if as_snippet else text),
+        insert_text_format=(
+            types.InsertTextFormat.Snippet if as_snippet else types.InsertTextFormat.PlainText
+        ),
+        command=_accept_command(suggestion),
+    )
