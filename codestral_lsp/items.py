@@ -7,6 +7,7 @@ command, which the editor runs when the user accepts it, so the server can count
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from lsprotocol import types
 
@@ -54,12 +55,35 @@ def inline_item(
     return types.InlineCompletionItem(insert_text=shaped.text, range=span, command=command)
 
 
+@dataclass(frozen=True)
+class MenuCaps:
+    """What the client's completion menu can show (from its capabilities)."""
+
+    snippets: bool = False
+    markdown: bool = False
+    label_details: bool = False
+
+    @classmethod
+    def of(cls, capabilities: types.ClientCapabilities) -> MenuCaps:
+        document = capabilities.text_document
+        completion = document.completion if document else None
+        item = completion.completion_item if completion else None
+        if item is None:
+            return cls()
+        formats = item.documentation_format or []
+        return cls(
+            snippets=bool(item.snippet_support),
+            markdown=types.MarkupKind.Markdown in formats,
+            label_details=bool(item.label_details_support),
+        )
+
+
 def escape_snippet(text: str) -> str:
     """``text`` as literal snippet text: ``\\``, ``$`` and ``}`` escaped."""
     return text.replace("\\", "\\\\").replace("$", "\\$").replace("}", "\\}")
 
 
-def menu_item(suggestion: Suggestion, encoding: Encoding, snippets: bool) -> types.CompletionItem:
+def menu_item(suggestion: Suggestion, encoding: Encoding, caps: MenuCaps) -> types.CompletionItem:
     """One completion-menu item holding the whole suggestion.
 
     The edit starts at the word being typed, so the client's filter (by ``filterText``, which
@@ -72,18 +96,21 @@ def menu_item(suggestion: Suggestion, encoding: Encoding, snippets: bool) -> typ
     text = typed + shaped.text
     multiline = "\n" in shaped.text
     first = next((part for part in shaped.text.split("\n") if part.strip()), "").strip()
-    label = first if len(first) <= 60 else first[:59] + "…"
-    as_snippet = snippets and multiline
+    label = (first if len(first) <= 60 else first[:59] + "…") + (" …" if multiline else "")
+    as_snippet = caps.snippets and multiline
     span = _span(suggestion, cursor.index - len(typed), encoding)
+    docs: str | types.MarkupContent = text  # a plain string: every client takes one
+    if caps.markdown:
+        language = suggestion.doc.language_id
+        docs = types.MarkupContent(types.MarkupKind.Markdown, f"```{language}\n{text}\n```")
     return types.CompletionItem(
-        label=label + (" …" if multiline else ""),
-        label_details=types.CompletionItemLabelDetails(description="Codestral"),
+        label=label if caps.label_details else f"{label}  (Codestral)",
+        label_details=types.CompletionItemLabelDetails(description="Codestral")
+        if caps.label_details
+        else None,
         kind=types.CompletionItemKind.Snippet if multiline else types.CompletionItemKind.Text,
         detail="Codestral suggestion (codestral-lsp)",
-        documentation=types.MarkupContent(
-            kind=types.MarkupKind.Markdown,
-            value=f"```{suggestion.doc.language_id}\n{text}\n```",
-        ),
+        documentation=docs,
         filter_text=typed + shaped.text.split("\n")[0],
         text_edit=types.TextEdit(range=span, new_text=escape_snippet(text) if as_snippet else text),
         insert_text_format=(

@@ -73,7 +73,7 @@ class CodestralServer(StdioServer):
         )
         self.client_is_neovim = False
         self.menu_fallback = False
-        self.snippet_support = False
+        self.menu_caps = items.MenuCaps()
         self.redactor = RedactingFilter()
         self._shown: set[str] = set()
         self._settings_changed()
@@ -97,8 +97,7 @@ class CodestralServer(StdioServer):
         self.client_is_neovim = client.lower().startswith("neovim")
         document = params.capabilities.text_document
         self.menu_fallback = document is None or document.inline_completion is None
-        item = document.completion.completion_item if document and document.completion else None
-        self.snippet_support = bool(item and item.snippet_support)
+        self.menu_caps = items.MenuCaps.of(params.capabilities)
         root = params.root_uri or (params.root_path and f"file://{params.root_path}")
         self.completer.root = display_path(root) if root else None
 
@@ -246,7 +245,7 @@ def create_server(environ: Mapping[str, str] | None = None) -> CodestralServer:
         answer = await ls.suggest(params.text_document, params.position, invoked=False)
         if answer.suggestion is None:
             return types.CompletionList(False, []) if answer.nothing_here else None
-        item = items.menu_item(answer.suggestion, ls.encoding, ls.snippet_support)
+        item = items.menu_item(answer.suggestion, ls.encoding, ls.menu_caps)
         return types.CompletionList(is_incomplete=False, items=[item])
 
     return server
