@@ -18,7 +18,7 @@ from codestral_lsp.positions import Encoding
 from codestral_lsp.privacy import DEFAULT_EXCLUDE, is_excluded
 from codestral_lsp.scheduler import Outcome, Scheduler
 from codestral_lsp.settings import Settings
-from codestral_lsp.shaping import Options, Shaped, shape
+from codestral_lsp.shaping import Options, Shaped, Surroundings, shape
 from codestral_lsp.stats import Stats
 from codestral_lsp.window import Assembler
 
@@ -41,6 +41,7 @@ class Suggestion:
     doc: Document
     cursor: Cursor
     shaped: Shaped
+    around: Surroundings
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ class Completer:
             return Answer(request_id, "shaped-away")
         outcome.text = shaped.text
         self.stats.shown()
-        suggestion = Suggestion(request_id, current, fim.cursor, shaped)
+        suggestion = Suggestion(request_id, current, fim.cursor, shaped, around)
         return Answer(request_id, outcome.source, suggestion)
 
     def _done(self, answer: Answer, outcome: Outcome, started: float) -> Answer:

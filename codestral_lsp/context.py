@@ -114,7 +114,7 @@ def surroundings(doc: Document, cursor: Cursor, following: int = 8) -> Surroundi
 
 
 def indent_unit(doc: Document, around: int, span: int = 60) -> str:
-    """Tabs or spaces (and how many), as the lines near ``around`` indent."""
+    """Tabs or spaces (and how many), as the lines near ``around`` indent; "" if none are."""
     tabs = spaces = 0
     widths: list[int] = []
     for number in range(max(0, around - span), min(doc.line_count, around + span)):
@@ -126,5 +126,7 @@ def indent_unit(doc: Document, around: int, span: int = 60) -> str:
             widths.append(len(line) - len(line.lstrip(" ")))
     if tabs > spaces:
         return "\t"
+    if not spaces:
+        return ""  # nothing indented nearby: leave the model's indentation alone
     smallest = min((w for w in widths if w >= 2), default=4)
     return " " * (smallest if smallest in (2, 3, 4, 8) else 4)

@@ -6,6 +6,7 @@ command, which the editor runs when the user accepts it, so the server can count
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
@@ -13,6 +14,7 @@ from lsprotocol import types
 
 from codestral_lsp.completion import Suggestion
 from codestral_lsp.positions import Encoding, to_units
+from codestral_lsp.shaping import Shaped, before_closers
 
 ACCEPTED = "codestral.accepted"
 _WORD = re.compile(r"[A-Za-z0-9_]*$")
@@ -83,13 +85,21 @@ def escape_snippet(text: str) -> str:
     return text.replace("\\", "\\\\").replace("$", "\\$").replace("}", "\\}")
 
 
-def menu_item(suggestion: Suggestion, encoding: Encoding, caps: MenuCaps) -> types.CompletionItem:
+def menu_item(
+    suggestion: Suggestion, encoding: Encoding, caps: MenuCaps, neovim: bool = False
+) -> types.CompletionItem:
     """One completion-menu item holding the whole suggestion.
 
     The edit starts at the word being typed, so the client's filter (by ``filterText``, which
-    starts with that word) keeps the item while the user types on.
+    starts with that word) keeps the item while the user types on. Neovim's menu inserts an
+    item at the cursor (it neither honours the end of the edit's range nor inserts more than
+    a plain-text item's first word), so for Neovim the item stops before the closers after the
+    cursor and is always a snippet when snippets are supported.
     """
     cursor, shaped = suggestion.cursor, suggestion.shaped
+    if neovim and shaped.replace:
+        shaped = Shaped(before_closers(shaped, suggestion.around))
+        suggestion = dataclasses.replace(suggestion, shaped=shaped)
     line = suggestion.doc.line(cursor.line)
     word = _WORD.search(line[: cursor.index])
     typed = word.group(0) if word else ""
@@ -97,7 +107,7 @@ def menu_item(suggestion: Suggestion, encoding: Encoding, caps: MenuCaps) -> typ
     multiline = "\n" in shaped.text
     first = next((part for part in shaped.text.split("\n") if part.strip()), "").strip()
     label = (first if len(first) <= 60 else first[:59] + "…") + (" …" if multiline else "")
-    as_snippet = caps.snippets and multiline
+    as_snippet = caps.snippets and (multiline or neovim)
     span = _span(suggestion, cursor.index - len(typed), encoding)
     docs: str | types.MarkupContent = text  # a plain string: every client takes one
     if caps.markdown:

@@ -245,7 +245,7 @@ def create_server(environ: Mapping[str, str] | None = None) -> CodestralServer:
         answer = await ls.suggest(params.text_document, params.position, invoked=False)
         if answer.suggestion is None:
             return types.CompletionList(False, []) if answer.nothing_here else None
-        item = items.menu_item(answer.suggestion, ls.encoding, ls.menu_caps)
+        item = items.menu_item(answer.suggestion, ls.encoding, ls.menu_caps, ls.client_is_neovim)
         return types.CompletionList(is_incomplete=False, items=[item])
 
     return server

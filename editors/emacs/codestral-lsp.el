@@ -1,0 +1,80 @@
+;;; codestral-lsp.el --- Codestral ghost text in lsp-mode via codestral-lsp  -*- lexical-binding: t; -*-
+
+;;; Commentary:
+
+;; Registers codestral-lsp as an lsp-mode add-on client: it runs next to each buffer's main
+;; language server and only supplies inline completions (grey text at point), shown by
+;; `lsp-inline-completion-mode'.  Needs an lsp-mode with lsp-inline-completion.el (MELPA
+;; snapshots since December 2024; the 9.0.0 release predates it).
+;;
+;; Put this file on your `load-path' and add (with-eval-after-load 'lsp-mode (require
+;; 'codestral-lsp)) to your init file, or paste the code below after lsp-mode is loaded.
+;; The key is read from $CODESTRAL_API_KEY (or $MISTRAL_API_KEY / $LANGDOCK_API_KEY, by
+;; `:provider') in Emacs's environment; `setenv' works before the server starts.
+;;
+;; RET or TAB accepts the suggestion shown, C-g drops it, any other key drops it and
+;; does what it does.  M-x lsp-inline-completion-display asks at once.
+;; Logs: the *codestral::stderr* buffer, and *lsp-log* with `lsp-log-io'.
+
+;;; Code:
+
+(require 'lsp-mode)
+(require 'lsp-inline-completion nil t)
+
+(defgroup codestral-lsp nil
+  "Codestral completions through the codestral-lsp language server."
+  :group 'lsp-mode)
+
+(defcustom codestral-lsp-command '("codestral-lsp")
+  "Command line that starts the server, e.g. (\"codestral-lsp\" \"-v\")."
+  :type '(repeat string))
+
+(defcustom codestral-lsp-settings
+  '(:provider "codestral"
+    ;; The menu item would repeat the ghost text; set "on" to get it in the
+    ;; completion menu instead (for an lsp-mode without inline completion).
+    :completionFallback "off")
+  "The server's settings (initializationOptions): a plist with the camelCase keys
+of the main README, e.g. (:model \"codestral-2508\" :maxTokens 128 :stop [\"\\n\\n\"])."
+  :type 'plist)
+
+(defcustom codestral-lsp-modes '(prog-mode)
+  "Major modes, with the modes derived from them, in which codestral-lsp runs."
+  :type '(repeat symbol))
+
+(defun codestral-lsp--activate-p (_file-name mode)
+  "Non-nil when a buffer in MODE should get Codestral completions."
+  (apply #'provided-mode-derived-p mode codestral-lsp-modes))
+
+(lsp-register-client
+ (make-lsp-client
+  :new-connection (lsp-stdio-connection (lambda () codestral-lsp-command))
+  :activation-fn #'codestral-lsp--activate-p
+  :server-id 'codestral
+  :add-on? t
+  :priority -2
+  :completion-in-comments? t
+  :initialization-options (lambda () codestral-lsp-settings)))
+
+(defun codestral-lsp--served-p ()
+  "Non-nil when codestral-lsp is one of the current buffer's servers."
+  (seq-some (lambda (workspace)
+              (eq (lsp--client-server-id (lsp--workspace-client workspace)) 'codestral))
+            (lsp-workspaces)))
+
+(defun codestral-lsp--enable-inline ()
+  "Turn on `lsp-inline-completion-mode' where codestral-lsp serves the buffer."
+  (when (and (fboundp 'lsp-inline-completion-mode) (codestral-lsp--served-p))
+    (lsp-inline-completion-mode 1)))
+
+(add-hook 'lsp-configure-hook #'codestral-lsp--enable-inline)
+
+(with-eval-after-load 'lsp-inline-completion
+  ;; lsp-mode waits 2 s of idle time by default; the server debounces on its own.
+  (setq lsp-inline-completion-idle-delay 0.3)
+  ;; TAB cycles through items by default; codestral-lsp sends one, so let TAB accept it.
+  (define-key lsp-inline-completion-active-map (kbd "<tab>") #'lsp-inline-completion-accept)
+  (define-key lsp-inline-completion-active-map (kbd "TAB") #'lsp-inline-completion-accept))
+
+(provide 'codestral-lsp)
+;;; codestral-lsp.el ends here

@@ -1,0 +1,362 @@
+"""Every shipped editor setup under editors/ parses, and says what the server understands.
+
+TOML with tomllib, JSON strictly, Lua with the Neovim binary (`loadfile`), Emacs Lisp with Emacs
+when it is installed and always with a small reader that checks the brackets, the VS Code
+extension with `npm ci && npm run compile`. Fenced toml/json/elisp blocks of the editors' READMEs
+are checked the same way. Settings given to the server are checked against its own parser.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from codestral_lsp.settings import FIELDS, SettingsLayers
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
+REPO = Path(__file__).resolve().parents[2]
+EDITORS = REPO / "editors"
+# Build output and installed packages of the VS Code extension (git-ignored), not shipped files.
+SKIPPED_DIRS = {"node_modules", "out"}
+
+
+def shipped_files() -> list[Path]:
+    return sorted(
+        path
+        for path in EDITORS.rglob("*")
+        if path.is_file() and not SKIPPED_DIRS.intersection(path.relative_to(EDITORS).parts)
+    )
+
+
+def files(*suffixes: str) -> list[Path]:
+    return [path for path in shipped_files() if path.name.endswith(suffixes)]
+
+
+def ids(paths: list[Path]) -> list[str]:
+    return [str(path.relative_to(EDITORS)) for path in paths]
+
+
+TOML_FILES = files(".toml")
+JSON_FILES = files(".json", ".sublime-settings")
+LUA_FILES = files(".lua")
+ELISP_FILES = files(".el")
+# Files no parser applies to: prose, ignore lists, and the TypeScript compiled by the npm test.
+UNPARSED = (".md", ".gitignore", ".vscodeignore", ".ts")
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    with path.open("rb") as handle:
+        return tomllib.load(handle)
+
+
+def load_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def settings_problems(values: dict[str, Any]) -> list[str]:
+    """What the server would complain about, given these values as initializationOptions."""
+    return [str(problem) for problem in SettingsLayers({}, "file").set_layer("editor", values)]
+
+
+def test_every_shipped_file_has_a_check() -> None:
+    checked = {*TOML_FILES, *JSON_FILES, *LUA_FILES, *ELISP_FILES}
+    unknown = [
+        path for path in shipped_files() if path not in checked and not path.name.endswith(UNPARSED)
+    ]
+    assert not unknown, f"no parser for {ids(unknown)}: add one to this test"
+    for editor in ("neovim", "helix", "vscode", "emacs", "zed", "sublime"):
+        assert (EDITORS / editor / "README.md").is_file(), editor
+
+
+def test_main_readme_links_every_editor() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for editor in ("neovim", "helix", "vscode", "emacs", "zed", "sublime"):
+        assert f"(editors/{editor}/" in readme, editor
+
+
+# TOML
+
+
+@pytest.mark.parametrize("path", TOML_FILES, ids=ids(TOML_FILES))
+def test_toml_parses(path: Path) -> None:
+    assert isinstance(load_toml(path), dict)
+
+
+def test_helix_adds_codestral_next_to_each_language_server() -> None:
+    config = load_toml(EDITORS / "helix" / "languages.toml")
+    server = config["language-server"]["codestral"]
+    assert server["command"] == "codestral-lsp"
+    assert settings_problems(server["config"]) == []
+
+    languages = {language["name"]: language for language in config["language"]}
+    assert {"python", "rust", "typescript", "go", "c"} <= languages.keys()
+    for name, language in languages.items():
+        entries = language["language-servers"]
+        ours = [entry for entry in entries if isinstance(entry, dict)]
+        assert ours == [{"name": "codestral", "only-features": ["completion"]}], name
+        others = [entry for entry in entries if isinstance(entry, str)]
+        assert others, f"{name}: the language's own server must stay in the list"
+        assert "codestral" not in others, name
+
+
+# JSON
+
+
+@pytest.mark.parametrize("path", JSON_FILES, ids=ids(JSON_FILES))
+def test_json_parses(path: Path) -> None:
+    load_json(path)
+
+
+def test_sublime_client() -> None:
+    client = load_json(EDITORS / "sublime" / "LSP.sublime-settings")["clients"]["codestral"]
+    assert client["enabled"] is True
+    assert client["command"] == ["codestral-lsp"]
+    assert client["selector"] == "source"
+    assert settings_problems(client["initializationOptions"]) == []
+
+
+def test_zed_uses_its_codestral_provider() -> None:
+    settings = load_json(EDITORS / "zed" / "settings.json")
+    assert settings["edit_predictions"]["provider"] == "codestral"
+
+
+def version_at_least(spec: str, wanted: tuple[int, ...]) -> bool:
+    found = tuple(int(part) for part in re.findall(r"\d+", spec)[: len(wanted)])
+    return found >= wanted
+
+
+def test_vscode_manifest() -> None:
+    manifest = load_json(EDITORS / "vscode" / "package.json")
+    assert version_at_least(manifest["dependencies"]["vscode-languageclient"], (10, 1))
+    assert manifest["scripts"]["compile"] == "tsc -p ."
+    assert manifest["main"] == "./out/extension.js"
+    assert {"typescript", "@types/vscode", "@types/node"} <= manifest["devDependencies"].keys()
+    # @types/vscode may not be newer than the engine the extension declares.
+    engine = manifest["engines"]["vscode"]
+    assert version_at_least(engine, (1, 91))
+    types = manifest["devDependencies"]["@types/vscode"]
+    assert re.findall(r"\d+", types)[:2] == re.findall(r"\d+", engine)[:2]
+
+    properties = manifest["contributes"]["configuration"]["properties"]
+    assert properties["codestral.serverPath"]["default"] == "codestral-lsp"
+    # Every other contributed setting is sent to the server: it must be one it knows.
+    sent = {
+        key.removeprefix("codestral."): spec.get("default")
+        for key, spec in properties.items()
+        if key not in ("codestral.serverPath", "codestral.serverArgs")
+    }
+    assert set(sent) <= {field.key for field in FIELDS}
+    assert settings_problems({k: v for k, v in sent.items() if v is not None}) == []
+
+    lock = load_json(EDITORS / "vscode" / "package-lock.json")
+    assert lock["packages"][""]["dependencies"] == manifest["dependencies"]
+    assert lock["packages"][""]["devDependencies"] == manifest["devDependencies"]
+
+
+def test_vscode_build_output_is_ignored() -> None:
+    ignored = (EDITORS / "vscode" / ".gitignore").read_text(encoding="utf-8").split()
+    assert {"node_modules/", "out/"} <= set(ignored)
+
+
+NPM = shutil.which("npm")
+
+
+@pytest.mark.skipif(NPM is None, reason="npm is not installed")
+@pytest.mark.timeout(300)
+def test_vscode_extension_builds_from_a_clean_copy(tmp_path: Path) -> None:
+    assert NPM is not None
+    work = tmp_path / "vscode"
+    shutil.copytree(
+        EDITORS / "vscode", work, ignore=shutil.ignore_patterns(*SKIPPED_DIRS, "*.vsix")
+    )
+    for command in ([NPM, "ci", "--no-audit", "--no-fund"], [NPM, "run", "compile"]):
+        done = subprocess.run(
+            command, cwd=work, capture_output=True, text=True, timeout=240, check=False
+        )
+        assert done.returncode == 0, f"{' '.join(command[1:])}:\n{done.stdout}\n{done.stderr}"
+    assert (work / "out" / "extension.js").is_file()
+
+
+# Lua
+
+NVIM = shutil.which("nvim")
+LOAD_LUA = """
+local failed = false
+for _, path in ipairs(arg) do
+  local chunk, err = loadfile(path)
+  if not chunk then
+    io.stderr:write(err .. '\\n')
+    failed = true
+  end
+end
+os.exit(failed and 1 or 0)
+"""
+
+
+@pytest.mark.skipif(NVIM is None, reason="nvim is not installed")
+@pytest.mark.parametrize("path", LUA_FILES, ids=ids(LUA_FILES))
+def test_lua_loads_in_neovim(path: Path, tmp_path: Path) -> None:
+    assert NVIM is not None
+    script = tmp_path / "load.lua"
+    script.write_text(LOAD_LUA, encoding="utf-8")
+    done = subprocess.run(
+        [NVIM, "--headless", "--clean", "-l", str(script), str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.skipif(NVIM is None, reason="nvim is not installed")
+def test_lua_check_rejects_a_broken_file(tmp_path: Path) -> None:
+    assert NVIM is not None
+    script, broken = tmp_path / "load.lua", tmp_path / "broken.lua"
+    script.write_text(LOAD_LUA, encoding="utf-8")
+    broken.write_text("vim.lsp.config('x', {\n", encoding="utf-8")
+    done = subprocess.run(
+        [NVIM, "--headless", "--clean", "-l", str(script), str(broken)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+
+
+# Emacs Lisp
+
+# Where a `?` starts a character literal rather than ending a symbol such as `add-on?`.
+_TOKEN_START = set(" \t\n([)]'`,@#")
+
+
+def elisp_bracket_error(text: str) -> str | None:
+    """Why the brackets of ``text`` do not balance, or None.
+
+    Knows strings, `;` comments, character literals (`?x`, `?\\(`) and backslash escapes in
+    symbols, which is what it takes for code like `(define-key map (kbd "(") ?\\))`.
+    """
+    stack: list[tuple[str, int]] = []
+    i, n = 0, len(text)
+
+    def line(at: int) -> int:
+        return text.count("\n", 0, at) + 1
+
+    while i < n:
+        char = text[i]
+        if char == ";":
+            end = text.find("\n", i)
+            i = n if end < 0 else end
+        elif char == '"':
+            start, i = i, i + 1
+            while i < n and text[i] != '"':
+                i += 2 if text[i] == "\\" else 1
+            if i >= n:
+                return f"line {line(start)}: unterminated string"
+            i += 1
+        elif char == "?" and (i == 0 or text[i - 1] in _TOKEN_START):
+            i += 3 if text[i + 1 : i + 2] == "\\" else 2
+        elif char == "\\":
+            i += 2
+        else:
+            if char in "([":
+                stack.append((char, i))
+            elif char in ")]":
+                expected = "(" if char == ")" else "["
+                if not stack or stack[-1][0] != expected:
+                    return f"line {line(i)}: unexpected {char!r}"
+                stack.pop()
+            i += 1
+    if stack:
+        opener, at = stack[-1]
+        return f"line {line(at)}: {opener!r} is never closed"
+    return None
+
+
+@pytest.mark.parametrize(
+    ("text", "balanced"),
+    [
+        ('(a "(" ?\\( ?\\) ?\\" ?x) ; (', True),
+        ("(lsp-feature? x) [1 2]", True),
+        ("(a\\) b)", True),
+        ("(a (b)", False),
+        ("(a ]", False),
+        ('(a ")', False),
+        ("(a ?\\))", True),
+    ],
+)
+def test_elisp_bracket_reader(text: str, balanced: bool) -> None:
+    assert (elisp_bracket_error(text) is None) is balanced
+
+
+@pytest.mark.parametrize("path", ELISP_FILES, ids=ids(ELISP_FILES))
+def test_elisp_brackets_balance(path: Path) -> None:
+    assert elisp_bracket_error(path.read_text(encoding="utf-8")) is None
+
+
+EMACS = shutil.which("emacs")
+
+
+@pytest.mark.skipif(EMACS is None, reason="emacs is not installed (the bracket check still runs)")
+@pytest.mark.parametrize("path", ELISP_FILES, ids=ids(ELISP_FILES))
+def test_elisp_reads_in_emacs(path: Path) -> None:
+    assert EMACS is not None
+    check = (
+        "(with-temp-buffer"
+        f" (insert-file-contents {json.dumps(str(path))})"
+        " (emacs-lisp-mode) (check-parens)"
+        " (goto-char (point-min))"
+        " (condition-case nil (while t (read (current-buffer))) (end-of-file nil)))"
+    )
+    done = subprocess.run(
+        [EMACS, "--batch", "-Q", "--eval", check],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+# Fenced blocks in the READMEs
+
+FENCE = re.compile(r"^[ \t]*```(\w+)[^\n]*\n(.*?)^[ \t]*```", re.MULTILINE | re.DOTALL)
+READMES = files("README.md")
+
+
+def fenced(language: str) -> list[Any]:
+    """``pytest.param(block, id=README#n)`` for each fenced block in ``language``."""
+    blocks = []
+    for path in READMES:
+        for number, match in enumerate(FENCE.finditer(path.read_text(encoding="utf-8")), 1):
+            if match.group(1) == language:
+                where = f"{path.relative_to(EDITORS)}#{number}"
+                blocks.append(pytest.param(match.group(2), id=where))
+    return blocks
+
+
+@pytest.mark.parametrize("block", fenced("toml"))
+def test_readme_toml_blocks_parse(block: str) -> None:
+    tomllib.loads(block)
+
+
+@pytest.mark.parametrize("block", fenced("json"))
+def test_readme_json_blocks_parse(block: str) -> None:
+    json.loads(block)
+
+
+@pytest.mark.parametrize("block", fenced("elisp"))
+def test_readme_elisp_blocks_balance(block: str) -> None:
+    assert elisp_bracket_error(block) is None
