@@ -7,6 +7,7 @@ import email.utils
 import json
 import logging
 import re
+import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 _RATE_HEADER = re.compile(r"^(x-ratelimit-|ratelimitbysize-)", re.IGNORECASE)
 _MAX_ERROR_BODY = 64 * 1024
+# A lone surrogate (a utf-16 client may send one) cannot be encoded as UTF-8 for the request.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ def request_body(settings: Settings, prompt: str, suffix: str) -> dict[str, Any]
         "stop": list(settings.stop) if isinstance(settings.stop, tuple) else settings.stop,
         "random_seed": settings.random_seed,
     }
+    prompt, suffix = _SURROGATE.sub("\ufffd", prompt), _SURROGATE.sub("\ufffd", suffix)
     body: dict[str, Any] = {"model": settings.model, "prompt": prompt, "suffix": suffix}
     body.update({k: v for k, v in optional.items() if v is not None})
     body["stream"] = settings.stream
@@ -87,13 +91,49 @@ def request_body(settings: Settings, prompt: str, suffix: str) -> dict[str, Any]
 class FimClient:
     """Calls a FIM endpoint. One instance (one connection pool) lives as long as the server."""
 
-    def __init__(self, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self._client = httpx.AsyncClient(
-            transport=transport,
+    def __init__(
+        self, transport: httpx.AsyncBaseTransport | None = None, ca_bundle: str | None = None
+    ) -> None:
+        self._transport = transport
+        self.ca_bundle: str | None = None
+        self._client = self._new_client(None)
+        if ca_bundle:
+            try:
+                self._client, self.ca_bundle = self._new_client(ca_bundle), ca_bundle
+            except (OSError, ssl.SSLError) as exc:
+                logger.error("caBundle %s could not be loaded: %s", ca_bundle, exc)
+
+    def _new_client(self, ca_bundle: str | None) -> httpx.AsyncClient:
+        # Certificates are always verified: against ``ca_bundle`` when set, else the defaults
+        # (certifi, or SSL_CERT_FILE / SSL_CERT_DIR). Proxies come from the usual variables.
+        verify: ssl.SSLContext | bool = True
+        if ca_bundle:
+            verify = ssl.create_default_context(cafile=ca_bundle)
+        return httpx.AsyncClient(
+            transport=self._transport,
+            verify=verify,
             headers={"User-Agent": f"codestral-lsp/{__version__}"},
             limits=httpx.Limits(max_keepalive_connections=8, keepalive_expiry=120),
             follow_redirects=False,
         )
+
+    async def use_ca_bundle(self, ca_bundle: str | None) -> None:
+        """Trust ``ca_bundle`` (a PEM file) from now on; a new pool replaces the old one."""
+        if ca_bundle == self.ca_bundle:
+            return
+        try:
+            fresh = self._new_client(ca_bundle)
+        except (OSError, ssl.SSLError) as exc:
+            logger.error("caBundle %s could not be loaded: %s", ca_bundle, exc)
+            return
+        old, self._client, self.ca_bundle = self._client, fresh, ca_bundle
+        await old.aclose()
+
+    @property
+    def open_connections(self) -> int:
+        """Connections in the pool (for stats: a leak shows as growth)."""
+        pool = getattr(self._client._transport, "_pool", None)  # httpx internals: best effort
+        return len(getattr(pool, "connections", ()))
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -165,6 +205,8 @@ async def _read_events(
         finish = choice.get("finish_reason") or finish
         usage = _usage(chunk) or usage
         model = chunk.get("model") if isinstance(chunk.get("model"), str) else model
+        if finish is not None:
+            break  # the answer is complete; [DONE] adds nothing (and may never come)
     if not done and finish is None:
         raise InvalidResponse("the event stream ended before the completion finished")
     return "".join(parts), finish, usage, model

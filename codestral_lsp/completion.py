@@ -15,7 +15,7 @@ from codestral_lsp import context
 from codestral_lsp.documents import Cursor, Document, DocumentError, DocumentStore
 from codestral_lsp.governor import Governor
 from codestral_lsp.positions import Encoding
-from codestral_lsp.privacy import DEFAULT_EXCLUDE, is_excluded
+from codestral_lsp.privacy import DEFAULT_EXCLUDE, git_ignored, is_excluded
 from codestral_lsp.scheduler import Outcome, Scheduler
 from codestral_lsp.settings import Settings
 from codestral_lsp.shaping import Options, Shaped, Surroundings, shape
@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 # Outcomes that mean "nothing to show here" (an empty list hides what the editor shows); the
 # others mean "this request lost" (null: the editor asks again for its new state).
-NOTHING_HERE = frozenset({"empty", "limited", "excluded", "shaped-away"})
+NOTHING_HERE = frozenset({"empty", "limited", "excluded", "too-large", "shaped-away"})
 
 
 class BadRequest(ValueError):
@@ -72,6 +72,7 @@ class Completer:
         self.governor, self.stats = governor, stats
         self.root: str | None = None
         self._exclusions: dict[str, bool] = {}
+        self._too_large_told: set[str] = set()
         self._ids = 0
 
     async def suggest(
@@ -151,15 +152,38 @@ class Completer:
         )
         return answer
 
+    def refusal(self, doc: Document, settings: Settings, quiet: bool = False) -> str | None:
+        """Why ``doc`` must not be completed nor read ("excluded", "too-large"), or None.
+
+        Each reason is logged once per file.
+        """
+        if self.excluded(doc.uri, settings):
+            return "excluded"
+        if doc.length > settings.max_file_size:
+            if not quiet and doc.uri not in self._too_large_told:
+                self._too_large_told.add(doc.uri)
+                logger.warning(
+                    "%s is larger than maxFileSize (%d > %d characters): no completions",
+                    doc.uri,
+                    doc.length,
+                    settings.max_file_size,
+                )
+            return "too-large"
+        return None
+
     def excluded(self, uri: str, settings: Settings) -> bool:
         """Whether ``uri`` must never be completed nor read; said once per file in the log."""
         known = self._exclusions.get(uri)
         if known is not None:
             return known
         patterns = [*settings.exclude, *(DEFAULT_EXCLUDE if settings.exclude_defaults else ())]
-        excluded = self._exclusions[uri] = is_excluded(uri, patterns)
+        excluded = is_excluded(uri, patterns)
+        why = "matches an exclude pattern"
+        if not excluded and settings.respect_gitignore and git_ignored(uri):
+            excluded, why = True, "is ignored by git (respectGitignore)"
+        self._exclusions[uri] = excluded
         if excluded:
-            logger.warning("%s is excluded: no completions, never sent", uri)
+            logger.warning("%s %s: no completions, never sent", uri, why)
         return excluded
 
     def settings_changed(self) -> None:
@@ -167,5 +191,6 @@ class Completer:
 
     def forget(self, uri: str) -> None:
         self._exclusions.pop(uri, None)
+        self._too_large_told.discard(uri)
         self.scheduler.forget(uri)
         self.assembler.forget(uri)

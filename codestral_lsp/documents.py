@@ -59,6 +59,7 @@ class Document:
         self.version = version
         self.language_id = language_id
         self._lines = split_lines(text)
+        self.length = len(text)  # characters, kept up to date by each edit in O(edit)
 
     def __repr__(self) -> str:
         return (
@@ -104,6 +105,7 @@ class Document:
         """Apply one change; on an invalid range raise DocumentError and change nothing."""
         if change.range is None:
             self._lines = split_lines(change.text)
+            self.length = len(change.text)
             return
         start_line, start_char, end_line, end_char = change.range
         start = self.resolve(start_line, start_char, encoding)
@@ -127,6 +129,7 @@ class Document:
         if last + 1 < len(lines):
             # ``new`` ends with line ``last``'s terminator: drop the empty tail after it.
             new_lines.pop()
+        self.length += sum(map(len, new_lines)) - sum(map(len, lines[first : last + 1]))
         lines[first : last + 1] = new_lines
 
 

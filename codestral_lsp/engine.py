@@ -15,6 +15,7 @@ from codestral_lsp.backend import FimClient, FimRequest, FimResult, request_body
 from codestral_lsp.context import FimContext
 from codestral_lsp.errors import AuthError, BackendError, RateLimitError
 from codestral_lsp.governor import Governor
+from codestral_lsp.privacy import redact_secrets
 from codestral_lsp.providers import PROVIDERS, endpoint_url, resolve_key
 from codestral_lsp.settings import Settings
 from codestral_lsp.stats import Stats
@@ -66,7 +67,7 @@ class CompletionEngine:
         request = FimRequest(
             url=url,
             api_key=key,
-            body=request_body(settings, context.sent_prompt, context.suffix),
+            body=request_body(settings, *self._outgoing(context, settings)),
             headers=settings.headers,
             timeout_s=settings.request_timeout_ms / 1000,
         )
@@ -101,6 +102,14 @@ class CompletionEngine:
         if not result.text.strip():
             return None
         return Completion(context, result.text, result)
+
+    @staticmethod
+    def _outgoing(context: FimContext, settings: Settings) -> tuple[str, str]:
+        """Prompt and suffix as they leave the machine: secrets redacted when asked."""
+        prompt, suffix = context.sent_prompt, context.suffix
+        if settings.redact_secrets:
+            return redact_secrets(prompt), redact_secrets(suffix)
+        return prompt, suffix
 
     def _failed(
         self,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
 from lsprotocol import types
@@ -55,7 +56,8 @@ class CodestralServer(StdioServer):
         self.environ = dict(os.environ if environ is None else environ)
         self.documents = DocumentStore()
         self.settings_layers, self._startup_problems = load_layers(self.environ)
-        self.client = FimClient()
+        self.client = FimClient(ca_bundle=self.settings_layers.current.ca_bundle)
+        self._background: set[asyncio.Task[None]] = set()
         self.stats = Stats()
         self.governor = Governor(notify=lambda message: logger.warning("%s", message))
         self.assembler = Assembler(TokenEstimator())
@@ -122,6 +124,8 @@ class CodestralServer(StdioServer):
             Limits(limit.rpm, limit.tpm, limit.window_seconds, settings.max_tokens_per_day)
         )
         self.completer.settings_changed()
+        if settings.ca_bundle != self.client.ca_bundle:
+            self.run_task(self.client.use_ca_bundle(settings.ca_bundle), "loading caBundle")
 
     def _new_memory(self) -> CompletionMemory:
         return CompletionMemory(self.settings.cache_size, self.settings.cache_ttl_seconds)
@@ -139,7 +143,25 @@ class CodestralServer(StdioServer):
             **self.stats.snapshot(),
             "limiter": self.governor.snapshot(),
             "charsPerToken": self.assembler.estimator.snapshot(),
+            "documents": len(self.documents),
+            "process": {
+                "rssBytes": resident_bytes(),
+                "tasks": len(asyncio.all_tasks()),
+                "connections": self.client.open_connections,
+            },
         }
+
+    def run_task(self, work: Coroutine[Any, Any, None], what: str) -> None:
+        """Run ``work`` in the background; failures are logged, never lost."""
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+
+        def finished(done: asyncio.Task[None]) -> None:
+            self._background.discard(done)
+            if not done.cancelled() and done.exception() is not None:
+                logger.error("%s failed: %s", what, done.exception())
+
+        task.add_done_callback(finished)
 
     async def suggest(
         self, document: types.TextDocumentIdentifier, position: types.Position, invoked: bool
@@ -155,6 +177,17 @@ class CodestralServer(StdioServer):
             )
         except BadRequest as exc:
             raise JsonRpcInvalidParams(str(exc)) from exc
+
+
+def resident_bytes() -> int:
+    """This process's resident memory (Linux /proc; peak RSS elsewhere)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def to_change(event: types.TextDocumentContentChangeEvent) -> TextChange:

@@ -97,6 +97,14 @@ class Settings:
     """Most lines a suggestion may have."""
     completion_fallback: str = "auto"
     """Serve textDocument/completion: ``auto`` (when the client lacks inline completion)."""
+    max_file_size: int = 2_000_000
+    """Documents longer than this (characters) get no completions."""
+    redact_secrets: bool = True
+    """Replace text that looks like a secret (keys, tokens, passwords) before sending."""
+    respect_gitignore: bool = True
+    """Files ignored by git are excluded too."""
+    ca_bundle: str | None = None
+    """PEM file of CA certificates to trust (a corporate CA); certificates are always verified."""
 
     def __repr__(self) -> str:
         shown = ", ".join(
@@ -214,6 +222,17 @@ def _globs(value: object) -> tuple[str, ...]:
     raise ValueError("must be a list of glob patterns")
 
 
+def _pem_file(value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError("must be the path of a PEM file")
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise ValueError(f"names no readable file ({path})")
+    return str(path)
+
+
 def _boolean(value: object) -> bool:
     if not isinstance(value, bool):
         raise ValueError("must be true or false")
@@ -259,6 +278,10 @@ FIELDS: tuple[_Field, ...] = (
     _Field("multiline", "multiline", _choice("auto", "always", "never")),
     _Field("maxLines", "max_lines", _integer(1, optional=False)),
     _Field("completionFallback", "completion_fallback", _choice("auto", "on", "off")),
+    _Field("maxFileSize", "max_file_size", _integer(1, optional=False)),
+    _Field("redactSecrets", "redact_secrets", _boolean),
+    _Field("respectGitignore", "respect_gitignore", _boolean),
+    _Field("caBundle", "ca_bundle", _pem_file),
 )
 _BY_KEY = {f.key: f for f in FIELDS} | {f.attr: f for f in FIELDS}
 

@@ -74,7 +74,7 @@ async def test_excluded_files_get_no_completions_and_give_no_context(
         said = client.log_file.read_text(encoding="utf-8")  # type: ignore[attr-defined]
     assert len(fake_codestral.requests) == 1
     assert all("zq8-excluded" not in r.raw.decode() for r in fake_codestral.requests)
-    assert "file:///w/.env is excluded" in said
+    assert "file:///w/.env matches an exclude pattern" in said
 
 
 async def test_context_tokens_bound_the_prompt(
