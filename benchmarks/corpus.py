@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.fake_codestral import count_tokens
+
 # Fixed, ordered choices so a seed always means the same files; the rest of the stdlib is the
 # fallback when one is missing (or has CRLF endings or non-UTF-8 bytes).
 PREFERRED = (
@@ -30,6 +32,12 @@ PREFERRED = (
     "bisect.py",
     "difflib.py",
 )
+# Large files (>= LARGE_LINES lines): the default budget's window (some 150-200 lines) is full in
+# them, so the prompt sizes they produce show how close requests come to the budget.
+LARGE = ("difflib.py", "argparse.py", "inspect.py", "subprocess.py", "tarfile.py")
+LARGE_LINES = 1_000
+LARGE_FIRST_LINE = 300  # where a large sample's region starts, at the earliest: its prompt
+# (some 150-200 lines at the default budget) never reaches line 0
 _TAIL_CHARS = 256  # how much of the prompt's end locates it in the original text
 _SEARCH_WINDOW = 50_000  # how far before the typist's cursor a request's cursor may lie
 
@@ -38,10 +46,10 @@ def stdlib_root() -> Path:
     return Path(sysconfig.get_paths()["stdlib"])
 
 
-def _candidates(root: Path) -> list[Path]:
-    preferred = [root / name for name in PREFERRED]
-    rest = sorted(p for p in root.glob("*.py") if p not in preferred)
-    return [p for p in preferred if p.is_file()] + rest
+def _candidates(root: Path, preferred: tuple[str, ...]) -> list[Path]:
+    first = [root / name for name in preferred]
+    rest = sorted(p for p in root.glob("*.py") if p not in first)
+    return [p for p in first if p.is_file()] + rest
 
 
 def read_source(path: Path) -> str | None:
@@ -79,29 +87,80 @@ class Sample:
         return self.text[: self.start] + self.text[self.end :]
 
 
-def pick_samples(count: int, seed: int, min_lines: int = 20, max_lines: int = 60) -> list[Sample]:
-    """``count`` files from the stdlib, each with a seeded region of min..max lines cut out."""
-    samples: list[Sample] = []
-    for path in _candidates(stdlib_root()):
-        if len(samples) == count:
-            break
-        text = read_source(path)
-        if text is None or text.count("\n") < max_lines + 20:
-            continue
-        name = path.relative_to(stdlib_root()).as_posix()
-        rng = random.Random(f"{seed}:{name}")
-        starts = (0, *(i + 1 for i, ch in enumerate(text) if ch == "\n"))
-        lines = rng.randint(min_lines, max_lines)
-        first = rng.randint(5, text.count("\n") - lines - 5)
-        samples.append(Sample(name, text, starts[first], starts[first + lines], starts))
+def pick_samples(
+    count: int,
+    seed: int,
+    min_lines: int = 20,
+    max_lines: int = 60,
+    *,
+    large: int = 1,
+    chars: int | None = None,
+) -> list[Sample]:
+    """``count`` stdlib files, each with a seeded region cut out, the last ``large`` of them from
+    files of at least ``LARGE_LINES`` lines. A region is ``min_lines``..``max_lines`` whole
+    lines, or, with ``chars``, the fewest whole lines holding at least that many characters (so
+    that every sample asks for the same amount of typing)."""
+    root = stdlib_root()
+    large = min(large, count)
+    found = _pick(_candidates(root, LARGE), large, LARGE_LINES, LARGE_FIRST_LINE, [])
+    big = [_cut(*each, seed, min_lines, max_lines, chars, LARGE_FIRST_LINE) for each in found]
+    taken = [s.name for s in big]
+    small = _pick(_candidates(root, PREFERRED), count - large, max_lines + 20, 5, taken)
+    samples = [_cut(*each, seed, min_lines, max_lines, chars, 5) for each in small] + big
     if len(samples) < count:
-        raise RuntimeError(f"only {len(samples)} usable stdlib files found under {stdlib_root()}")
+        raise RuntimeError(f"only {len(samples)} usable stdlib files found under {root}")
     return samples
+
+
+def _pick(
+    paths: list[Path], count: int, least: int, first: int, taken: list[str]
+) -> list[tuple[str, str]]:
+    """(name, text) of the first ``count`` usable files of ``least`` + ``first`` lines or more."""
+    found: list[tuple[str, str]] = []
+    for path in paths:
+        if len(found) == count:
+            break
+        name = path.relative_to(stdlib_root()).as_posix()
+        text = read_source(path)
+        if name in taken or text is None or text.count("\n") < least + first:
+            continue
+        found.append((name, text))
+    return found
+
+
+def _cut(
+    name: str,
+    text: str,
+    seed: int,
+    min_lines: int,
+    max_lines: int,
+    chars: int | None,
+    first_line: int,
+) -> Sample:
+    """The seeded region of one file."""
+    rng = random.Random(f"{seed}:{name}")
+    starts = (0, *(i + 1 for i, ch in enumerate(text) if ch == "\n"))
+    total = text.count("\n")
+    lines = rng.randint(min_lines, max_lines)
+    first = rng.randint(first_line, total - max(lines, max_lines if chars else 0) - 5)
+    if chars is not None:
+        lines = 1
+        while starts[first + lines] - starts[first] < chars and first + lines < total - 5:
+            lines += 1
+    return Sample(name, text, starts[first], starts[first + lines], starts)
 
 
 def _hash(*parts: object) -> int:
     digest = hashlib.blake2b(":".join(map(str, parts)).encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big")
+
+
+@dataclass(frozen=True)
+class PromptSize:
+    """One request's prompt + suffix as the fake counts them, and whether the budget cut it."""
+
+    tokens: int
+    full: bool  # the window reached neither the document's start nor its end
 
 
 class Oracle:
@@ -120,15 +179,26 @@ class Oracle:
         self.calls = 0
         self.unmapped = 0
         self.wrong_texts: set[str] = set()
+        self.prompts: list[PromptSize] = []
 
     def completion(self, body: dict[str, Any]) -> str:
         """The fake's `completion` callable: body -> the model's text."""
         self.calls += 1
-        offset = self.locate(str(body.get("prompt") or ""))
+        prompt, suffix = str(body.get("prompt") or ""), str(body.get("suffix") or "")
+        offset = self.locate(prompt)
         if offset is None:
             self.unmapped += 1
             return ""
+        self.prompts.append(self.size(prompt, suffix, offset))
         return self.continuation(offset)
+
+    def size(self, prompt: str, suffix: str, offset: int) -> PromptSize:
+        """The request's size; its window is full unless it holds the whole document, which
+        was ``text[:offset] + text[end:]`` when the request was built."""
+        sample = self.sample
+        assert sample is not None
+        whole = prompt.endswith(sample.text[:offset]) and suffix == sample.text[sample.end :]
+        return PromptSize(count_tokens(prompt) + count_tokens(suffix), not whole)
 
     def locate(self, prompt: str) -> int | None:
         """The original offset the prompt ends at: its tail's last match before the cursor."""

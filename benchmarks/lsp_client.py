@@ -22,7 +22,7 @@ from typing import Any
 Message = dict[str, Any]
 Callback = Callable[[Message, float], None]  # (message, perf_counter at arrival)
 
-_DONE = re.compile(r"\[(?P<id>[^\]\s]+)\] done (?P<fields>.*)$")
+_TAGGED = re.compile(r"\[(?P<id>[^\]\s]+)\] (?P<tag>\w+) (?P<fields>\w+=.*)$")
 _FIELD = re.compile(r"(\w+)=(\S+)")
 
 
@@ -52,14 +52,19 @@ def process_stats(pid: int) -> ProcessStats | None:
 
 def done_lines(log_file: Path) -> list[dict[str, str]]:
     """The server's per-request ``[cN] done key=value ...`` lines, parsed; [] if none."""
+    return tagged_lines(log_file, "done")
+
+
+def tagged_lines(log_file: Path, tag: str) -> list[dict[str, str]]:
+    """The server's ``[cN] <tag> key=value ...`` lines (``done``, ``upstream``), parsed."""
     try:
         text = log_file.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return []
     found = []
     for line in text.splitlines():
-        match = _DONE.search(line)
-        if match:
+        match = _TAGGED.search(line)
+        if match and match["tag"] == tag:
             found.append({"id": match["id"], **dict(_FIELD.findall(match["fields"]))})
     return found
 

@@ -12,12 +12,12 @@ import random
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.corpus import Oracle, Sample, pick_samples
+from benchmarks.corpus import Oracle, PromptSize, Sample, pick_samples
 from benchmarks.lsp_client import (
     LspClient,
     ProcessStats,
@@ -25,9 +25,10 @@ from benchmarks.lsp_client import (
     done_lines,
     process_stats,
     server_env,
+    tagged_lines,
 )
 from benchmarks.typist import HumanClock, TypingStats, Typist
-from tests.fake_codestral import FIM_PATH, FakeCodestral
+from tests.fake_codestral import FIM_PATH, FakeCodestral, RecordedRequest
 
 PLAIN = {"debounceMs": 0, "debounceMaxMs": 0, "cacheSize": 0, "coalesce": False}
 MEMORY_SOURCES = ("cache", "typed")
@@ -57,7 +58,11 @@ class ConfigResult:
     abandoned: int = 0
     still_open: int = 0
     unmapped: int = 0
+    budget: int = 0  # contextTokens of the run
+    calls: list[RecordedRequest] = field(default_factory=list)  # the fake's FIM records
+    prompts: list[PromptSize] = field(default_factory=list)  # the oracle's, per call it answered
     done: list[dict[str, str]] = field(default_factory=list)
+    upstream_log: list[dict[str, str]] = field(default_factory=list)  # [cN] upstream lines
     start: ProcessStats | None = None
     end: ProcessStats | None = None
     messages: list[str] = field(default_factory=list)
@@ -113,6 +118,12 @@ class ReplayReport:
     plain: ConfigResult
 
 
+def default_context_tokens() -> int:
+    from codestral_lsp.settings import Settings
+
+    return Settings().context_tokens
+
+
 def default_debounce_ms() -> tuple[int, int]:
     """The server's default debounce floor and ceiling (75/300 until settings.py says)."""
     from codestral_lsp.settings import Settings
@@ -143,35 +154,60 @@ async def run_config(
     )
     await fake.start()
     result = ConfigResult(name, settings, TypingStats())
-    log = work / f"{name}.log"
     began = time.perf_counter()
     try:
-        client = await LspClient.spawn(
-            ["-m", "codestral_lsp", "-v", "--log-file", str(log)],
-            server_env(work, fake.api_key),
-            work / f"{name}.stderr",
-        )
-        try:
-            await _replay_all(client, fake, oracle, samples, options, result)
-        except ServerGone as exc:
-            tail = (work / f"{name}.stderr").read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"{name}: {exc}; the server's stderr ends:\n{tail}") from exc
-        finally:
-            await client.close()
+        await run_server(fake, oracle, samples, options, result, work, HumanClock(options.seed))
     finally:
         await fake.stop()
     result.wall_s = time.perf_counter() - began
-    calls = [r for r in fake.requests if r.path.endswith(FIM_PATH)]
-    result.upstream = len(calls)
-    result.abandoned = sum(r.aborted for r in calls)
-    result.unmapped = oracle.unmapped
-    result.done = done_lines(log)
+    collect(result, fake.requests, oracle, work)
+    return result
+
+
+async def run_server(
+    fake: FakeCodestral,
+    oracle: Oracle,
+    samples: list[Sample],
+    options: ReplayOptions,
+    result: ConfigResult,
+    work: Path,
+    clock: HumanClock,
+    mine: Callable[[RecordedRequest], bool] = lambda request: True,
+) -> None:
+    """One server process replaying ``samples`` against ``fake``; ``mine`` picks its calls."""
+    client = await LspClient.spawn(
+        ["-m", "codestral_lsp", "-v", "--log-file", str(work / f"{result.name}.log")],
+        server_env(work, fake.api_key),
+        work / f"{result.name}.stderr",
+    )
+    try:
+        await _replay_all(client, fake, oracle, samples, options, result, clock, mine)
+    except ServerGone as exc:
+        tail = (work / f"{result.name}.stderr").read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"{result.name}: {exc}; the server's stderr ends:\n{tail}") from exc
+    finally:
+        await client.close()
     result.messages = [
         str(m["params"].get("message"))
         for m in client.notifications
         if m.get("method") == "window/showMessage"
     ]
-    return result
+
+
+def collect(
+    result: ConfigResult, requests: list[RecordedRequest], oracle: Oracle, work: Path
+) -> None:
+    """What the fake, the oracle and the server's log say about one server's run."""
+    calls = [r for r in requests if r.path.endswith(FIM_PATH)]
+    result.calls = calls
+    result.upstream = len(calls)
+    result.abandoned = sum(r.aborted for r in calls)
+    result.unmapped = oracle.unmapped
+    result.prompts = list(oracle.prompts)
+    result.budget = int(result.settings.get("contextTokens", default_context_tokens()))
+    log = work / f"{result.name}.log"
+    result.done = done_lines(log)
+    result.upstream_log = tagged_lines(log, "upstream")
 
 
 async def _replay_all(
@@ -181,6 +217,8 @@ async def _replay_all(
     samples: list[Sample],
     options: ReplayOptions,
     result: ConfigResult,
+    clock: HumanClock,
+    mine: Callable[[RecordedRequest], bool],
 ) -> None:
     reply = await client.initialize(
         {"endpoint": fake.url, **result.settings}, ["utf-8", "utf-16", "utf-32"]
@@ -189,14 +227,15 @@ async def _replay_all(
     if encoding != "utf-8":
         raise RuntimeError(f"the server chose {encoding!r}, but Neovim offers utf-8 first")
     result.start = process_stats(client.proc.pid)
-    clock = HumanClock(options.seed)
     for sample in samples:
         typist = Typist(client, sample, oracle, clock, options.compression, result.typing)
         await typist.run()
     try:
-        await fake.wait_until(lambda f: all(r.ended_at is not None for r in f.requests), 10)
+        await fake.wait_until(
+            lambda f: all(r.ended_at is not None for r in f.requests if mine(r)), 10
+        )
     except TimeoutError:
-        result.still_open = sum(r.ended_at is None for r in fake.requests)
+        result.still_open = sum(r.ended_at is None for r in fake.requests if mine(r))
     result.end = process_stats(client.proc.pid)
 
 

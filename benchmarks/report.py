@@ -8,6 +8,8 @@ from typing import Any
 
 from benchmarks.replay import MEMORY_SOURCES, PLAIN, ConfigResult, ReplayReport
 
+CONVERGENCE_FIRST = 5  # full-window calls before the estimator has learnt much
+
 
 def _pct(values: list[float], q: float) -> float:
     if len(values) == 1:
@@ -26,6 +28,69 @@ def _cpu(result: ConfigResult) -> str:
         return "n/a"
     during = result.end.cpu_s - result.start.cpu_s if result.start else float("nan")
     return f"{result.end.cpu_s:.2f} / {during:.2f}"
+
+
+def _mean(values: Sequence[float]) -> float:
+    return statistics.fmean(values) if values else float("nan")
+
+
+def estimate_pairs(result: ConfigResult) -> list[tuple[float, float]]:
+    """(estimated, counted) prompt tokens of each answered call, from the server's log."""
+    pairs = []
+    for line in result.upstream_log:
+        try:
+            pairs.append((float(line["prompt_tokens_est"]), float(line["prompt_tokens"])))
+        except (KeyError, ValueError):
+            continue
+    return [(est, counted) for est, counted in pairs if est > 0]
+
+
+def _estimates(result: ConfigResult) -> str:
+    pairs = estimate_pairs(result)
+    if not pairs:
+        return "n/a"
+    est, counted = _mean([e for e, _ in pairs]), _mean([c for _, c in pairs])
+    return f"{est:.0f} / {counted:.0f}  (n={len(pairs)})"
+
+
+def _estimate_ratio(result: ConfigResult) -> str:
+    ratios = [counted / est for est, counted in estimate_pairs(result)]
+    return f"{_mean(ratios):.2f} / {max(ratios):.2f}" if ratios else "n/a"
+
+
+def budget_shares(result: ConfigResult, full_only: bool) -> list[float]:
+    """Counted prompt + suffix tokens over the budget, per call (full windows only if asked)."""
+    if not result.budget:
+        return []
+    return [p.tokens / result.budget for p in result.prompts if p.full or not full_only]
+
+
+def _budget(result: ConfigResult, full_only: bool) -> str:
+    shares = budget_shares(result, full_only)
+    if not shares:
+        return "n/a"
+    over = sum(share > 1 for share in shares)
+    return f"{_mean(shares):.2f} / {max(shares):.2f} / {over}  (n={len(shares)})"
+
+
+def _convergence(result: ConfigResult) -> str:
+    shares = budget_shares(result, full_only=True)
+    if len(shares) <= CONVERGENCE_FIRST:
+        return "n/a"
+    first, later = shares[:CONVERGENCE_FIRST], shares[CONVERGENCE_FIRST:]
+    return f"{_mean(first):.2f} / {_mean(later):.2f}"
+
+
+def charged_tokens(result: ConfigResult) -> int:
+    """Prompt + completion tokens the fake counted for the calls it served."""
+    return sum(
+        (r.prompt_tokens or 0) + r.completion_tokens for r in result.calls if not r.rate_limited
+    )
+
+
+def _per_char(result: ConfigResult) -> str:
+    tokens, chars = charged_tokens(result), result.typing.chars_accepted
+    return f"{tokens / chars:.1f}  ({tokens} / {chars})" if chars else f"n/a  ({tokens} / 0)"
 
 
 def rows(report: ReplayReport) -> list[tuple[str, str, str]]:
@@ -73,6 +138,15 @@ def rows(report: ReplayReport) -> list[tuple[str, str, str]]:
         ),
         row("shown answer at the editor ms p50", lambda r: _ms(r.typing.shown_ms, (0.5,))),
         row("stdio round trip (probe) ms p50/p95", lambda r: _ms(r.typing.probe_ms, (0.5, 0.95))),
+        row("prompt tokens/call est / counted, mean", _estimates),
+        row("  counted / estimated, mean / max", _estimate_ratio),
+        row(
+            f"prompt / budget ({report.full.budget}) mean/max/over",
+            lambda r: _budget(r, full_only=False),
+        ),
+        row("  windows full: mean / max / over", lambda r: _budget(r, full_only=True)),
+        row(f"  windows full: first {CONVERGENCE_FIRST} / later mean", _convergence),
+        row("tokens (prompt+completion) / char accepted", _per_char),
         row("peak RSS MiB", lambda r: f"{r.end.peak_rss_mib:.1f}" if r.end else "n/a"),
         row("CPU s total / during replay", _cpu),
         row("wall s", lambda r: f"{r.wall_s:.1f}"),
@@ -147,4 +221,15 @@ def checks(report: ReplayReport) -> list[tuple[str, bool | None, str]]:
     found.append(("zero stale suggestions shown (full)", stale == 0, str(stale)))
     errors = f"{full.typing.errors} full, {plain.typing.errors} plain"
     found.append(("no error answers", not full.typing.errors + plain.typing.errors, errors))
+    found.append(_over_budget(full, plain))
     return found
+
+
+def _over_budget(*results: ConfigResult) -> tuple[str, bool | None, str]:
+    """No request's counted prompt + suffix over contextTokens (the estimate errs below)."""
+    target = "counted prompt + suffix <= contextTokens (both)"
+    shares = [share for r in results for share in budget_shares(r, full_only=False)]
+    if not shares:
+        return (target, None, "no prompt sizes recorded")
+    over = sum(share > 1 for share in shares)
+    return (target, over == 0, f"{over} over, largest {max(shares):.3f} of the budget")

@@ -9,20 +9,26 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks import micro, replay, report
+from benchmarks import micro, replay, report, shared, shared_report
 
 Check = tuple[str, "bool | None", str]
+PARTS = ("micro", "replay", "shared")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks",
-        description="Replay real typing through the server (full vs plain configuration) and "
-        "time the per-keystroke paths; print the tables and check the targets.",
+        description="Replay real typing through the server (full vs plain configuration), "
+        "several servers at once under one shared rate limit, and time the per-keystroke paths; "
+        "print the tables and check the targets.",
     )
-    parser.add_argument("--quick", action="store_true", help="a ~30 s version: 1 short region")
-    parser.add_argument("--only", choices=("micro", "replay"), help="run one of the two")
+    parser.add_argument("--quick", action="store_true", help="shorter versions of each part")
+    parser.add_argument("--only", choices=PARTS, help="run one part")
+    parser.add_argument("--shared", action="store_true", help="the same as --only shared")
     parser.add_argument("--files", type=int, help="stdlib files to replay (default 3)")
+    parser.add_argument(
+        "--servers", type=int, default=4, help="servers sharing one limit (default 4)"
+    )
     parser.add_argument("--seed", type=int, default=1, help="picks regions, gaps, answers")
     parser.add_argument(
         "--compression",
@@ -53,6 +59,17 @@ def replay_options(args: argparse.Namespace) -> replay.ReplayOptions:
     )
 
 
+def shared_options(args: argparse.Namespace) -> shared.SharedOptions:
+    return shared.SharedOptions(
+        servers=args.servers,
+        seed=args.seed,
+        compression=args.compression or 5.0,
+        chars=1000 if args.quick else 2500,
+        wrong_rate=args.wrong_rate,
+        keep_logs=args.keep_logs and args.keep_logs / "shared",
+    )
+
+
 def report_checks(found: list[Check]) -> bool:
     """Print each target's verdict; True if none failed."""
     print("\nTargets")
@@ -64,20 +81,33 @@ def report_checks(found: list[Check]) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    parts = ("shared",) if args.shared else (args.only,) if args.only else PARTS
     began = time.perf_counter()
     found: list[Check] = []
-    if args.only in (None, "micro"):
-        timings = micro.run(args.samples or (5_000 if args.quick else 20_000))
-        print(micro.format_table(timings), end="\n\n", flush=True)
-        found += micro.checks(timings)
-    if args.only in (None, "replay"):
-        try:
-            outcome = asyncio.run(replay.replay(replay_options(args)))
-        except RuntimeError as exc:  # the server failed: say how, without our traceback
-            print(f"\nReplay failed: {exc}", file=sys.stderr)
-            return 2
-        print(report.format_report(outcome), flush=True)
-        found += report.checks(outcome)
+    try:
+        for part in parts:
+            found += run_part(part, args)
+    except RuntimeError as exc:  # a server failed: say how, without our traceback
+        print(f"\n{part.capitalize()} failed: {exc}", file=sys.stderr)
+        return 2
     ok = report_checks(found)
     print(f"\nTotal {time.perf_counter() - began:.1f} s")
     return 0 if ok or args.no_check else 1
+
+
+def run_part(part: str, args: argparse.Namespace) -> list[Check]:
+    """Run one part, print its table (and how long it took), return its target checks."""
+    began = time.perf_counter()
+    if part == "micro":
+        timings = micro.run(args.samples or (5_000 if args.quick else 20_000))
+        print(micro.format_table(timings), end="\n\n", flush=True)
+        return micro.checks(timings)
+    if part == "replay":
+        outcome = asyncio.run(replay.replay(replay_options(args)))
+        print(report.format_report(outcome), flush=True)
+        print(f"(replay {time.perf_counter() - began:.1f} s)\n", flush=True)
+        return report.checks(outcome)
+    result = asyncio.run(shared.run(shared_options(args)))
+    print(shared_report.format_report(result), flush=True)
+    print(f"(shared {time.perf_counter() - began:.1f} s)\n", flush=True)
+    return shared_report.checks(result)

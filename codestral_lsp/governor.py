@@ -174,7 +174,9 @@ class Governor:
             )
         reset = _number(headers, "ratelimitbysize-reset")
         self._learn_others(now, tokens)
-        valid = now + (reset if reset is not None else self.limits.window_s)
+        # Without a reset time, a figure is trusted for half a window: the window may reset
+        # any time, and the next answer brings a fresh figure anyway.
+        valid = now + (reset if reset is not None else self.limits.window_s / 2)
         self._report = _Report(now, tokens, requests, valid)
 
     def _learn_others(self, now: float, tokens: int | None) -> None:
@@ -187,6 +189,8 @@ class Governor:
         ours = sum(s.tokens for s in self._sent if s.at >= last.at)
         drop = last.tokens - tokens - ours
         rate = max(0.0, drop / (now - last.at))
+        if self.limits.tpm:  # nobody spends faster than the whole workspace may
+            rate = min(rate, self.limits.tpm / self.limits.window_s)
         self.state.others_tokens_per_s = 0.5 * self.state.others_tokens_per_s + 0.5 * rate
 
     def rate_limited(self, retry_after: float | None, headers: Mapping[str, str]) -> None:

@@ -67,9 +67,21 @@ def closers_only(text: str) -> bool:
     return bool(stripped) and all(c in CLOSERS or c in " \t" for c in stripped)
 
 
+def auto_closers(at: Surroundings) -> bool:
+    """Whether the text after the cursor is closers an editor may have inserted.
+
+    A quote there closes something only if the line before the cursor opened it (an odd
+    count): a docstring's closing triple quote on its own line is text, not an auto-pair.
+    """
+    tail = at.tail.strip()
+    if not closers_only(tail) or '"""' in tail or "'''" in tail:
+        return False  # triple quotes end a docstring or block string: text, not an auto-pair
+    return all(at.head.count(q) % 2 == 1 for q in _QUOTES if q in tail)
+
+
 def at_line_end(at: Surroundings) -> bool:
     """Nothing but blanks or an editor's auto-inserted closers after the cursor."""
-    return not at.tail.strip() or closers_only(at.tail)
+    return not at.tail.strip() or auto_closers(at)
 
 
 # --- the steps -------------------------------------------------------------------------------
@@ -78,14 +90,22 @@ def at_line_end(at: Surroundings) -> bool:
 def fix_quirks(text: str, at: Surroundings) -> str:
     """Codestral's known habits: CRLF, a doubled space, a newline where the line is new."""
     text = text.replace("\r\n", "\n")
-    if at.head.endswith((" ", "\t")) and at.head.strip() and text.startswith(" "):
-        text = text[1:]
+    if _single_space_end(at.head) and _single_space_start(text):
+        text = text[1:]  # "x = " + " 1": one space too many (aligned runs of blanks are kept)
     blank_line = not at.head.strip()
     if blank_line and at_line_end(at) and at.at_end_of_file and text.startswith("\n"):
         text = text.lstrip("\n")
         if at.head and text.startswith(at.head):
             text = text[len(at.head) :]  # the model repeated the indentation already there
     return text
+
+
+def _single_space_end(head: str) -> bool:
+    return head.endswith(" ") and len(head) >= 2 and not head[-2].isspace()
+
+
+def _single_space_start(text: str) -> bool:
+    return text.startswith(" ") and len(text) >= 2 and not text[1].isspace()
 
 
 def limit_lines(text: str, at: Surroundings, options: Options) -> str:
@@ -223,7 +243,7 @@ def fit_tail(text: str, at: Surroundings) -> Shaped:
     tail = at.tail.rstrip()
     if not tail:
         return Shaped(text)
-    if closers_only(tail):
+    if auto_closers(at):
         missing = _missing_closers(text, tail)
         if missing and missing == tail.lstrip() and "\n" in text:
             missing = f"\n{_indent_of(at.head)}{missing}"  # closers of a block get a line

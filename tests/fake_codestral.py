@@ -2,8 +2,9 @@
 
 Plays the contract in FACTS.md ("The Codestral FIM API"): bearer auth, strict 422 validation,
 JSON and SSE replies with usage, `stop` and `max_tokens`; plus scripted one-shot faults
-(`enqueue(Reply(...))`), per-request connection records and event-driven waits. Runs in the
-caller's event loop on 127.0.0.1. CLI: `python tests/fake_codestral.py --port 0 [--key K]`.
+(`enqueue(Reply(...))`), an optional workspace rate limit shared by all its clients
+(`WorkspaceLimit`), per-request connection records and event-driven waits. Runs in the caller's
+event loop on 127.0.0.1. CLI: `python tests/fake_codestral.py --port 0 [--key K] [--tpm N]`.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import collections
 import contextlib
 import json
 import logging
+import math
 import re
 import secrets
+import ssl
 import sys
 import time
 import uuid
@@ -98,6 +101,85 @@ def default_completion(body: dict[str, Any]) -> str:
 
 
 @dataclass
+class WindowUse:
+    """What one window of a `WorkspaceLimit` let through and turned away."""
+
+    requests: int = 0
+    tokens: int = 0
+    rejected: int = 0
+
+
+class WorkspaceLimit:
+    """A workspace's allowance per window, shared by every client of one fake; Langdock's is
+    500 requests and 60,000 tokens a minute per workspace (FACTS.md).
+
+    Windows are fixed, `window_s` long, the first starting at the first request the limit sees.
+    A request is counted when it arrives and is admitted; it is turned away (429, counted in
+    neither figure) when the window already admitted `rpm` requests or when its prompt would take
+    the window's tokens past `tpm`. Tokens are charged in two steps: the prompt (prompt + suffix
+    by `count_tokens`) on admission, and the completion tokens actually delivered when the
+    response ends (also when the client left mid-stream; a JSON reply's in full), into the window
+    current at that moment. So a window may end a little over `tpm`; the remaining figures in the
+    headers never go below 0. The headers keep their real names (`...-minute`) whatever
+    `window_s` is; `retry_after=True` adds `Retry-After` (seconds to the window's end) to a 429.
+    """
+
+    def __init__(
+        self,
+        rpm: int = 500,
+        tpm: int = 60_000,
+        window_s: float = 60.0,
+        *,
+        retry_after: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rpm, self.tpm, self.window_s = rpm, tpm, window_s
+        self.retry_after, self.clock = retry_after, clock
+        self.windows: dict[int, WindowUse] = {}  # window number -> its use
+        self.start: float | None = None  # clock() at the first request
+
+    def window_of(self, at: float) -> int:
+        """The number of the window holding clock time `at` (0 before the first request)."""
+        return 0 if self.start is None else max(0, int((at - self.start) // self.window_s))
+
+    def _current(self) -> WindowUse:
+        now = self.clock()
+        if self.start is None:
+            self.start = now
+        return self.windows.setdefault(self.window_of(now), WindowUse())
+
+    def admit(self, prompt_tokens: int) -> bool:
+        """Count a request and charge its prompt, or refuse it (nothing is counted)."""
+        use = self._current()
+        if use.requests >= self.rpm or use.tokens + prompt_tokens > self.tpm:
+            use.rejected += 1
+            return False
+        use.requests += 1
+        use.tokens += prompt_tokens
+        return True
+
+    def charge(self, tokens: int) -> None:
+        """Charge completion tokens to the current window."""
+        self._current().tokens += tokens
+
+    def headers(self, query_cost: int, refused: bool = False) -> dict[str, str]:
+        """The `x-ratelimit-*` headers as they stand now; `Retry-After` on a refusal if asked."""
+        use = self._current()
+        found = {
+            "x-ratelimit-limit-req-minute": str(self.rpm),
+            "x-ratelimit-remaining-req-minute": str(max(0, self.rpm - use.requests)),
+            "x-ratelimit-limit-tokens-minute": str(self.tpm),
+            "x-ratelimit-remaining-tokens-minute": str(max(0, self.tpm - use.tokens)),
+            "x-ratelimit-tokens-query-cost": str(query_cost),
+        }
+        if refused and self.retry_after:
+            assert self.start is not None
+            ends = self.start + (self.window_of(self.clock()) + 1) * self.window_s
+            found["Retry-After"] = str(max(1, math.ceil(ends - self.clock())))
+        return found
+
+
+@dataclass
 class Reply:
     """One scripted reply. A non-200 `status`, `json` or `text` answers verbatim, with no auth or
     validation; otherwise the normal completion path runs with the overrides below."""
@@ -115,6 +197,9 @@ class Reply:
     omit_done: bool = False
     hang: bool = False  # never answer (until the client leaves or the fake stops)
     gate: asyncio.Event | None = None  # answer only once the test sets this event
+    drip_interval: float | None = None  # send the headers, then the body one byte per interval
+    cut_after_bytes: int | None = None  # a JSON reply: close the connection after these bytes
+    keep_open: bool = False  # a stream: after the last event, hold the connection open
 
 
 @dataclass
@@ -131,6 +216,11 @@ class RecordedRequest:
     finished: bool = False  # the whole response was handed to the socket
     aborted: bool = False  # the client went away first
     ended_at: float | None = None
+    rate_limited: bool = False  # refused with 429 by the fake's `WorkspaceLimit`
+    prompt_tokens: int | None = None  # prompt + suffix by `count_tokens`, of a valid FIM request
+    completion_tokens: int = 0  # tokens delivered (a JSON reply's all, a stream's until it ended)
+    limit_headers: dict[str, str] = field(default_factory=dict, repr=False)  # x-ratelimit-* sent
+    window: int | None = None  # the number of the limit's window it arrived in
 
 
 @dataclass
@@ -154,8 +244,12 @@ class FakeCodestral:
         crlf: bool = False,
         keepalive_comments: bool = False,
         space_after_data: bool = True,
+        limit: WorkspaceLimit | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.api_key, self.completion = api_key, completion
+        self.limit = limit
+        self.ssl_context = ssl_context  # serve https with this context
         self.first_token_delay, self.token_delay = first_token_delay, token_delay
         self.crlf, self.keepalive_comments = crlf, keepalive_comments
         self.space_after_data = space_after_data
@@ -172,7 +266,8 @@ class FakeCodestral:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://127.0.0.1:{self._port}"
 
     @property
     def url(self) -> str:
@@ -183,7 +278,8 @@ class FakeCodestral:
         app.router.add_route("*", "/{tail:.*}", self._handle)
         runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=1)
         await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", self._port).start()
+        site = web.TCPSite(runner, "127.0.0.1", self._port, ssl_context=self.ssl_context)
+        await site.start()
         self._runner, self._port = runner, runner.addresses[0][1]
         return self
 
@@ -247,6 +343,8 @@ class FakeCodestral:
             raise
         finally:
             self._tasks.discard(task)
+            if self.limit is not None and rec.prompt_tokens is not None and not rec.rate_limited:
+                self.limit.charge(rec.completion_tokens)
             rec.ended_at = time.monotonic()
             log.info("%s %s -> %s aborted=%s", rec.method, rec.path, rec.status, rec.aborted)
             await self._notify()
@@ -272,19 +370,42 @@ class FakeCodestral:
             return await _send(request, rec, web.json_response(body, status=401))
         if errors := _validate(rec.body, rec.raw):
             return await _send(request, rec, web.json_response({"detail": errors}, status=422))
-        gen = self._generate(rec.body, reply)
+        if refused := self._over_limit(rec):
+            return await _send(request, rec, refused)
+        gen = self._generate(rec.body, reply, rec.prompt_tokens or 0)
         meta = {"id": f"cmpl-{uuid.uuid4().hex}", "created": int(time.time())}
         meta["model"] = rec.body["model"]
         if rec.body.get("stream") if reply.stream is None else reply.stream:
-            return await self._stream(request, rec, reply, self._sse_events(gen, meta))
+            return await self._stream(request, rec, reply, gen, meta)
+        rec.completion_tokens = len(gen.tokens)
         if delay := self._first_token_delay() + self._chunk_delay(reply) * len(gen.tokens):
             await asyncio.sleep(delay)
         message = {"role": "assistant", "content": "".join(gen.tokens), "prefix": False}
         choice = {"index": 0, "message": message, "finish_reason": gen.finish_reason}
         payload = {**meta, "object": "chat.completion", "usage": gen.usage, "choices": [choice]}
-        return await _send(request, rec, web.json_response(payload, headers=reply.headers))
+        headers = {**rec.limit_headers, **reply.headers}
+        if reply.drip_interval is not None or reply.cut_after_bytes is not None:
+            data = json.dumps(payload).encode()
+            return await _send_bytes(request, rec, reply, data, "application/json")
+        return await _send(request, rec, web.json_response(payload, headers=headers))
 
-    def _generate(self, body: dict[str, Any], reply: Reply) -> _Generation:
+    def _over_limit(self, rec: RecordedRequest) -> web.Response | None:
+        """Count a valid request against the workspace limit: None if admitted, else the 429."""
+        body = rec.body
+        prompt = count_tokens(body["prompt"]) + count_tokens(body.get("suffix") or "")
+        rec.prompt_tokens = prompt
+        if self.limit is None:
+            return None
+        rec.window = self.limit.window_of(self.limit.clock())
+        if self.limit.admit(prompt):
+            rec.limit_headers = self.limit.headers(prompt)
+            return None
+        rec.rate_limited = True
+        rec.limit_headers = self.limit.headers(0, refused=True)
+        refusal = ERROR_BODIES["requests_rate_limit"]
+        return web.json_response(refusal, status=429, headers=rec.limit_headers)
+
+    def _generate(self, body: dict[str, Any], reply: Reply, prompt: int) -> _Generation:
         text = reply.completion
         if text is None:
             text = self.completion if isinstance(self.completion, str) else self.completion(body)
@@ -294,18 +415,31 @@ class FakeCodestral:
         tokens, finish = tokenize(text), "stop"
         if body.get("max_tokens") is not None and len(tokens) > body["max_tokens"]:
             tokens, finish = tokens[: body["max_tokens"]], "length"
-        prompt = count_tokens(body["prompt"]) + count_tokens(body.get("suffix") or "")
         usage = {"prompt_tokens": prompt, "completion_tokens": len(tokens)}
         return _Generation(tokens, finish, {**usage, "total_tokens": prompt + len(tokens)})
 
     async def _stream(
-        self, request: web.Request, rec: RecordedRequest, reply: Reply, events: list[str]
+        self,
+        request: web.Request,
+        rec: RecordedRequest,
+        reply: Reply,
+        gen: _Generation,
+        meta: dict[str, Any],
     ) -> web.StreamResponse:
         """Write the events one by one, with the delays, cut and omissions `reply` asks for."""
-        resp = web.StreamResponse(headers={"Cache-Control": "no-cache", **reply.headers})
+        events = self._sse_events(gen, meta)
+        if reply.drip_interval is not None:
+            data = "".join(events).encode()
+            return await _send_bytes(request, rec, reply, data, "text/event-stream")
+        headers = {"Cache-Control": "no-cache", **rec.limit_headers, **reply.headers}
+        resp = web.StreamResponse(headers=headers)
         resp.content_type = "text/event-stream"
         rec.status = resp.status
-        await resp.prepare(request)
+        try:
+            await resp.prepare(request)
+        except ConnectionError:  # the client left before the headers went out
+            rec.aborted = True
+            return resp
         delays = [0.0, self._first_token_delay()] + [self._chunk_delay(reply)] * len(events)
         for i, event in enumerate(events[:-1] if reply.omit_done else events):
             if i == reply.cut_after_chunks:
@@ -319,6 +453,10 @@ class FakeCodestral:
             except ConnectionError:
                 rec.aborted = True
                 return resp
+            if 0 < i <= len(gen.tokens):  # event 0 is the role chunk, then one per token
+                rec.completion_tokens += 1
+        if reply.keep_open:
+            await asyncio.Event().wait()  # ended by cancellation: disconnect or stop()
         return await _send(request, rec, resp)
 
     def _sse_events(self, gen: _Generation, meta: dict[str, Any]) -> list[str]:
@@ -364,6 +502,33 @@ async def _send(
     return resp
 
 
+async def _send_bytes(
+    request: web.Request, rec: RecordedRequest, reply: Reply, data: bytes, content_type: str
+) -> web.StreamResponse:
+    """Announce all of `data` (Content-Length), then send it one byte per `drip_interval`, or
+    at once; with `cut_after_bytes`, close the connection after that many bytes."""
+    resp = web.StreamResponse(headers={"Content-Type": content_type, **reply.headers})
+    resp.content_length = len(data)
+    rec.status = resp.status
+    cut = len(data) if reply.cut_after_bytes is None else reply.cut_after_bytes
+    try:
+        await resp.prepare(request)
+        if reply.drip_interval is None:
+            await resp.write(data[:cut])
+        else:
+            for i in range(cut):
+                await resp.write(data[i : i + 1])
+                await asyncio.sleep(reply.drip_interval)
+    except ConnectionError:
+        rec.aborted = True
+        return resp
+    if cut < len(data):
+        if request.transport is not None:
+            request.transport.close()
+        return resp
+    return await _send(request, rec, resp)
+
+
 def _canned(reply: Reply) -> web.Response:
     if reply.text is None:
         return web.json_response(reply.json, status=reply.status, headers=reply.headers)
@@ -405,8 +570,8 @@ def _validate(body: Any, raw: bytes) -> list[dict[str, Any]]:
     return errors
 
 
-async def _serve(port: int, key: str) -> None:
-    async with FakeCodestral(api_key=key, port=port) as fake:
+async def _serve(port: int, key: str, limit: WorkspaceLimit | None) -> None:
+    async with FakeCodestral(api_key=key, port=port, limit=limit) as fake:
         sys.stdout.write(fake.url + "\n")
         sys.stdout.flush()
         await asyncio.Event().wait()
@@ -416,10 +581,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--key", default=DEFAULT_KEY, help="the bearer key to accept")
+    parser.add_argument("--tpm", type=int, help="workspace limit: tokens per window")
+    parser.add_argument("--rpm", type=int, default=500, help="requests per window (with --tpm)")
+    parser.add_argument("--window", type=float, default=60.0, help="window seconds (with --tpm)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
+    limit = None if args.tpm is None else WorkspaceLimit(args.rpm, args.tpm, args.window)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args.port, args.key))
+        asyncio.run(_serve(args.port, args.key, limit))
 
 
 if __name__ == "__main__":

@@ -35,7 +35,8 @@ def around(view: str) -> Surroundings:
     ("view", "raw", "want"),
     [
         pytest.param("x = █\n", " 1", "1", id="stray space after a space, line end"),
-        pytest.param("x = █\n", "  1", " 1", id="only one space is stray"),
+        pytest.param("x = █\n", "  1", "  1", id="a run of blanks is alignment: kept"),
+        pytest.param("?   █\n", " ^  ^", " ^  ^", id="after a run of blanks: kept"),
         pytest.param("x =█\n", " 1", " 1", id="no space before the cursor: kept"),
         pytest.param("f(x, █y)\n", " z", "z", id="mid-line too"),
         pytest.param("import os\n\n█", "\n\ndef main():", "def main():", id="newlines at EOF"),
@@ -252,6 +253,13 @@ def test_strip_trailing(raw: str, want: str) -> None:
         pytest.param("x = f(█) + 1\n", "g(a)", Shaped("g(a)"), id="mid-line: own closer kept"),
         pytest.param("{ █ }\n", "a: 1", Shaped("a: 1 }", 2), id="blank before closers: kept"),
         pytest.param("{ █ }\n", "a: 1 }", Shaped("a: 1 }", 2), id="blank before closers: given"),
+        pytest.param(
+            '    """Sum the values.\n    █"""\n',
+            "Return the total.",
+            Shaped("Return the total."),
+            id="a docstring's closing quotes are text, not auto-pairs",
+        ),
+        pytest.param('s = """ab█"""\n', 'c"""', Shaped("c"), id="triple quotes repeated: dropped"),
     ],
 )
 def test_fit_tail(view: str, raw: str, want: Shaped) -> None:
