@@ -94,26 +94,34 @@ class Completer:
             raise BadRequest(f"bad position {line}:{character}: {exc}") from exc
         self._ids += 1
         request_id = f"c{self._ids}"
-        if self.excluded(uri, settings):
-            return self._done(Answer(request_id, "excluded"), Outcome(None, "excluded"), started)
+        trigger = "invoked" if invoked else "auto"
+        refusal = self.refusal(doc, settings)
+        if refusal is not None:
+            answer = Answer(request_id, refusal)
+            return self._done(answer, Outcome(None, refusal), started, f"trigger={trigger}")
         others = [
             d
             for d in self.documents.recent()
-            if d.uri != uri and not self.excluded(d.uri, settings)
+            if d.uri != uri and self.refusal(d, settings, quiet=True) is None
         ]
         full = self.assembler.budget_need(doc.language_id, settings)
         scale = self.governor.check(invoked, full).scale
         fim = self.assembler.assemble(doc, cursor, settings, others, scale, self.root)
         need = self.assembler.need(fim, settings)
+        detail = (
+            f"trigger={trigger} prompt={len(fim.prompt)} suffix={len(fim.suffix)} "
+            f"extra={len(fim.extra)} est_tokens={need}"
+        )
         waiting = time.monotonic()
         try:
             outcome = await self.scheduler.request(fim, settings, invoked, request_id, need)
         except asyncio.CancelledError:
             # Cancelled while waiting (pause or backend): that time is not the server's own.
             waited = Outcome(None, "cancelled", upstream_s=time.monotonic() - waiting)
-            self._done(Answer(request_id, "cancelled"), waited, started)
+            self._done(Answer(request_id, "cancelled"), waited, started, detail)
             raise
-        return self._done(self._fit(request_id, fim, outcome, settings), outcome, started)
+        answer = self._fit(request_id, fim, outcome, settings)
+        return self._done(answer, outcome, started, detail)
 
     def _fit(
         self, request_id: str, fim: context.FimContext, outcome: Outcome, settings: Settings
@@ -135,13 +143,14 @@ class Completer:
         suggestion = Suggestion(request_id, current, fim.cursor, shaped, around)
         return Answer(request_id, outcome.source, suggestion)
 
-    def _done(self, answer: Answer, outcome: Outcome, started: float) -> Answer:
+    def _done(self, answer: Answer, outcome: Outcome, started: float, detail: str) -> Answer:
+        """Count the answer and log its one line (at -v): what was asked, where time went."""
         self.stats.outcome(answer.source)
         total = time.monotonic() - started
         overhead = total - outcome.debounce_s - outcome.upstream_s
         logger.info(
             "[%s] done source=%s total_ms=%.3f debounce_ms=%.3f upstream_ms=%.3f "
-            "overhead_ms=%.3f chars=%d",
+            "overhead_ms=%.3f chars=%d %s",
             answer.request_id,
             answer.source,
             total * 1000,
@@ -149,6 +158,7 @@ class Completer:
             outcome.upstream_s * 1000,
             overhead * 1000,
             len(outcome.text or ""),
+            detail,
         )
         return answer
 

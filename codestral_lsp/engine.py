@@ -64,10 +64,12 @@ class CompletionEngine:
             self._tell_once("no-key", _no_key_message(settings))
             return None
         url = endpoint_url(settings.provider, settings.region, settings.endpoint)
+        prompt, suffix = self._outgoing(context, settings)
+        logger.debug("[%s] prompt %r suffix %r", request_id, prompt, suffix)
         request = FimRequest(
             url=url,
             api_key=key,
-            body=request_body(settings, *self._outgoing(context, settings)),
+            body=request_body(settings, prompt, suffix),
             headers=settings.headers,
             timeout_s=settings.request_timeout_ms / 1000,
         )
@@ -105,11 +107,7 @@ class CompletionEngine:
 
     @staticmethod
     def _outgoing(context: FimContext, settings: Settings) -> tuple[str, str]:
-        """Prompt and suffix as they leave the machine: secrets redacted when asked."""
-        prompt, suffix = context.sent_prompt, context.suffix
-        if settings.redact_secrets:
-            return redact_secrets(prompt), redact_secrets(suffix)
-        return prompt, suffix
+        return outgoing(context, settings)
 
     def _failed(
         self,
@@ -154,3 +152,14 @@ def _refused_message(settings: Settings, key_source: str, exc: AuthError) -> str
         f"Set {provider.key_env} to {provider.key_hint}, or choose the provider the key belongs to "
         "with the 'provider' setting: a Codestral key gets 401 on api.mistral.ai and the reverse."
     )
+
+
+def outgoing(context: FimContext, settings: Settings) -> tuple[str, str]:
+    """Prompt and suffix as they leave the machine: secrets redacted when asked.
+
+    The server and ``codestral-lsp complete`` both send exactly this.
+    """
+    prompt, suffix = context.sent_prompt, context.suffix
+    if settings.redact_secrets:
+        return redact_secrets(prompt), redact_secrets(suffix)
+    return prompt, suffix

@@ -97,9 +97,15 @@ class Debouncer:
 class Scheduler:
     """Decides, per request, between memory, a shared call, a new call, or nothing."""
 
-    def __init__(self, engine: CompletionEngine, memory: CompletionMemory) -> None:
+    def __init__(
+        self,
+        engine: CompletionEngine,
+        memory: CompletionMemory,
+        on_flight: Callable[[str, asyncio.Task[Completion | None]], None] | None = None,
+    ) -> None:
         self.engine = engine
         self.memory = memory
+        self.on_flight = on_flight  # told of every upstream call as it starts (progress)
         self.debouncer = Debouncer()
         self._latest: dict[str, _Pending] = {}
         self._flights: dict[str, _Flight] = {}
@@ -191,6 +197,8 @@ class Scheduler:
         flight = _Flight(context, key, task)
         task.add_done_callback(lambda t: self._landed(flight, t))
         self._flights[context.uri] = flight
+        if self.on_flight is not None:
+            self.on_flight(context.uri, task)
         started = time.monotonic()
         completion = await self._wait(flight, pending)
         waited = time.monotonic() - started

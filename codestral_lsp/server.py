@@ -8,6 +8,7 @@ import logging
 import os
 from collections.abc import Coroutine, Mapping
 from typing import Any
+from urllib.parse import urlparse
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
@@ -21,7 +22,8 @@ from codestral_lsp.engine import CompletionEngine
 from codestral_lsp.governor import Governor, Limits
 from codestral_lsp.positions import Encoding
 from codestral_lsp.privacy import RedactingFilter
-from codestral_lsp.providers import resolve_key
+from codestral_lsp.progress import CallProgress
+from codestral_lsp.providers import endpoint_url, resolve_key
 from codestral_lsp.scheduler import Scheduler
 from codestral_lsp.settings import (
     Problem,
@@ -69,7 +71,8 @@ class CodestralServer(StdioServer):
             self.assembler.estimator,
             self.stats,
         )
-        self.scheduler = Scheduler(self.engine, self._new_memory())
+        self.call_progress = CallProgress(lambda: self.work_done_progress, self.run_task)
+        self.scheduler = Scheduler(self.engine, self._new_memory(), self.call_progress.watch)
         self.completer = Completer(
             self.documents, self.scheduler, self.assembler, self.governor, self.stats
         )
@@ -100,6 +103,8 @@ class CodestralServer(StdioServer):
         document = params.capabilities.text_document
         self.menu_fallback = document is None or document.inline_completion is None
         self.menu_caps = items.MenuCaps.of(params.capabilities)
+        window = params.capabilities.window
+        self.call_progress.enabled = bool(window and window.work_done_progress)
         root = params.root_uri or (params.root_path and f"file://{params.root_path}")
         self.completer.root = display_path(root) if root else None
 
@@ -149,6 +154,25 @@ class CodestralServer(StdioServer):
                 "tasks": len(asyncio.all_tasks()),
                 "connections": self.client.open_connections,
             },
+        }
+
+    def status(self) -> dict[str, object]:
+        """What a user asks when completions do not appear: where, who, and what is wrong."""
+        settings = self.settings
+        key, source = resolve_key(settings.provider, settings.api_key, self.environ)
+        url = endpoint_url(settings.provider, settings.region, settings.endpoint)
+        numbers = self.statistics()
+        limiter = self.governor.snapshot()
+        return {
+            "version": __version__,
+            "provider": settings.provider,
+            "model": settings.model,
+            "endpointHost": urlparse(url).netloc,
+            "apiKey": {"set": key is not None, "source": source},
+            "coolDownSeconds": limiter["coolDownSeconds"],
+            "holding": limiter["holding"],
+            "lastError": numbers["lastError"],
+            "stats": numbers,
         }
 
     def run_task(self, work: Coroutine[Any, Any, None], what: str) -> None:
@@ -226,6 +250,10 @@ def create_server(environ: Mapping[str, str] | None = None) -> CodestralServer:
     @server.command("codestral.stats")
     def stats(ls: CodestralServer, *args: Any) -> dict[str, object]:
         return ls.statistics()
+
+    @server.command("codestral.status")
+    def status(ls: CodestralServer, *args: Any) -> dict[str, object]:
+        return ls.status()
 
     @server.command(items.ACCEPTED)
     def accepted(ls: CodestralServer, *args: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import datetime
 from dataclasses import dataclass
 
 
@@ -21,7 +22,7 @@ class Stats:
         self.outcomes: collections.Counter[str] = collections.Counter()
         self.models: dict[str, ModelUsage] = collections.defaultdict(ModelUsage)
         self.errors: collections.Counter[str] = collections.Counter()
-        self.last_error: tuple[str, str] | None = None
+        self.last_error: tuple[str, str, str] | None = None  # kind, message, ISO time
         self.suggestions_shown = 0
         self.suggestions_accepted = 0
         self.accepted_chars = 0
@@ -45,7 +46,8 @@ class Stats:
     def failure(self, model: str, kind: str, message: str) -> None:
         self.models[model].failures += 1
         self.errors[kind] += 1
-        self.last_error = (kind, message)
+        stamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        self.last_error = (kind, message, stamp)
 
     def snapshot(self) -> dict[str, object]:
         total_prompt = sum(m.prompt_tokens for m in self.models.values())
@@ -72,5 +74,9 @@ class Stats:
             "errors": dict(self.errors),
             "lastError": None
             if self.last_error is None
-            else {"kind": self.last_error[0], "message": self.last_error[1]},
+            else {
+                "kind": self.last_error[0],
+                "message": self.last_error[1],
+                "at": self.last_error[2],
+            },
         }
