@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 import threading
 from typing import Any
 
 from lsprotocol import types
-from pygls.io_ import StdoutWriter, run_async
+from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
+
+from codestral_lsp import jsonrpc
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +24,13 @@ class Protocol(LanguageServerProtocol):
 
     pygls' TextDocument rebuilds the whole text on every edit and splits lines on characters
     that LSP does not treat as line ends, so its built-in sync handlers only forward here.
+    Strings are structured strictly: cattrs would turn ``"text": 42`` into ``"42"`` and
+    silently replace a document.
     """
+
+    def __init__(self, server: Any, converter: Any) -> None:
+        super().__init__(server, converter)
+        converter.register_structure_hook(str, _strict_str)
 
     @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
     def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams) -> Any:
@@ -37,6 +46,12 @@ class Protocol(LanguageServerProtocol):
     def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams) -> Any:
         if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CLOSE)) is not None:
             yield handler, (params,), None
+
+
+def _strict_str(value: object, _: type) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
 
 
 class _NotAPipeError(Exception):
@@ -107,10 +122,31 @@ class StdioServer(LanguageServer):
             )
         except (ValueError, OSError) as exc:
             raise _NotAPipeError from exc
-        await run_async(
-            stop_event=stop,
-            reader=reader,
-            protocol=self.protocol,
-            logger=logging.getLogger("pygls.io_"),
-            error_handler=self.report_server_error,
-        )
+        await jsonrpc.serve(reader, self.protocol, stop)
+
+    def start_tcp(self, host: str, port: int) -> None:
+        """Serve one editor over TCP with the same message loop as stdio."""
+        stop = self._stop_event = threading.Event()
+
+        async def main() -> None:
+            done = asyncio.Event()
+
+            async def connection(reader: asyncio.StreamReader, writer: Any) -> None:
+                self.protocol.set_writer(writer)
+                try:
+                    await jsonrpc.serve(reader, self.protocol, stop)
+                finally:
+                    done.set()
+
+            server = await asyncio.start_server(connection, host, port)
+            logger.info("serving on %s", [s.getsockname() for s in server.sockets])
+            async with server:
+                await done.wait()
+
+        with contextlib.suppress(KeyboardInterrupt, SystemExit):
+            asyncio.run(main())
+        self.shutdown()  # type: ignore[no-untyped-call]
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """Log server-side errors; pygls would also show each one to the user."""
+        logger.error("%s: %s", getattr(source, "__name__", source), error)

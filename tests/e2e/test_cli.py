@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from codestral_lsp import __version__
 from tests.e2e.conftest import server_env
+from tests.e2e.rpc import SERVER, frame, response
 from tests.fake_codestral import FakeCodestral
-
-SERVER = [sys.executable, "-m", "codestral_lsp"]
 
 
 def test_version_and_help() -> None:
@@ -29,45 +26,24 @@ def test_version_and_help() -> None:
     assert "HOST:PORT" in bad.stderr
 
 
-def _frame(message: dict[str, Any]) -> bytes:
-    body = json.dumps(message).encode()
-    return b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
-
-
-async def _read_frame(reader: asyncio.StreamReader) -> dict[str, Any]:
-    length = 0
-    while (line := await reader.readline()) not in (b"\r\n", b""):
-        name, _, value = line.decode().partition(":")
-        if name.lower() == "content-length":
-            length = int(value)
-    data: dict[str, Any] = json.loads(await reader.readexactly(length))
-    return data
-
-
-async def _response(reader: asyncio.StreamReader, request_id: int) -> dict[str, Any]:
-    while (message := await _read_frame(reader)).get("id") != request_id:
-        pass  # notifications such as window/logMessage
-    return message
-
-
 async def _session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, url: str) -> str:
     """initialize, open, complete, shutdown, exit; returns the completion text."""
     init = {"capabilities": {}, "initializationOptions": {"endpoint": url}, "processId": None}
-    writer.write(_frame({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init}))
-    assert "inlineCompletionProvider" in (await _response(reader, 1))["result"]["capabilities"]
+    writer.write(frame({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init}))
+    assert "inlineCompletionProvider" in (await response(reader, 1))["result"]["capabilities"]
     doc = {"uri": "file:///t.py", "languageId": "python", "version": 1, "text": "x = "}
     for method, params in [
         ("initialized", {}),
         ("textDocument/didOpen", {"textDocument": doc}),
     ]:
-        writer.write(_frame({"jsonrpc": "2.0", "method": method, "params": params}))
+        writer.write(frame({"jsonrpc": "2.0", "method": method, "params": params}))
     request = {
         "textDocument": {"uri": "file:///t.py"},
         "position": {"line": 0, "character": 4},
         "context": {"triggerKind": 2},
     }
     writer.write(
-        _frame(
+        frame(
             {
                 "jsonrpc": "2.0",
                 "id": 2,
@@ -76,10 +52,10 @@ async def _session(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, u
             }
         )
     )
-    result = (await _response(reader, 2))["result"]
-    writer.write(_frame({"jsonrpc": "2.0", "id": 3, "method": "shutdown", "params": None}))
-    await _response(reader, 3)
-    writer.write(_frame({"jsonrpc": "2.0", "method": "exit", "params": None}))
+    result = (await response(reader, 2))["result"]
+    writer.write(frame({"jsonrpc": "2.0", "id": 3, "method": "shutdown", "params": None}))
+    await response(reader, 3)
+    writer.write(frame({"jsonrpc": "2.0", "method": "exit", "params": None}))
     await writer.drain()
     text: str = result["items"][0]["insertText"]
     return text
