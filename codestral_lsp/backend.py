@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import json
 import logging
 import re
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from httpx_sse import EventSource
+from httpx_sse import EventSource, ServerSentEvent, SSEError
 
 from codestral_lsp import __version__
 from codestral_lsp.errors import (
@@ -34,6 +35,10 @@ logger = logging.getLogger(__name__)
 
 _RATE_HEADER = re.compile(r"^(x-ratelimit-|ratelimitbysize-)", re.IGNORECASE)
 _MAX_ERROR_BODY = 64 * 1024
+_DRAIN_S = 0.25
+# Calls cancelled while connecting can leave connections stuck in httpcore's pool
+# (encode/httpcore#1093): past this many, a fresh pool replaces the old one.
+_POOL_LIMIT = 16
 # A lone surrogate (a utf-16 client may send one) cannot be encoded as UTF-8 for the request.
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -95,6 +100,8 @@ class FimClient:
         self, transport: httpx.AsyncBaseTransport | None = None, ca_bundle: str | None = None
     ) -> None:
         self._transport = transport
+        self._retired: set[httpx.AsyncClient] = set()
+        self._closing: set[asyncio.Task[None]] = set()
         self.ca_bundle: str | None = None
         self._client = self._new_client(None)
         if ca_bundle:
@@ -136,7 +143,28 @@ class FimClient:
         return len(getattr(pool, "connections", ()))
 
     async def aclose(self) -> None:
+        for task in self._closing:
+            task.cancel()
+        await asyncio.gather(*self._closing, return_exceptions=True)
+        await asyncio.gather(*(old.aclose() for old in self._retired), return_exceptions=True)
         await self._client.aclose()
+
+    def _recycle_if_leaking(self, grace_s: float) -> None:
+        """Replace a pool that has grown past its limit; the old one closes after ``grace_s``,
+        when the calls still using it are over (each is bounded by its timeout)."""
+        if self.open_connections <= _POOL_LIMIT:
+            return
+        logger.info("replacing the connection pool (%d connections)", self.open_connections)
+        old, self._client = self._client, self._new_client(self.ca_bundle)
+        self._retired.add(old)
+        task = asyncio.get_running_loop().create_task(self._close_later(old, grace_s))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def _close_later(self, old: httpx.AsyncClient, grace_s: float) -> None:
+        await asyncio.sleep(grace_s)  # a deadline, not a wait for an event
+        self._retired.discard(old)
+        await old.aclose()
 
     async def complete(self, request: FimRequest) -> FimResult:
         """Send one FIM request; raise a BackendError subclass on any failure."""
@@ -150,6 +178,8 @@ class FimClient:
         except httpx.TransportError as exc:
             detail = redact(str(exc) or type(exc).__name__, [request.api_key])
             raise BackendUnavailable(f"cannot reach {_host(request.url)}: {detail}") from exc
+        finally:
+            self._recycle_if_leaking(request.timeout_s + 1)
 
     async def _send(self, request: FimRequest, started: float) -> FimResult:
         headers = {
@@ -190,7 +220,8 @@ async def _read_events(
     usage: Usage | None = None
     model: str | None = None
     done = False
-    async for event in EventSource(response).aiter_sse():
+    events = EventSource(response).aiter_sse()
+    async for event in events:
         if event.data.strip() == "[DONE]":
             done = True
             break
@@ -209,7 +240,20 @@ async def _read_events(
             break  # the answer is complete; [DONE] adds nothing (and may never come)
     if not done and finish is None:
         raise InvalidResponse("the event stream ended before the completion finished")
+    await _drain(events)
     return "".join(parts), finish, usage, model
+
+
+async def _drain(events: AsyncIterator[ServerSentEvent]) -> None:
+    """Read what follows the answer ([DONE], the body's end) for a moment, so the connection
+    goes back to the pool instead of being closed (a new TLS handshake per completion)."""
+
+    async def rest() -> None:
+        async for _ in events:
+            pass
+
+    with contextlib.suppress(asyncio.TimeoutError, httpx.HTTPError, SSEError):
+        await asyncio.wait_for(rest(), _DRAIN_S)
 
 
 def _parse_json_body(raw: bytes) -> tuple[str, str | None, Usage | None, str | None]:

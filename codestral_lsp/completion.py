@@ -86,6 +86,8 @@ class Completer:
     ) -> Answer:
         started = time.monotonic()
         doc = self.documents.get(uri)
+        if doc is None and self.documents.was_closed(uri):
+            return Answer("-", "closed")  # closed while this request was on its way: null
         if doc is None:
             raise BadRequest(f"document is not open: {uri}")
         try:

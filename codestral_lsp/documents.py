@@ -138,6 +138,7 @@ class DocumentStore:
 
     def __init__(self) -> None:
         self._documents: dict[str, Document] = {}
+        self._closed: dict[str, None] = {}  # recently closed, oldest first
 
     def __contains__(self, uri: object) -> bool:
         return uri in self._documents
@@ -148,6 +149,7 @@ class DocumentStore:
     def open(self, uri: str, text: str, version: int, language_id: str) -> Document:
         """Open (or re-open, replacing) a document."""
         document = Document(uri, text, version, language_id)
+        self._closed.pop(uri, None)
         self._documents.pop(uri, None)
         self._documents[uri] = document
         return document
@@ -162,7 +164,16 @@ class DocumentStore:
 
     def close(self, uri: str) -> bool:
         """Forget a document; False if it was not open."""
-        return self._documents.pop(uri, None) is not None
+        closed = self._documents.pop(uri, None) is not None
+        if closed:
+            self._closed[uri] = None
+            while len(self._closed) > 256:
+                del self._closed[next(iter(self._closed))]
+        return closed
+
+    def was_closed(self, uri: str) -> bool:
+        """Whether ``uri`` was open a moment ago (a request may arrive just after its close)."""
+        return uri in self._closed
 
     def change(
         self, uri: str, version: int, changes: Sequence[TextChange], encoding: Encoding

@@ -335,6 +335,7 @@ class SettingsLayers:
 
     def __init__(self, file_values: Mapping[str, object], file_source: str) -> None:
         self._layers: dict[str, Mapping[str, object]] = {file_source: file_values}
+        self._sources: dict[str, str] = {}
         self.current = Settings()
 
     def set_layer(self, source: str, values: Mapping[str, object]) -> list[Problem]:
@@ -354,16 +355,27 @@ class SettingsLayers:
                 else:
                     chosen[spec.attr] = (spec, value, source)
         changes: dict[str, Any] = {}
+        sources: dict[str, str] = {}
         for attr, (spec, value, source) in chosen.items():
             try:
                 changes[attr] = spec.parse(value)
+                sources[spec.key] = source
             except ValueError as exc:
                 shown = "<hidden>" if spec.secret else _describe(value)
                 reason = f"{exc} (got {shown}); the last good value stays in force"
                 problems.append(Problem(spec.key, reason, source))
                 changes[attr] = getattr(self.current, attr)
+                sources[spec.key] = self._sources.get(spec.key, "default")
         self.current = replace(Settings(), **changes)
+        self._sources = sources
         return problems
+
+    def sources(self) -> dict[str, str]:
+        """Per camelCase key, the source of the value in force: a layer's name, or "default".
+
+        A rejected value keeps the last good one, and with it that value's source.
+        """
+        return {f.key: self._sources.get(f.key, "default") for f in FIELDS}
 
 
 def load_layers(environ: Mapping[str, str]) -> tuple[SettingsLayers, list[Problem]]:

@@ -14,7 +14,7 @@ import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams, JsonRpcMethodNotFound
 
-from tests.e2e.conftest import ServerFactory, items, open_doc, server_env
+from tests.e2e.conftest import ServerFactory, items, open_doc, send_inline, server_env
 from tests.e2e.mirror import MIRROR_SETTINGS, end_of, sent_for, server_copy
 from tests.e2e.rpc import REPLY_TIMEOUT, RawServer, frame, raw_server
 from tests.e2e.test_settings_and_documents import change
@@ -106,8 +106,10 @@ async def test_unknown_closed_and_never_opened_documents(
             client.text_document_did_close(
                 types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(uri=URI))
             )
-        with pytest.raises(JsonRpcInvalidParams, match=f"document is not open: {URI}"):
-            await sent_for(client, fake_codestral, URI, 0, 0)
+        # A request for a document closed a moment ago (its didClose may overtake it): null.
+        calls = len(fake_codestral.requests)
+        assert await send_inline(client, URI, 0, 0, invoked=True) is None
+        assert len(fake_codestral.requests) == calls
         open_doc(client, URI, "x = ")  # opened again: the new text, nothing of the old
         assert await server_copy(client, fake_codestral, URI, "x = ", "utf-16") == "x = "
         said = log_of(client)
