@@ -1,26 +1,92 @@
-"""Command line: arguments, logging, and starting the server on stdio or TCP."""
+"""Command line: arguments, logging, and starting the server on stdio or TCP; doctor, complete."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from codestral_lsp import __version__
+from codestral_lsp.providers import PROVIDERS
 
 logger = logging.getLogger(__name__)
 
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+_MAIN_EPILOG = """\
+examples:
+  codestral-lsp                          the server on stdio (what your editor runs)
+  codestral-lsp doctor                   is my key, endpoint and model right?
+  codestral-lsp complete app.py:12:5     what would the server suggest there?
+
+Run `codestral-lsp COMMAND --help` for a command's options, examples and exit codes.
+"""
+
+_SETTINGS_NOTE = """\
+Settings are read exactly as the server reads them, lowest first: defaults; the TOML file
+($CODESTRAL_LSP_CONFIG, else ~/.config/codestral-lsp/config.toml); --settings (what your editor
+passes as initializationOptions); then --endpoint, --model, --provider. The key comes from the
+apiKey setting, else the provider's variable: CODESTRAL_API_KEY (codestral), MISTRAL_API_KEY
+(mistral) or LANGDOCK_API_KEY (langdock). A Codestral key gets 401 on api.mistral.ai and the
+reverse.
+"""
+
+_DOCTOR_EPILOG = (
+    _SETTINGS_NOTE
+    + """
+examples:
+  codestral-lsp doctor
+  codestral-lsp doctor --provider mistral         # a La Plateforme key, in MISTRAL_API_KEY
+  codestral-lsp doctor --settings '{"model": "codestral-2508", "stop": ["\\n\\n"]}'
+  codestral-lsp doctor --settings @editor-settings.json
+
+exit codes:
+  0  the endpoint answered (warnings about settings are allowed)
+  1  a problem was found; each comes with its fix
+  2  bad arguments
+"""
+)
+
+_COMPLETE_EPILOG = (
+    """\
+LINE and COL are 1-based, as editors show them; COL counts characters, so an accented letter,
+a CJK character or an emoji is one column. The suggestion goes through the server's own
+pipeline (context window, request, secret redaction, shaping) with no cache and no other files
+as context. stdout holds the suggestion only (plus a final newline); messages go to stderr.
+
+"""
+    + _SETTINGS_NOTE
+    + """
+examples:
+  codestral-lsp complete src/app.py:12:5
+  codestral-lsp complete --json src/app.py:12:5 | jq .text
+  codestral-lsp complete -vv --model codestral-2508 main.go:40:1   # log prompt and answer
+
+exit codes:
+  0  a suggestion was printed
+  1  the backend failed, or no key (the message and its fix on stderr)
+  2  bad arguments: FILE:LINE:COL malformed, the file unreadable or not UTF-8, no such place
+  3  nothing to show here: the model's answer was empty after shaping, or the file is
+     excluded (exclude, secret files, .gitignore) and nothing was sent
+"""
+)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="codestral-lsp",
         description=(
-            "A language server that answers textDocument/inlineCompletion with Codestral "
+            "A language server that answers textDocument/inlineCompletion with Codestral\n"
             "fill-in-the-middle completions. Speaks LSP on stdio unless --tcp is given."
         ),
+        epilog=_MAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"codestral-lsp {__version__}")
     parser.add_argument(
@@ -30,14 +96,91 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="serve one editor over TCP instead of stdio (e.g. 127.0.0.1:2087)",
     )
     parser.add_argument("--log-file", metavar="PATH", help="also write the log to this file")
+    _verbose(parser, default=0)
+    commands = parser.add_subparsers(
+        dest="command",
+        metavar="COMMAND",
+        title="commands",
+        description="without a command, the language server starts",
+    )
+    doctor = commands.add_parser(
+        "doctor",
+        help="check settings, key and endpoint with one tiny request",
+        description=(
+            "Show every setting with the source it came from (the key only as set or not\n"
+            "set), then send one tiny fill-in-the-middle request and show its latency, token\n"
+            "usage and rate-limit headers. Each problem found is printed with its fix."
+        ),
+        epilog=_DOCTOR_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _common(doctor)
+    complete = commands.add_parser(
+        "complete",
+        help="print the suggestion the server would show at FILE:LINE:COL",
+        description="Print the suggestion the server would show at a place in a file.",
+        epilog=_COMPLETE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    complete.add_argument(
+        "target", metavar="FILE:LINE:COL", help="the place, e.g. src/app.py:12:5 (1-based)"
+    )
+    complete.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object: text, range (0-based, UTF-16 as in LSP), replace, "
+        "raw model text, prompt/suffix sizes, timings, usage, model, finish_reason",
+    )
+    _common(complete)
+    args = parser.parse_args(argv)
+    if args.command and args.tcp:
+        parser.error(f"--tcp starts the server; it does not go with '{args.command}'")
+    return args
+
+
+def _verbose(parser: argparse.ArgumentParser, default: Any) -> None:
     parser.add_argument(
         "-v",
         "--verbose",
         action="count",
-        default=0,
+        default=default,
         help="more log detail: -v requests and timings, -vv prompts and completions",
     )
-    return parser.parse_args(argv)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    """Options of the terminal commands: what to check, and as which editor settings."""
+    parser.add_argument(
+        "--provider",
+        choices=sorted(PROVIDERS),
+        help="the service your key belongs to (picks the URL and the key's variable)",
+    )
+    parser.add_argument(
+        "--endpoint", metavar="URL", help="a full FIM URL, overriding the provider's (gateways)"
+    )
+    parser.add_argument("--model", help="the model to ask, e.g. codestral-latest, codestral-2508")
+    parser.add_argument(
+        "--settings",
+        metavar="JSON",
+        type=_json_object,
+        help="settings as your editor passes them (initializationOptions): a JSON object, or "
+        "@FILE to read it from a file",
+    )
+    # SUPPRESS: a -v before the command (codestral-lsp -v doctor) is not reset to 0 here.
+    _verbose(parser, default=argparse.SUPPRESS)
+
+
+def _json_object(value: str) -> dict[str, Any]:
+    try:
+        text = Path(value[1:]).read_text(encoding="utf-8") if value.startswith("@") else value
+        data = json.loads(text)
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot read {value[1:]}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise argparse.ArgumentTypeError('must be a JSON object, e.g. \'{"model": "x"}\'')
+    return data
 
 
 def _host_port(value: str) -> tuple[str, int]:
@@ -67,6 +210,8 @@ def setup_logging(verbosity: int, log_file: str | None) -> list[logging.Handler]
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     handlers = setup_logging(args.verbose, args.log_file)
+    if args.command:
+        return run_command(args)
 
     from codestral_lsp.server import create_server
     from codestral_lsp.transport import LspLogHandler  # pygls import: ~0.4 s
@@ -86,3 +231,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         server.start_stdio()
     return 0
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """``doctor`` or ``complete``: a terminal command, output on stdout."""
+    overrides = {
+        key: value
+        for key, value in (
+            ("provider", args.provider),
+            ("endpoint", args.endpoint),
+            ("model", args.model),
+        )
+        if value is not None
+    }
+    if args.command == "doctor":
+        from codestral_lsp.doctor import run_doctor
+
+        return asyncio.run(run_doctor(overrides, args.settings, os.environ, sys.stdout))
+    from codestral_lsp.oneshot import run_complete
+
+    work = run_complete(args.target, args.json, overrides, args.settings, os.environ, sys.stdout)
+    return asyncio.run(work)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import textwrap
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -114,7 +115,7 @@ async def run_doctor(
     if key is None:
         say("")
         say(f"FAILED: no API key for provider '{settings.provider}'.")
-        say(f"Fix: {no_key_advice(settings)}")
+        say(_wrap(f"Fix: {no_key_advice(settings)}"))
         return 1
     return await _probe(say, settings, url, (key, key_source), environ)
 
@@ -130,11 +131,12 @@ def _print_settings(
     for spec in FIELDS:
         source = loaded.sources[spec.key]
         if spec.key == "apiKey":
-            shown = f"set (from {key_source})" if has_key else "not set"
-            source = source if loaded.settings.api_key else "environment"
+            where = f"{key_source} in {source}" if loaded.settings.api_key else key_source
+            shown = f"set (from {where})" if has_key else f"not set (no {key_source})"
         else:
-            shown = _shown(getattr(loaded.settings, spec.attr), spec.key)
-        say(f"  {spec.key:<{width}}  {shown:<32}  {source}")
+            value = _shown(getattr(loaded.settings, spec.attr), spec.key)
+            shown = f"{value:<20}  " + ("(default)" if source == "default" else f"(from {source})")
+        say(f"  {spec.key:<{width}}  {shown}")
 
 
 def _shown(value: object, key: str) -> str:
@@ -171,10 +173,11 @@ async def _probe(
         result = await client.complete(request)
     except BackendError as exc:
         say(f"  failed after {(time.monotonic() - started) * 1000:.0f} ms")
-        _print_rate_limits(say, exc.rate_limits)
+        if exc.rate_limits:
+            _print_rate_limits(say, exc.rate_limits)
         say("")
-        say(f"FAILED: {exc}")
-        say(f"Fix: {advice(exc, settings, key[1], url, environ)}")
+        say(_wrap(f"FAILED: {exc}"))
+        say(_wrap(f"Fix: {advice(exc, settings, key[1], url, environ)}"))
         return 1
     finally:
         await client.aclose()
@@ -209,11 +212,15 @@ def _print_rate_limits(say: _Say, limits: Mapping[str, str]) -> None:
         say(f"    {name}: {limits[name]}")
 
 
+def _wrap(text: str) -> str:
+    return textwrap.fill(text, width=96, subsequent_indent="     ", break_on_hyphens=False)
+
+
 def no_key_advice(settings: Settings) -> str:
     provider = PROVIDERS[settings.provider]
     others = ", ".join(f"{p.name}: {p.key_env}" for p in PROVIDERS.values() if p is not provider)
     return (
-        f"set {provider.key_env} ({provider.key_hint}), or the apiKey setting; "
+        f"set {provider.key_env} to {provider.key_hint}, or the apiKey setting; "
         f"or choose the provider your key belongs to with --provider ({others})."
     )
 

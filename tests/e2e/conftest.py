@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -136,3 +137,28 @@ def units(text: str, encoding: str) -> int:
     if encoding == "utf-16":
         return len(text.encode("utf-16-le")) // 2
     return len(text)
+
+
+@dataclasses.dataclass(frozen=True)
+class Ran:
+    """What a terminal command (`doctor`, `complete`) did."""
+
+    code: int
+    out: str
+    err: str
+
+
+async def run_cli(*args: str, env: Mapping[str, str], timeout: float = 60) -> Ran:
+    """Run `python -m codestral_lsp ARGS` to the end (the fake keeps serving in this loop)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "codestral_lsp", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=dict(env),
+    )  # fmt: skip
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode is not None
+    return Ran(proc.returncode, out.decode("utf-8"), err.decode("utf-8"))

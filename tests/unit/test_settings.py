@@ -9,6 +9,7 @@ import pytest
 from codestral_lsp.backend import request_body
 from codestral_lsp.providers import endpoint_url, resolve_key
 from codestral_lsp.settings import (
+    FIELDS,
     Settings,
     SettingsLayers,
     client_section,
@@ -72,6 +73,22 @@ def test_precedence_file_then_init_options_then_did_change() -> None:
     assert (layers.current.model, layers.current.max_tokens) == ("from-change", 32)
     layers.set_layer("change", {})  # a later change that drops the key falls back to init
     assert layers.current.model == "from-init"
+
+
+def test_sources_name_the_layer_whose_value_is_in_force() -> None:
+    layers = SettingsLayers({"model": "from-file", "max_tokens": 64}, "file")
+    layers.rebuild()
+    layers.set_layer("init", {"model": "from-init", "temperature": 0.2})
+    layers.set_layer("change", {"temperature": "hot", "apiKey": "secret-value"})
+    sources = layers.sources()
+    assert sources["model"] == "init"
+    assert sources["maxTokens"] == "file"  # snake_case in the layer, camelCase here
+    assert sources["temperature"] == "init"  # "hot" was rejected: init's 0.2 stays
+    assert sources["apiKey"] == "change"
+    assert sources["provider"] == "default"
+    assert set(sources) == {f.key for f in FIELDS}
+    layers.set_layer("change", {})
+    assert layers.sources()["apiKey"] == "default"
 
 
 @pytest.mark.parametrize(
