@@ -107,7 +107,7 @@ class Completer:
             if d.uri != uri and self.refusal(d, settings, quiet=True) is None
         ]
         full = self.assembler.budget_need(doc.language_id, settings)
-        scale = self.governor.check(invoked, full).scale
+        scale = self.governor.scale(invoked, full)
         fim = self.assembler.assemble(doc, cursor, settings, others, scale, self.root)
         need = self.assembler.need(fim, settings)
         detail = (

@@ -64,7 +64,7 @@ class CompletionEngine:
             self._tell_once("no-key", _no_key_message(settings))
             return None
         url = endpoint_url(settings.provider, settings.region, settings.endpoint)
-        prompt, suffix = self._outgoing(context, settings)
+        prompt, suffix = outgoing(context, settings)
         logger.debug("[%s] prompt %r suffix %r", request_id, prompt, suffix)
         request = FimRequest(
             url=url,
@@ -104,10 +104,6 @@ class CompletionEngine:
         if not result.text.strip():
             return None
         return Completion(context, result.text, result)
-
-    @staticmethod
-    def _outgoing(context: FimContext, settings: Settings) -> tuple[str, str]:
-        return outgoing(context, settings)
 
     def _failed(
         self,

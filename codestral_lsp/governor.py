@@ -97,6 +97,15 @@ class Governor:
         self._announce(now, verdict, invoked)
         return verdict
 
+    def scale(self, invoked: bool, need: int) -> float:
+        """The share of the context budget a request may plan for now; changes nothing.
+
+        For building the window before the request is known to go out (it may be served
+        from memory): only ``check``, right before the network, counts and announces.
+        """
+        verdict = self._decide(self._clock(), invoked, max(need, 1))
+        return verdict.scale if verdict.allowed else 1.0
+
     def _decide(self, now: float, invoked: bool, need: int) -> Verdict:
         self._expire(now)
         if now < self.state.cool_down_until and not invoked:

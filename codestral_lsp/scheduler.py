@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
 import statistics
 import time
@@ -183,7 +184,7 @@ class Scheduler:
         debounce = 0.0 if invoked else self.debouncer.delay(settings)
         if debounce > 0:
             started = time.monotonic()
-            with _suppress_timeout():
+            with contextlib.suppress(asyncio.TimeoutError):  # TimeoutError on 3.11+
                 await asyncio.wait_for(pending.superseded.wait(), debounce)
             debounce = time.monotonic() - started
         if pending.superseded.is_set():
@@ -254,13 +255,3 @@ class Scheduler:
 
 
 _SUPERSEDED = object()
-
-
-class _suppress_timeout:
-    """``contextlib.suppress(TimeoutError)`` that also covers asyncio's on Python 3.10."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, *_: object) -> bool:
-        return kind is not None and issubclass(kind, (TimeoutError, asyncio.TimeoutError))

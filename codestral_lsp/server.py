@@ -162,7 +162,7 @@ class CodestralServer(StdioServer):
         key, source = resolve_key(settings.provider, settings.api_key, self.environ)
         url = endpoint_url(settings.provider, settings.region, settings.endpoint)
         numbers = self.statistics()
-        limiter = self.governor.snapshot()
+        limiter: Any = numbers["limiter"]
         return {
             "version": __version__,
             "provider": settings.provider,
