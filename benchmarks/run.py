@@ -9,10 +9,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks import micro, replay, report, shared, shared_report
+from benchmarks import micro, replay, report, shared, shared_report, team
 
 Check = tuple[str, "bool | None", str]
-PARTS = ("micro", "replay", "shared")
+PARTS = ("micro", "replay", "shared", "team")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -25,6 +25,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="shorter versions of each part")
     parser.add_argument("--only", choices=PARTS, help="run one part")
     parser.add_argument("--shared", action="store_true", help="the same as --only shared")
+    parser.add_argument(
+        "--simulate-team",
+        action="store_true",
+        help="the same as --only team: 50 simulated clients of one workspace limit (seconds)",
+    )
     parser.add_argument("--files", type=int, help="stdlib files to replay (default 3)")
     parser.add_argument(
         "--servers", type=int, default=4, help="servers sharing one limit (default 4)"
@@ -82,6 +87,8 @@ def report_checks(found: list[Check]) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     parts = ("shared",) if args.shared else (args.only,) if args.only else PARTS
+    if args.simulate_team:
+        parts = ("team",)
     began = time.perf_counter()
     found: list[Check] = []
     try:
@@ -107,6 +114,10 @@ def run_part(part: str, args: argparse.Namespace) -> list[Check]:
         print(report.format_report(outcome), flush=True)
         print(f"(replay {time.perf_counter() - began:.1f} s)\n", flush=True)
         return report.checks(outcome)
+    if part == "team":
+        outcome = team.simulate(team.TeamOptions(seed=args.seed if args.seed != 1 else 7))
+        print(team.format_team(outcome), end="\n\n", flush=True)
+        return team.checks(outcome)
     result = asyncio.run(shared.run(shared_options(args)))
     print(shared_report.format_report(result), flush=True)
     print(f"(shared {time.perf_counter() - began:.1f} s)\n", flush=True)

@@ -24,13 +24,15 @@ _PER_DOCUMENT = 8  # recent completions per document checked for typed-through r
 
 
 def answer_key(settings: Settings) -> Hashable:
-    """Everything in the settings that changes what the model answers."""
+    """Everything in the settings that changes what the model answers.
+
+    ``maxTokens`` is not part of it: pacing plans it per request, and a shorter answer is the
+    start of a longer one, as good to show."""
     return (
         endpoint_url(settings.provider, settings.region, settings.endpoint),
         settings.model,
         settings.temperature,
         settings.top_p,
-        settings.max_tokens,
         settings.min_tokens,
         settings.stop,
         settings.random_seed,

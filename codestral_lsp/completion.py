@@ -7,6 +7,7 @@ scheduling, memory, limits and shaping. Nothing here knows LSP types: ``items.py
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -107,13 +108,17 @@ class Completer:
             if d.uri != uri and self.refusal(d, settings, quiet=True) is None
         ]
         full = self.assembler.budget_need(doc.language_id, settings)
-        scale = self.governor.scale(invoked, full)
-        fim = self.assembler.assemble(doc, cursor, settings, others, scale, self.root)
+        plan = self.governor.plan(invoked, full, settings.max_tokens)
+        if plan.max_tokens != settings.max_tokens:
+            settings = dataclasses.replace(settings, max_tokens=plan.max_tokens)
+        fim = self.assembler.assemble(doc, cursor, settings, others, plan.scale, self.root)
         need = self.assembler.need(fim, settings)
         detail = (
             f"trigger={trigger} prompt={len(fim.prompt)} suffix={len(fim.suffix)} "
             f"extra={len(fim.extra)} est_tokens={need}"
         )
+        if plan.reason:
+            detail += f" planned={plan.reason!r}"
         waiting = time.monotonic()
         try:
             outcome = await self.scheduler.request(fim, settings, invoked, request_id, need)

@@ -87,7 +87,7 @@ class CompletionEngine:
             self.stats.call(settings.model, usage.prompt_tokens, usage.completion_tokens)
         else:
             self.stats.call(settings.model, 0, 0)
-        self.governor.observe_headers(result.rate_limits)
+        self.governor.observe_headers(result.rate_limits, as_of=sent.at)
         counted = result.usage
         logger.info(
             "[%s] upstream ms=%.1f chars=%d finish=%s prompt_tokens_est=%d prompt_tokens=%s "

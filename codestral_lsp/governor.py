@@ -1,29 +1,42 @@
-"""What may go upstream now: rate limits, 429 cool-downs and the daily token cap.
+"""Whether a request may go upstream now, and how large it may be: the one home of that choice.
 
-Three sources of truth, the strictest wins:
-- our own sliding window of requests and tokens over ``rateLimit.windowSeconds`` against
-  ``rateLimit.rpm`` / ``rateLimit.tpm``;
-- the remaining allowance the backend reported in its headers (``x-ratelimit-remaining-*`` or
-  ``ratelimitbysize-*``), less what we sent since and what other clients of the same workspace are
-  seen to spend (estimated from how the reported figure moved between our own calls);
-- a cool-down after a 429 (``Retry-After``, a reset header, else exponential backoff + jitter).
+Per request, ``plan`` (no side effects) says how large it may be; ``admit``, right before the
+network, says whether it goes, and counts and announces the decision. The engine reports what
+happened: ``sent``, ``settle``, ``observe_headers``, ``rate_limited``.
 
-When the token allowance runs low the context shrinks first; below what a small request needs,
-automatic requests are skipped while Invoked ones still go out if anything is left. Nothing here
-sleeps or retries: an autocomplete answer that arrives late is worthless.
+In the order ``admit`` asks:
+
+1. a cool-down after a 429 (``Retry-After``, capped at ``MAX_COOL_DOWN_S``, else exponential
+   backoff with jitter); a success ends it;
+2. the daily cap ``maxTokensPerDay``;
+3. the guard: what our own ``rateLimit`` window and the backend's last report leave, carried
+   forward to now (``pacing.Workspace``). Nothing goes out that it says would be refused;
+4. the share (``pacing.Share``), for automatic requests only: in a busy workspace, one request
+   per rhythm and each within the budget per request; where only tokens are reported, a rate.
+
+Invoked requests skip 1, 2 and 4. Alone and unlimited (no ``rateLimit``, no headers), nothing
+is paced. Nothing here sleeps or retries: an autocomplete answer that arrives late is
+worthless. The clock, the day and the jitter are injected (``benchmarks --simulate-team``).
 """
 
 from __future__ import annotations
 
 import collections
 import datetime
+import logging
+import math
 import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-MIN_SCALE = 0.25  # the smallest context, as a share of the budget, before skipping
+from codestral_lsp.pacing import FLOOR_TOKENS, Report, Sent, Share, Workspace
+
+logger = logging.getLogger(__name__)
+
 BACKOFF_BASE_S, BACKOFF_MAX_S = 1.0, 60.0
+MAX_COOL_DOWN_S = 300.0  # a Retry-After longer than this is not believed
+BURST_S = 8.0  # the rate fallback's bucket holds this many seconds of the share
 
 
 @dataclass(frozen=True)
@@ -35,26 +48,18 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Plan:
+    """How large a request may be."""
+
+    scale: float = 1.0  # share of the full context budget to use
+    max_tokens: int | None = None  # maxTokens to send
+    reason: str = ""  # why it is smaller than configured
+
+
+@dataclass(frozen=True)
 class Verdict:
     allowed: bool
-    scale: float = 1.0  # share of the context budget to use
-    reason: str = ""  # why skipped or shrunk
-
-
-@dataclass
-class _Report:
-    """The backend's word on what is left in the current window."""
-
-    at: float
-    tokens: int | None
-    requests: int | None
-    valid_until: float
-
-
-@dataclass
-class _Sent:
-    at: float
-    tokens: int
+    reason: str = ""  # why held back
 
 
 @dataclass
@@ -64,13 +69,14 @@ class GovernorState:
     consecutive_429: int = 0
     rate_limited: int = 0
     skipped: int = 0
-    others_tokens_per_s: float = 0.0
+    shrunk: int = 0
     day: str = ""
     tokens_today: int = 0
+    last_decision: str = ""  # why the last request was shrunk or held
 
 
 class Governor:
-    """Decides whether a request may go upstream, and with how much context."""
+    """Decides whether a request may go upstream now, and how large it may be."""
 
     def __init__(
         self,
@@ -82,97 +88,180 @@ class Governor:
         self._notify, self._clock, self._today, self._jitter = notify, clock, today, jitter
         self.limits = Limits()
         self.state = GovernorState(day=today())
-        self._sent: collections.deque[_Sent] = collections.deque()
-        self._report: _Report | None = None
+        self.workspace = Workspace(self.limits.window_s)
+        self.share = Share(clock())
+        self._sent: collections.deque[Sent] = collections.deque()
+        self._last_sent: float | None = None
+        self._bucket, self._bucket_at = 0.0, clock()
+        self._gap_s: float | None = None  # our usual gap between requests
+        self._asked_at: float | None = None
+        self._planned: tuple[float, str] | None = None  # the last plan's tokens and reason
+        self._announced: float | None = None
+        self._full = math.inf  # a full request's tokens, as last planned
 
     def configure(self, limits: Limits) -> None:
         self.limits = limits
+        self.workspace.window_s = limits.window_s
 
-    # --- the decision ---------------------------------------------------------------------
+    @property
+    def tpm(self) -> int | None:
+        """The token limit per window: configured, else learnt from the headers."""
+        return self.limits.tpm if self.limits.tpm is not None else self.workspace.tpm
 
-    def check(self, invoked: bool, need: int) -> Verdict:
-        """May a request needing about ``need`` tokens (prompt + maxTokens) go out now?"""
+    @property
+    def rpm(self) -> int | None:
+        return self.limits.rpm if self.limits.rpm is not None else self.workspace.rpm
+
+    # --- the decision -------------------------------------------------------------------------
+
+    def plan(self, invoked: bool, full: int, max_tokens: int | None) -> Plan:
+        """How large a request may be; ``full`` is the whole budget's tokens (maxTokens in).
+
+        Changes nothing that counts: the request may still be served from memory."""
         now = self._clock()
+        self._planned, self._full = None, float(full)
+        affordable = self._affordable(now)
+        if affordable is None or full <= FLOOR_TOKENS:
+            return Plan(1.0, max_tokens)
+        if invoked:
+            affordable = max(affordable, self._room(now) or 0)
+        if affordable >= full:
+            return Plan(1.0, max_tokens)
+        tokens = max(float(FLOOR_TOKENS), affordable)
+        reply = max_tokens
+        if max_tokens is not None:
+            reply = max(min(max_tokens, 64), min(max_tokens, int(tokens * max_tokens / full)))
+        context_full = full - (max_tokens or 0)
+        scale = min(1.0, max(0.0, (tokens - (reply or 0)) / context_full)) if context_full else 1.0
+        reason = f"busy workspace: request planned at {tokens:.0f} of {full} tokens"
+        self._planned = (tokens, reason)
+        return Plan(scale, reply, reason)
+
+    def _affordable(self, now: float) -> float | None:
+        """Tokens our next request may spend by its share (None: nothing to pace)."""
+        per = self._per_request()
+        if per is not None:
+            return per
+        capacity = self._capacity()
+        if capacity is None:
+            return None
+        rate = self.share.rate_at(now, capacity)
+        self._refill(now, rate)
+        gap = self._gap_s if self._gap_s is not None else BURST_S
+        return max(self._bucket, rate * gap)
+
+    def admit(self, invoked: bool, need: int) -> Verdict:
+        """May a request spending about ``need`` tokens go out now? Counts and announces."""
+        now = self._clock()
+        self._note_request(now)
+        if self._planned is not None and not invoked:
+            self.share.learn_fill(need, self._planned[0])
         verdict = self._decide(now, invoked, max(need, 1))
-        self._announce(now, verdict, invoked)
+        self._announce(verdict, invoked)
+        if verdict.allowed and self._planned is not None:
+            self.state.shrunk += 1
+            self.state.last_decision = self._planned[1]
         return verdict
 
-    def scale(self, invoked: bool, need: int) -> float:
-        """The share of the context budget a request may plan for now; changes nothing.
-
-        For building the window before the request is known to go out (it may be served
-        from memory): only ``check``, right before the network, counts and announces.
-        """
-        verdict = self._decide(self._clock(), invoked, max(need, 1))
-        return verdict.scale if verdict.allowed else 1.0
+    def room_for_speculation(self, need: int) -> bool:
+        """Whether a call nobody asked for yet fits: never in a busy workspace."""
+        now = self._clock()
+        affordable = self._affordable(now)
+        if affordable is not None and affordable < 2 * need:
+            return False
+        return self._decide(now, False, need).allowed
 
     def _decide(self, now: float, invoked: bool, need: int) -> Verdict:
         self._expire(now)
         if now < self.state.cool_down_until and not invoked:
             left = self.state.cool_down_until - now
-            return Verdict(False, reason=f"cool-down after HTTP 429, {left:.0f} s left")
+            return Verdict(False, f"cool-down after HTTP 429, {left:.0f} s left")
         cap = self.limits.tokens_per_day
         if cap is not None and self.state.tokens_today >= cap and not invoked:
-            return Verdict(False, reason=f"daily token cap of {cap} reached")
-        requests, tokens = self._remaining(now)
-        if requests is not None and requests <= 0:
-            return Verdict(False, reason="no requests left in this minute")
-        if tokens is None:
-            return Verdict(True)
-        spare = tokens - self._reserve()
-        if spare >= 2 * need:
-            return Verdict(True)
-        if spare >= need * MIN_SCALE * 2:
-            return Verdict(
-                True, min(1.0, spare / (2 * need)), f"{tokens} tokens left: smaller context"
-            )
-        if invoked and tokens >= need * MIN_SCALE:
-            return Verdict(True, max(MIN_SCALE, min(1.0, tokens / need)), "invoked")
-        return Verdict(False, reason=f"token allowance low ({max(tokens, 0)} left)")
+            return Verdict(False, f"daily token cap of {cap} reached")
+        requests = self._requests_left(now)
+        if requests is not None and requests < 1:
+            return Verdict(False, "no requests left in this minute")
+        room = self._room(now)
+        if room is not None and room < need:
+            return Verdict(False, f"token allowance low ({max(room, 0)} left)")
+        return Verdict(True) if invoked else self._paced(now)
 
-    def _remaining(self, now: float) -> tuple[int | None, int | None]:
-        """Requests and tokens left by the strictest of our window and the backend's report."""
-        requests = None if self.limits.rpm is None else self.limits.rpm - len(self._sent)
-        tokens = None
+    def _paced(self, now: float) -> Verdict:
+        """The share's word on an automatic request."""
+        per = self._per_request()
+        if per is not None:
+            busy = per < self._full  # the budget is below a full request
+            every = self.share.cadence
+            if busy and self._last_sent is not None and now - self._last_sent < every:
+                return Verdict(False, f"pacing: one request every {every:.0f} s, workspace busy")
+            return Verdict(True)
+        capacity = self._capacity()
+        if capacity is None:
+            return Verdict(True)
+        rate = self.share.rate_at(now, capacity)
+        self._refill(now, rate)
+        if self._bucket < 0:
+            wait = -self._bucket / rate
+            return Verdict(False, f"pacing: {wait:.1f} s to this server's next request")
+        return Verdict(True)
+
+    def _per_request(self) -> float | None:
+        return self.share.per_request(self.tpm, self.workspace.requests_in_window(self.rpm))
+
+    def _capacity(self) -> float | None:
+        tpm = self.tpm
+        return None if tpm is None else tpm / self.limits.window_s
+
+    def _room(self, now: float) -> int | None:
+        """Tokens that may go out now: our own window's, and the workspace's by its report."""
+        room = None
         if self.limits.tpm is not None:
-            tokens = self.limits.tpm - sum(s.tokens for s in self._sent)
-        report = self._report
-        if report is not None and now < report.valid_until:
-            ours = [s for s in self._sent if s.at >= report.at]
-            others = int(self.state.others_tokens_per_s * (now - report.at))
-            if report.requests is not None:
-                left = report.requests - len(ours)
-                requests = left if requests is None else min(requests, left)
-            if report.tokens is not None:
-                left = report.tokens - sum(s.tokens for s in ours) - others
-                tokens = left if tokens is None else min(tokens, left)
-        return requests, tokens
+            room = self.limits.tpm - sum(s.tokens for s in self._sent)
+        reported = self.workspace.room(now, self.tpm, self._sent)
+        if reported is not None:
+            room = reported if room is None else min(room, reported)
+        return room
 
-    def _reserve(self) -> int:
-        """Tokens kept back for other clients of a shared workspace: 15% of the known limit.
+    def _requests_left(self, now: float) -> int | None:
+        left = None if self.limits.rpm is None else self.limits.rpm - len(self._sent)
+        reported = self.workspace.requests_left(now, self.rpm, self._sent)
+        if reported is not None:
+            left = reported if left is None else min(left, reported)
+        return left
 
-        Clients of one workspace each decide on a figure read a moment ago, and they tend to
-        start sending together after a reset; 15% covers several simultaneous requests from
-        the others (5% let one 429 through in ``benchmarks --shared``)."""
-        return int(0.15 * self.limits.tpm) if self.limits.tpm else 0
+    def _refill(self, now: float, rate: float) -> None:
+        full = max(rate * BURST_S, float(FLOOR_TOKENS))
+        self._bucket = min(full, self._bucket + rate * max(0.0, now - self._bucket_at))
+        self._bucket_at = now
 
     # --- what happened ------------------------------------------------------------------------
 
-    def sent(self, tokens: int) -> _Sent:
+    def sent(self, tokens: int) -> Sent:
         """A request went upstream with about ``tokens`` tokens (prompt + maxTokens)."""
-        entry = _Sent(self._clock(), tokens)
+        now = self._clock()
+        entry = Sent(now, tokens)
         self._sent.append(entry)
+        self._last_sent = now
+        capacity = self._capacity()
+        if capacity is not None:
+            self._refill(now, self.share.rate_at(now, capacity))
+            self._bucket -= tokens
         return entry
 
-    def settle(self, entry: _Sent, prompt_tokens: int, completion_tokens: int) -> None:
+    def settle(self, entry: Sent, prompt_tokens: int, completion_tokens: int) -> None:
         """The backend counted the request: replace our estimate with its figures."""
-        entry.tokens = prompt_tokens + completion_tokens
+        counted = prompt_tokens + completion_tokens
+        self.share.learn_spend(entry.tokens, counted)
+        self._bucket += entry.tokens - counted
+        entry.tokens = counted
         self._roll_day()
-        self.state.tokens_today += entry.tokens
+        self.state.tokens_today += counted
         self.state.consecutive_429 = 0
+        self.state.cool_down_until = 0.0  # the backend answered: whatever it said is over
 
-    def observe_headers(self, headers: Mapping[str, str]) -> None:
-        """Read the backend's rate-limit headers from an answer (any status)."""
+    def observe_headers(self, headers: Mapping[str, str], as_of: float | None = None) -> None:
+        """Read the rate-limit headers of an answer to a request sent at ``as_of``."""
         tokens = _number(
             headers, "x-ratelimit-remaining-tokens-minute", "ratelimitbysize-remaining"
         )
@@ -180,53 +269,64 @@ class Governor:
         if tokens is None and requests is None:
             return
         now = self._clock()
+        at = now if as_of is None else min(as_of, now)
+        ws = self.workspace
         limit = _number(headers, "x-ratelimit-limit-tokens-minute", "ratelimitbysize-limit")
-        if limit is not None and self.limits.tpm is None:
-            self.limits = Limits(
-                self.limits.rpm, limit, self.limits.window_s, self.limits.tokens_per_day
-            )
+        ws.tpm = limit if limit is not None and limit > 0 else ws.tpm
+        req_limit = _number(headers, "x-ratelimit-limit-req-minute")
+        ws.rpm = req_limit if req_limit is not None and req_limit > 0 else ws.rpm
         reset = _number(headers, "ratelimitbysize-reset")
-        self._learn_others(now, tokens)
-        # Without a reset time, a figure is trusted for a whole window: trusting it less sends
-        # every client of a spent workspace into 429s at once (measured: benchmarks --shared).
-        valid = now + (reset if reset is not None else self.limits.window_s)
-        self._report = _Report(now, tokens, requests, valid)
-
-    def _learn_others(self, now: float, tokens: int | None) -> None:
-        """How fast others spend: the drop in the reported figure not explained by our calls."""
-        last = self._report
-        if last is None or tokens is None or last.tokens is None or now - last.at < 0.05:
-            return
-        if last.tokens < tokens:
-            return  # the window was reset in between: nothing to learn
-        ours = sum(s.tokens for s in self._sent if s.at >= last.at)
-        drop = last.tokens - tokens - ours
-        rate = max(0.0, drop / (now - last.at))
-        if self.limits.tpm:  # nobody spends faster than the whole workspace may
-            rate = min(rate, self.limits.tpm / self.limits.window_s)
-        self.state.others_tokens_per_s = 0.5 * self.state.others_tokens_per_s + 0.5 * rate
+        first = ws.report is None and self._announced is None
+        ws.observe(
+            Report(at, tokens, requests, None if reset is None else now + reset),
+            self.tpm,
+            self.rpm,
+            self._sent,
+        )
+        self.share.follow_count(ws.requests_in_window(self.rpm), first)
+        capacity = self._capacity()
+        if capacity is not None and self.tpm is not None:
+            congestion, quiet = ws.congestion(self.tpm)
+            self.share.steer(now, capacity, congestion, quiet, first, ws.others_tokens_per_s)
+        self._say_plan(now)
 
     def rate_limited(self, retry_after: float | None, headers: Mapping[str, str]) -> None:
-        """A 429: cool down for as long as the server said, else back off exponentially."""
+        """A 429: cool down as long as the server said (within reason), else back off."""
         now = self._clock()
         self.state.rate_limited += 1
         self.state.consecutive_429 += 1
         self.observe_headers(headers)
-        if retry_after is None:
+        if retry_after is None or not math.isfinite(retry_after) or retry_after < 0:
             step = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** (self.state.consecutive_429 - 1))
             retry_after = step * (0.5 + self._jitter())
+        retry_after = min(retry_after, MAX_COOL_DOWN_S)
         self.state.cool_down_until = max(self.state.cool_down_until, now + retry_after)
+        capacity = self._capacity()
+        if capacity is not None:  # re-enter at a paced rate, not in a burst
+            self.share.set_rate(now, capacity, self.share.rate_at(now, capacity) / 2)
+            self._bucket = min(self._bucket, 0.0)
         self._notify(
             f"codestral-lsp: rate limited (HTTP 429); cooling down for {retry_after:.1f} s"
         )
 
     # --- bookkeeping --------------------------------------------------------------------------
 
+    def _note_request(self, now: float) -> None:
+        """Our rhythm: the usual gap between requests that reach the network's door."""
+        if self._asked_at is not None:
+            gap = min(now - self._asked_at, self.limits.window_s)
+            self._gap_s = gap if self._gap_s is None else 0.7 * self._gap_s + 0.3 * gap
+        self._asked_at = now
+
     def _expire(self, now: float) -> None:
         while self._sent and now - self._sent[0].at >= self.limits.window_s:
             self._sent.popleft()
-        if self._report is not None and now >= self._report.valid_until:
-            self._report = None
+        report = self.workspace.report
+        if report is not None and (
+            self.workspace.expired(now)
+            or (self.tpm is None and now - report.at >= self.limits.window_s)
+        ):
+            self.workspace.forget_report()  # its window is over
         self._roll_day()
 
     def _roll_day(self) -> None:
@@ -234,10 +334,13 @@ class Governor:
         if today != self.state.day:
             self.state.day, self.state.tokens_today = today, 0
 
-    def _announce(self, now: float, verdict: Verdict, invoked: bool) -> None:
-        """Tell the user when holding back starts and ends (once each)."""
+    def _announce(self, verdict: Verdict, invoked: bool) -> None:
+        """Tell the user when holding back starts and ends (once each); pacing is no news."""
         if not verdict.allowed:
             self.state.skipped += 1
+            self.state.last_decision = verdict.reason
+            if verdict.reason.startswith("pacing"):
+                return
             reason = verdict.reason.split(",")[0].split("(")[0].strip()
             if self.state.holding != reason:
                 self.state.holding = reason
@@ -246,25 +349,59 @@ class Governor:
             self._notify(f"codestral-lsp: requests resume (was: {self.state.holding})")
             self.state.holding = ""
 
+    def _say_plan(self, now: float) -> None:
+        """Log when this server's share of the workspace changes by a quarter or more."""
+        share = self._share_per_minute(now)
+        if share is None:
+            return
+        last = self._announced
+        if last is None or abs(share - last) > 0.25 * last:
+            self._announced = share
+            logger.info(
+                "pacing: share ~%.0f tokens/min of %s; others ~%.0f tokens/min",
+                share,
+                self.tpm,
+                self.workspace.others_tokens_per_s * 60,
+            )
+
+    def _share_per_minute(self, now: float) -> float | None:
+        per = self._per_request()
+        if per is not None:
+            every = max(self.share.cadence, self._gap_s or 1.0)
+            return per * 60 / every
+        capacity = self._capacity()
+        return None if capacity is None else self.share.rate_at(now, capacity) * 60
+
     def snapshot(self) -> dict[str, object]:
         now = self._clock()
-        requests, tokens = self._remaining(now)
+        self._expire(now)
+        per = self._per_request()
         return {
             "holding": self.state.holding or None,
             "coolDownSeconds": round(max(0.0, self.state.cool_down_until - now), 2),
             "rateLimited": self.state.rate_limited,
             "skipped": self.state.skipped,
-            "requestsLeft": requests,
-            "tokensLeft": tokens,
-            "othersTokensPerSecond": round(self.state.others_tokens_per_s, 1),
+            "shrunk": self.state.shrunk,
+            "requestsLeft": self._requests_left(now),
+            "tokensLeft": self._room(now),
+            "othersTokensPerSecond": round(self.workspace.others_tokens_per_s, 1),
+            "othersTokensPerMinute": round(self.workspace.others_tokens_per_s * 60),
+            "shareTokensPerMinute": _rounded(self._share_per_minute(now)),
+            "plannedTokensPerRequest": _rounded(per if per is not None else self._affordable(now)),
+            "requestEverySeconds": round(self.share.cadence, 1) if per is not None else None,
+            "lastDecision": self.state.last_decision or None,
             "tokensToday": self.state.tokens_today,
             "limits": {
-                "rpm": self.limits.rpm,
-                "tpm": self.limits.tpm,
+                "rpm": self.rpm,
+                "tpm": self.tpm,
                 "windowSeconds": self.limits.window_s,
                 "tokensPerDay": self.limits.tokens_per_day,
             },
         }
+
+
+def _rounded(value: float | None) -> int | None:
+    return None if value is None or not math.isfinite(value) else round(value)
 
 
 def _number(headers: Mapping[str, str], *names: str) -> int | None:
@@ -272,7 +409,9 @@ def _number(headers: Mapping[str, str], *names: str) -> int | None:
         value = headers.get(name)
         if value is not None:
             try:
-                return int(float(value))
+                number = float(value)
             except ValueError:
                 continue
+            if math.isfinite(number):
+                return int(number)
     return None

@@ -189,7 +189,7 @@ class Scheduler:
             debounce = time.monotonic() - started
         if pending.superseded.is_set():
             return Outcome(None, "superseded", debounce_s=debounce)
-        verdict = self.engine.governor.check(invoked, need)
+        verdict = self.engine.governor.admit(invoked, need)
         if not verdict.allowed:
             logger.info("[%s] not sent: %s", request_id, verdict.reason)
             return Outcome(None, "limited", debounce_s=debounce)

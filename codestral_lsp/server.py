@@ -171,6 +171,12 @@ class CodestralServer(StdioServer):
             "apiKey": {"set": key is not None, "source": source},
             "coolDownSeconds": limiter["coolDownSeconds"],
             "holding": limiter["holding"],
+            "pacing": {
+                "shareTokensPerMinute": limiter["shareTokensPerMinute"],
+                "plannedTokensPerRequest": limiter["plannedTokensPerRequest"],
+                "othersTokensPerMinute": limiter["othersTokensPerMinute"],
+                "lastDecision": limiter["lastDecision"],
+            },
             "lastError": numbers["lastError"],
             "stats": numbers,
         }

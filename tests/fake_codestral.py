@@ -113,7 +113,8 @@ class WorkspaceLimit:
     """A workspace's allowance per window, shared by every client of one fake; Langdock's is
     500 requests and 60,000 tokens a minute per workspace (FACTS.md).
 
-    Windows are fixed, `window_s` long, the first starting at the first request the limit sees.
+    Windows are fixed, `window_s` long, the first starting at the first request the limit sees,
+    or with `sliding=True` one window that ends now (what was charged in the last `window_s`).
     A request is counted when it arrives and is admitted; it is turned away (429, counted in
     neither figure) when the window already admitted `rpm` requests or when its prompt would take
     the window's tokens past `tpm`. Tokens are charged in two steps: the prompt (prompt + suffix
@@ -121,7 +122,9 @@ class WorkspaceLimit:
     response ends (also when the client left mid-stream; a JSON reply's in full), into the window
     current at that moment. So a window may end a little over `tpm`; the remaining figures in the
     headers never go below 0. The headers keep their real names (`...-minute`) whatever
-    `window_s` is; `retry_after=True` adds `Retry-After` (seconds to the window's end) to a 429.
+    `window_s` is; `retry_after=True` adds `Retry-After` (seconds to the window's end, or until
+    enough leaves a sliding one) to a 429. `windows` numbers fixed spans of `window_s` from the
+    first request either way, for reports.
     """
 
     def __init__(
@@ -131,12 +134,14 @@ class WorkspaceLimit:
         window_s: float = 60.0,
         *,
         retry_after: bool = False,
+        sliding: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.rpm, self.tpm, self.window_s = rpm, tpm, window_s
-        self.retry_after, self.clock = retry_after, clock
+        self.retry_after, self.sliding, self.clock = retry_after, sliding, clock
         self.windows: dict[int, WindowUse] = {}  # window number -> its use
         self.start: float | None = None  # clock() at the first request
+        self._charges: collections.deque[tuple[float, int, int]] = collections.deque()
 
     def window_of(self, at: float) -> int:
         """The number of the window holding clock time `at` (0 before the first request)."""
@@ -148,35 +153,56 @@ class WorkspaceLimit:
             self.start = now
         return self.windows.setdefault(self.window_of(now), WindowUse())
 
+    def _in_window(self) -> tuple[int, int]:
+        """Requests and tokens the limit counts now."""
+        if not self.sliding:
+            use = self._current()
+            return use.requests, use.tokens
+        now = self.clock()
+        while self._charges and self._charges[0][0] <= now - self.window_s:
+            self._charges.popleft()
+        return sum(c[2] for c in self._charges), sum(c[1] for c in self._charges)
+
+    def _charge(self, tokens: int, requests: int) -> None:
+        use = self._current()
+        use.requests += requests
+        use.tokens += tokens
+        if self.sliding:
+            self._charges.append((self.clock(), tokens, requests))
+
     def admit(self, prompt_tokens: int) -> bool:
         """Count a request and charge its prompt, or refuse it (nothing is counted)."""
-        use = self._current()
-        if use.requests >= self.rpm or use.tokens + prompt_tokens > self.tpm:
-            use.rejected += 1
+        requests, tokens = self._in_window()
+        if requests >= self.rpm or tokens + prompt_tokens > self.tpm:
+            self._current().rejected += 1
             return False
-        use.requests += 1
-        use.tokens += prompt_tokens
+        self._charge(prompt_tokens, 1)
         return True
 
     def charge(self, tokens: int) -> None:
         """Charge completion tokens to the current window."""
-        self._current().tokens += tokens
+        self._charge(tokens, 0)
 
     def headers(self, query_cost: int, refused: bool = False) -> dict[str, str]:
         """The `x-ratelimit-*` headers as they stand now; `Retry-After` on a refusal if asked."""
-        use = self._current()
+        requests, tokens = self._in_window()
         found = {
             "x-ratelimit-limit-req-minute": str(self.rpm),
-            "x-ratelimit-remaining-req-minute": str(max(0, self.rpm - use.requests)),
+            "x-ratelimit-remaining-req-minute": str(max(0, self.rpm - requests)),
             "x-ratelimit-limit-tokens-minute": str(self.tpm),
-            "x-ratelimit-remaining-tokens-minute": str(max(0, self.tpm - use.tokens)),
+            "x-ratelimit-remaining-tokens-minute": str(max(0, self.tpm - tokens)),
             "x-ratelimit-tokens-query-cost": str(query_cost),
         }
         if refused and self.retry_after:
-            assert self.start is not None
-            ends = self.start + (self.window_of(self.clock()) + 1) * self.window_s
-            found["Retry-After"] = str(max(1, math.ceil(ends - self.clock())))
+            found["Retry-After"] = str(max(1, math.ceil(self._frees_in())))
         return found
+
+    def _frees_in(self) -> float:
+        now = self.clock()
+        if self.sliding:
+            return self._charges[0][0] + self.window_s - now if self._charges else 0.0
+        assert self.start is not None
+        return self.start + (self.window_of(now) + 1) * self.window_s - now
 
 
 @dataclass

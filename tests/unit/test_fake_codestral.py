@@ -359,6 +359,25 @@ async def test_retry_after_says_when_the_window_ends_if_asked() -> None:
     assert refused.headers["retry-after"] == "46"
 
 
+async def test_a_sliding_window_frees_what_was_spent_a_window_ago() -> None:
+    fake, clock = limited(rpm=2, sliding=True, retry_after=True)
+    async with fake:
+        await post(fake, BODY)
+        clock.now += 30
+        await post(fake, BODY)
+        clock.now += 20
+        refused = await post(fake, BODY)  # both still in the last 60 s
+        clock.now += 10  # the first is a window old
+        served = await post(fake, BODY)
+
+    assert (refused.status_code, served.status_code) == (429, 200)
+    assert refused.headers["retry-after"] == "10"
+    assert limit_headers(served)["x-ratelimit-remaining-req-minute"] == "0"
+    spent = PROMPT_TOKENS + COMPLETION_TOKENS
+    remaining = limit_headers(served)["x-ratelimit-remaining-tokens-minute"]
+    assert remaining == str(1000 - spent - PROMPT_TOKENS)  # the second, and this prompt
+
+
 async def test_a_cut_stream_is_charged_the_tokens_it_delivered() -> None:
     fake, _ = limited()
     fake.completion = "alpha beta gamma delta"

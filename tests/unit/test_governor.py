@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from codestral_lsp.governor import BACKOFF_MAX_S, Governor, Limits, Verdict
+from codestral_lsp.governor import BACKOFF_MAX_S, MAX_COOL_DOWN_S, Governor, Limits, Plan, Verdict
+from codestral_lsp.pacing import TARGET
 
 
 class Clock:
@@ -48,7 +51,7 @@ def make(limits: Limits | None = None, jitter: float = 0.5) -> tuple[Governor, C
 
 def test_no_limits_allow_everything() -> None:
     governor, *_ = make()
-    assert governor.check(invoked=False, need=1_000_000) == Verdict(True)
+    assert governor.admit(invoked=False, need=1_000_000) == Verdict(True)
     snapshot = governor.snapshot()
     assert (snapshot["requestsLeft"], snapshot["tokensLeft"], snapshot["holding"]) == (
         None,
@@ -63,46 +66,13 @@ def test_requests_per_window_expire_after_the_window() -> None:
     clock.now += 30
     governor.sent(10)
     for invoked in (False, True):  # nothing left: not even for an explicit request
-        verdict = governor.check(invoked, 10)
+        verdict = governor.admit(invoked, 10)
         assert (verdict.allowed, verdict.reason) == (False, "no requests left in this minute")
     clock.now += 29.5
-    assert not governor.check(False, 10).allowed
+    assert not governor.admit(False, 10).allowed
     clock.now += 0.5  # the first request is a window old
-    assert governor.check(False, 10).allowed
+    assert governor.admit(False, 10).allowed
     assert governor.snapshot()["requestsLeft"] == 1
-
-
-# 10,000 tokens a minute, 6,000 spent: 4,000 left, 1,500 (15%) kept for others, 2,500 to spare.
-@pytest.mark.parametrize(
-    ("need", "invoked", "allowed", "scale"),
-    [
-        (1_000, False, True, 1.0),  # plenty: twice the need to spare
-        (2_000, False, True, 0.625),  # a smaller context first
-        (5_000, False, True, 0.25),
-        (10_000, False, False, 1.0),  # too little for an automatic request
-        (10_000, True, True, 0.4),  # an explicit one still goes out, small
-        (16_000, True, True, 0.25),  # a quarter of the context at least
-        (20_000, True, False, 1.0),  # not even a quarter fits
-    ],
-)
-def test_tokens_per_window_shrink_then_skip(
-    need: int, invoked: bool, allowed: bool, scale: float
-) -> None:
-    governor, *_ = make(Limits(tpm=10_000))
-    governor.sent(6_000)
-    verdict = governor.check(invoked, need)
-    assert (verdict.allowed, verdict.scale) == (allowed, pytest.approx(scale))
-    if not allowed:
-        assert verdict.reason == "token allowance low (4000 left)"
-
-
-def test_tokens_come_back_after_the_window() -> None:
-    governor, clock, _, _ = make(Limits(tpm=10_000, window_s=10))
-    governor.sent(9_000)
-    assert not governor.check(False, 2_000).allowed
-    clock.now += 10
-    assert governor.check(False, 2_000) == Verdict(True)
-    assert governor.snapshot()["tokensLeft"] == 10_000
 
 
 def test_settle_replaces_the_estimate() -> None:
@@ -114,69 +84,6 @@ def test_settle_replaces_the_estimate() -> None:
 
 
 # --- what the backend says --------------------------------------------------------------------
-
-
-def test_remaining_tokens_header_tightens_the_allowance_until_the_window_ends() -> None:
-    governor, clock, _, _ = make()
-    governor.observe_headers({"x-ratelimit-remaining-tokens-minute": "3000"})
-    assert governor.snapshot()["tokensLeft"] == 3_000
-    assert governor.limits.tpm is None  # no limit was said
-    assert governor.check(False, 1_000) == Verdict(True)
-    assert governor.check(False, 2_000).scale == pytest.approx(0.75)
-    governor.sent(1_000)  # ours since the report count against it
-    assert governor.snapshot()["tokensLeft"] == 2_000
-    assert not governor.check(False, 5_000).allowed
-    clock.now += 60
-    assert governor.check(False, 5_000) == Verdict(True)
-    assert governor.snapshot()["tokensLeft"] is None
-
-
-def test_remaining_requests_header() -> None:
-    governor, clock, _, _ = make()
-    governor.observe_headers({"x-ratelimit-remaining-req-minute": "1"})
-    assert governor.check(False, 10).allowed
-    governor.sent(10)
-    assert governor.snapshot()["requestsLeft"] == 0
-    assert not governor.check(True, 10).allowed
-    clock.now += 60
-    assert governor.check(False, 10).allowed
-
-
-def test_the_limit_header_teaches_the_window_limit_but_not_over_the_setting() -> None:
-    governor, *_ = make()
-    governor.observe_headers(
-        {
-            "x-ratelimit-limit-tokens-minute": "60000",
-            "x-ratelimit-remaining-tokens-minute": "50000",
-        }
-    )
-    assert governor.limits.tpm == 60_000
-    governor.sent(2_000)
-    assert governor.snapshot()["tokensLeft"] == 48_000  # the report, less ours since
-    configured, *_ = make(Limits(tpm=1_000))
-    configured.observe_headers({"x-ratelimit-limit-tokens-minute": "60000"})
-    configured.observe_headers(
-        {"x-ratelimit-limit-tokens-minute": "60000", "x-ratelimit-remaining-tokens-minute": "1"}
-    )
-    assert configured.limits.tpm == 1_000
-
-
-def test_ratelimitbysize_headers_hold_until_their_reset() -> None:
-    governor, clock, _, _ = make()
-    governor.observe_headers(
-        {
-            "ratelimitbysize-remaining": "500",
-            "ratelimitbysize-limit": "100000",
-            "ratelimitbysize-reset": "12",
-        }
-    )
-    assert governor.snapshot()["tokensLeft"] == 500
-    assert not governor.check(False, 1_000).allowed
-    clock.now += 11.5
-    assert governor.snapshot()["tokensLeft"] == 500
-    clock.now += 0.5
-    assert governor.check(False, 1_000).allowed
-    assert governor.snapshot()["tokensLeft"] == 100_000  # the learnt limit stays
 
 
 @pytest.mark.parametrize(
@@ -200,22 +107,6 @@ def test_fractional_figures_are_read() -> None:
     assert governor.snapshot()["tokensLeft"] == 2_500
 
 
-def test_others_spending_is_learnt_from_two_reports() -> None:
-    governor, clock, _, _ = make()
-    governor.observe_headers({"x-ratelimit-remaining-tokens-minute": "50000"})
-    clock.now += 1
-    governor.sent(1_000)
-    clock.now += 9
-    # 3,000 fewer after 10 s, of which 1,000 were ours: others spend 200 a second,
-    # averaged with what was known before (nothing).
-    governor.observe_headers({"x-ratelimit-remaining-tokens-minute": "47000"})
-    assert governor.snapshot()["othersTokensPerSecond"] == 100.0
-    clock.now += 10
-    assert governor.snapshot()["tokensLeft"] == 47_000 - 100 * 10
-    governor.observe_headers({"x-ratelimit-remaining-tokens-minute": "60000"})  # a new window
-    assert governor.snapshot()["othersTokensPerSecond"] == 100.0
-
-
 def test_no_learning_from_reports_too_close_together() -> None:
     governor, clock, _, _ = make()
     governor.observe_headers({"x-ratelimit-remaining-tokens-minute": "50000"})
@@ -230,14 +121,14 @@ def test_no_learning_from_reports_too_close_together() -> None:
 def test_retry_after_cools_automatic_requests_down() -> None:
     governor, clock, _, said = make()
     governor.rate_limited(30.0, {})
-    verdict = governor.check(False, 100)
+    verdict = governor.admit(False, 100)
     assert (verdict.allowed, verdict.reason) == (False, "cool-down after HTTP 429, 30 s left")
-    assert governor.check(True, 100).allowed  # an explicit request still goes out
+    assert governor.admit(True, 100).allowed  # an explicit request still goes out
     assert governor.snapshot()["coolDownSeconds"] == 30.0
     clock.now += 29.5
-    assert not governor.check(False, 100).allowed
+    assert not governor.admit(False, 100).allowed
     clock.now += 0.5
-    assert governor.check(False, 100).allowed
+    assert governor.admit(False, 100).allowed
     assert said.about("cooling down for 30.0 s")
     assert governor.snapshot()["rateLimited"] == 1
 
@@ -246,7 +137,7 @@ def test_a_429_also_reads_its_headers() -> None:
     governor, clock, _, _ = make()
     governor.rate_limited(5.0, {"x-ratelimit-remaining-tokens-minute": "0"})
     clock.now += 5
-    verdict = governor.check(False, 100)
+    verdict = governor.admit(False, 100)
     assert (verdict.allowed, verdict.reason) == (False, "token allowance low (0 left)")
 
 
@@ -292,14 +183,14 @@ def test_a_shorter_retry_after_does_not_end_a_longer_cool_down() -> None:
 def test_daily_cap_stops_automatic_requests_until_the_next_day() -> None:
     governor, _, today, said = make(Limits(tokens_per_day=1_000))
     governor.settle(governor.sent(300), 700, 299)
-    assert governor.check(False, 100).allowed  # 999 used
+    assert governor.admit(False, 100).allowed  # 999 used
     governor.settle(governor.sent(10), 1, 0)
-    verdict = governor.check(False, 100)
+    verdict = governor.admit(False, 100)
     assert (verdict.allowed, verdict.reason) == (False, "daily token cap of 1000 reached")
-    assert governor.check(True, 100).allowed
+    assert governor.admit(True, 100).allowed
     assert governor.snapshot()["tokensToday"] == 1_000
     today.day = "2026-01-02"
-    assert governor.check(False, 100).allowed
+    assert governor.admit(False, 100).allowed
     assert governor.snapshot()["tokensToday"] == 0
     assert len(said.about("holding")) == 1
     assert len(said.about("resume")) == 1
@@ -317,55 +208,247 @@ def test_tokens_settled_after_midnight_count_for_the_new_day() -> None:
 # --- telling the user -------------------------------------------------------------------------
 
 
-def test_the_user_hears_once_when_holding_starts_and_once_when_it_ends() -> None:
-    governor, clock, _, said = make()
-    governor.observe_headers({"x-ratelimit-remaining-tokens-minute": "100"})
-    for _ in range(5):
-        assert not governor.check(False, 300).allowed
-        assert governor.check(True, 300).allowed  # explicit requests do not end the hold
-    assert said.messages == [
-        "codestral-lsp: holding automatic requests back: token allowance low (100 left)"
-    ]
-    assert governor.snapshot()["holding"] == "token allowance low"
-    assert governor.snapshot()["skipped"] == 5
-    clock.now += 60
-    for _ in range(3):
-        assert governor.check(False, 300).allowed
-    assert said.messages[1:] == ["codestral-lsp: requests resume (was: token allowance low)"]
-    assert governor.snapshot()["holding"] is None
-
-
 def test_a_new_reason_to_hold_is_told_once() -> None:
     governor, clock, _, said = make()
     governor.rate_limited(10.0, {})
     for _ in range(4):
-        governor.check(False, 100)
+        governor.admit(False, 100)
         clock.now += 1
     assert len(said.about("rate limited")) == 1
     assert len(said.about("holding")) == 1  # not one per request, though the seconds change
     governor.observe_headers({"x-ratelimit-remaining-req-minute": "0"})
     clock.now += 10
     for _ in range(3):
-        governor.check(False, 100)
+        governor.admit(False, 100)
     assert said.about("holding")[1:] == [
         "codestral-lsp: holding automatic requests back: no requests left in this minute"
     ]
 
 
-def test_snapshot() -> None:
-    governor, clock, _, _ = make(Limits(rpm=10, tpm=1_000, window_s=30, tokens_per_day=5_000))
+# --- pacing a shared limit ----------------------------------------------------------------------
+
+FULL = 2_304  # contextTokens 2048 + maxTokens 256
+
+
+def workspace(remaining: int, limit: int = 60_000) -> dict[str, str]:
+    return {
+        "x-ratelimit-limit-tokens-minute": str(limit),
+        "x-ratelimit-remaining-tokens-minute": str(remaining),
+    }
+
+
+def test_alone_and_unlimited_nothing_is_paced() -> None:
+    governor, clock, _, _ = make()
+    for _ in range(50):
+        assert governor.plan(False, FULL, 256) == Plan(1.0, 256)
+        assert governor.admit(False, FULL) == Verdict(True)
+        governor.sent(FULL)
+        clock.now += 0.1
+    assert governor.snapshot()["shareTokensPerMinute"] is None
+
+
+def test_a_remaining_figure_guards_until_its_window_ends() -> None:
+    governor, clock, _, _ = make()
+    governor.observe_headers({"x-ratelimit-remaining-tokens-minute": "3000"})
+    assert governor.snapshot()["tokensLeft"] == 3_000
+    clock.now += 1
+    governor.sent(1_000)  # ours since the report count against it
+    assert governor.snapshot()["tokensLeft"] == 2_000
+    assert not governor.admit(False, 5_000).allowed
+    clock.now += 60
+    assert governor.admit(False, 5_000) == Verdict(True)
+    assert governor.snapshot()["tokensLeft"] is None
+
+
+def test_a_remaining_requests_figure_guards_too() -> None:
+    governor, clock, _, _ = make()
+    governor.observe_headers({"x-ratelimit-remaining-req-minute": "1"})
+    assert governor.admit(False, 10).allowed
+    clock.now += 1
+    governor.sent(10)
+    assert governor.snapshot()["requestsLeft"] == 0
+    assert not governor.admit(True, 10).allowed
+    clock.now += 60
+    assert governor.admit(False, 10).allowed
+
+
+def test_a_reset_header_ends_the_report_at_the_reset() -> None:
+    governor, clock, _, _ = make()
+    governor.observe_headers({"ratelimitbysize-remaining": "500", "ratelimitbysize-reset": "12"})
+    assert not governor.admit(False, 1_000).allowed
+    clock.now += 12
+    assert governor.admit(False, 1_000).allowed
+
+
+def test_the_limit_is_learnt_from_headers_but_the_setting_wins() -> None:
+    governor, *_ = make()
+    governor.observe_headers(workspace(50_000))
+    assert governor.snapshot()["limits"] == {
+        "rpm": None,
+        "tpm": 60_000,
+        "windowSeconds": 60.0,
+        "tokensPerDay": None,
+    }
+    configured, *_ = make(Limits(tpm=1_000))
+    configured.observe_headers(workspace(1))
+    assert configured.tpm == 1_000
+
+
+def test_others_spend_is_what_the_window_holds_that_is_not_ours() -> None:
+    governor, clock, _, _ = make()
+    entry = governor.sent(1_000)
+    clock.now += 1
+    governor.observe_headers(workspace(47_000), as_of=entry.at)
+    # 13,000 used, 1,000 ours: others 12,000 in the window, 200 a second, averaged with 0.
+    assert governor.snapshot()["othersTokensPerSecond"] == 100.0
+
+
+def test_pacing_is_not_announced_but_holding_is_once() -> None:
+    governor, clock, _, said = make()
+    governor.observe_headers({"x-ratelimit-remaining-tokens-minute": "100"})
+    for _ in range(5):
+        assert not governor.admit(False, 300).allowed
+    assert said.messages == [
+        "codestral-lsp: holding automatic requests back: token allowance low (100 left)"
+    ]
+    assert governor.snapshot()["holding"] == "token allowance low"
+    assert governor.snapshot()["skipped"] == 5
+    clock.now += 60
+    assert governor.admit(False, 300).allowed
+    assert said.messages[1:] == ["codestral-lsp: requests resume (was: token allowance low)"]
+
+
+def test_an_absurd_retry_after_is_capped_and_a_success_ends_it() -> None:
+    governor, *_ = make()
+    governor.rate_limited(31_536_000.0, {})
+    assert governor.snapshot()["coolDownSeconds"] == MAX_COOL_DOWN_S
+    governor.settle(governor.sent(10), 5, 5)  # an explicit request was answered
+    assert governor.admit(False, 10).allowed
+
+
+@pytest.mark.parametrize("retry_after", [float("inf"), float("nan"), -5.0])
+def test_a_retry_after_that_is_no_number_backs_off(retry_after: float) -> None:
+    governor, *_ = make()
+    governor.rate_limited(retry_after, {"x-ratelimit-remaining-tokens-minute": "1e400"})
+    snapshot = governor.snapshot()
+    assert snapshot["coolDownSeconds"] == 1.0  # the first backoff step
+    json.dumps(snapshot, allow_nan=False)  # valid JSON for codestral.status
+
+
+def test_tokens_come_back_after_the_window() -> None:
+    governor, clock, _, _ = make(Limits(tpm=10_000, window_s=10))
+    governor.sent(9_000)
+    assert not governor.admit(True, 2_000).allowed
+    clock.now += 10
+    assert governor.admit(True, 2_000) == Verdict(True)
+    assert governor.snapshot()["tokensLeft"] == 10_000
+
+
+def test_a_configured_limit_paces_a_rate_and_guards_the_window() -> None:
+    governor, clock, _, _ = make(Limits(tpm=6_000, window_s=60))  # 100 tokens a second
+    assert governor.admit(False, 2_000) == Verdict(True)
+    governor.sent(2_000)  # the bucket is in debt for a while
+    verdict = governor.admit(False, 500)
+    assert not verdict.allowed
+    assert verdict.reason.startswith("pacing: ")
+    assert governor.admit(True, 500) == Verdict(True)  # an explicit request skips the pacing
+    governor.sent(3_500)
+    verdict = governor.admit(True, 1_000)  # but not the window: 5,500 of 6,000 spent
+    assert verdict == Verdict(False, "token allowance low (500 left)")
+    clock.now += 60  # the window is free again, but the debt is paid at the share's rate
+    assert governor.admit(False, 1_000).reason.startswith("pacing: ")
+    clock.now += 5
+    assert governor.admit(False, 1_000) == Verdict(True)
+
+
+def busy(remaining_tokens: int, remaining_requests: int) -> dict[str, str]:
+    """A workspace of 60,000 tokens and 500 requests a minute."""
+    return {
+        **workspace(remaining_tokens),
+        "x-ratelimit-limit-req-minute": "500",
+        "x-ratelimit-remaining-req-minute": str(remaining_requests),
+    }
+
+
+def test_a_busy_workspace_gives_each_request_the_target_over_its_request_count() -> None:
+    governor, clock, _, _ = make()
+    entry = governor.sent(1_000)
+    governor.observe_headers(busy(8_000, 380), as_of=entry.at)  # 120 requests in the window
+    plan = governor.plan(False, FULL, 256)
+    budget = TARGET * 60_000 / 120
+    assert plan.reason == f"busy workspace: request planned at {budget:.0f} of {FULL} tokens"
+    assert plan.max_tokens is not None
+    assert 64 <= plan.max_tokens < 256
+    assert 0.0 < plan.scale < 0.25
+    verdict = governor.admit(False, 400)  # one request per 0.3 s per request in the window
+    assert verdict == Verdict(False, "pacing: one request every 36 s, workspace busy")
+    clock.now += 36
+    assert governor.admit(False, 400) == Verdict(True)
+    governor.sent(400)
+    clock.now += 1
+    verdict = governor.admit(False, 400)
+    assert verdict == Verdict(False, "pacing: one request every 36 s, workspace busy")
+    assert governor.admit(True, 400) == Verdict(True)  # not for a request the user asked for
+    clock.now += 36
+    assert governor.admit(False, 400).allowed
+    assert governor.snapshot()["requestEverySeconds"] == 36.0
+
+
+def test_a_quiet_workspace_is_not_paced_per_request() -> None:
+    governor, clock, _, _ = make()
+    entry = governor.sent(1_000)
+    governor.observe_headers(busy(50_000, 490), as_of=entry.at)  # 10 requests in the window
+    assert governor.plan(False, FULL, 256) == Plan(1.0, 256)  # 5,280 tokens each: plenty
+    for _ in range(5):
+        assert governor.admit(False, FULL).allowed
+        governor.sent(FULL)
+        clock.now += 1
+
+
+def test_every_server_of_a_workspace_gets_the_same_budget_from_its_first_answer() -> None:
+    clock = Clock()
+    first, late = (Governor(clock=clock, today=lambda: "d", jitter=lambda: 0.5) for _ in "ab")
+    first.observe_headers(busy(40_000, 480))
+    for _ in range(30):
+        clock.now += 3
+        first.observe_headers(busy(20_000, 400))
+    late.observe_headers(busy(20_000, 400))  # the newcomer's first answer
+    ours, theirs = late.plan(False, FULL, 256), first.plan(False, FULL, 256)
+    assert ours.scale == pytest.approx(theirs.scale, rel=0.05)
+    assert late.share.cadence == pytest.approx(first.share.cadence, rel=0.05)
+
+
+def test_the_budget_learns_what_requests_really_spend() -> None:
+    governor, *_ = make()
+    entry = governor.sent(1_000)
+    governor.observe_headers(busy(8_000, 380), as_of=entry.at)
+    before = governor.plan(False, FULL, 256)
+    for _ in range(10):  # requests spend half of what was estimated
+        governor.settle(governor.sent(400), 150, 50)
+    after = governor.plan(False, FULL, 256)
+    assert after.scale > before.scale
+
+
+def test_snapshot_says_the_share_and_the_plan() -> None:
+    governor, clock, _, _ = make(Limits(rpm=10, tpm=6_000, window_s=60, tokens_per_day=5_000))
     governor.settle(governor.sent(100), 60, 40)
     governor.rate_limited(12.5, {})
-    governor.check(False, 10)
+    governor.admit(False, 10)
     clock.now += 2.5
-    assert governor.snapshot() == {
-        "holding": "cool-down after HTTP 429",
-        "coolDownSeconds": 10.0,
-        "rateLimited": 1,
-        "skipped": 1,
-        "requestsLeft": 9,
-        "tokensLeft": 900,
-        "othersTokensPerSecond": 0.0,
-        "tokensToday": 100,
-        "limits": {"rpm": 10, "tpm": 1_000, "windowSeconds": 30, "tokensPerDay": 5_000},
+    snapshot = governor.snapshot()
+    assert snapshot["holding"] == "cool-down after HTTP 429"
+    assert snapshot["coolDownSeconds"] == 10.0
+    assert (snapshot["rateLimited"], snapshot["skipped"], snapshot["requestsLeft"]) == (1, 1, 9)
+    assert snapshot["tokensLeft"] == 5_900
+    share = snapshot["shareTokensPerMinute"]
+    assert isinstance(share, int)
+    assert 0 < share <= 6_000 * TARGET / 2  # halved by the 429
+    assert isinstance(snapshot["plannedTokensPerRequest"], int)
+    assert snapshot["requestEverySeconds"] is None  # no request counts reported
+    assert snapshot["limits"] == {
+        "rpm": 10,
+        "tpm": 6_000,
+        "windowSeconds": 60,
+        "tokensPerDay": 5_000,
     }
+    json.dumps(snapshot, allow_nan=False)

@@ -1,0 +1,302 @@
+"""A team of 50 behind one workspace limit, simulated: `python -m benchmarks --simulate-team`.
+
+Deterministic and quick: no servers, no sockets, one simulated clock. Each client is the real
+``Governor`` (the server's pacing) on that clock; what it does not decide is modelled: typists
+ask for completions at their own rates (Poisson, 3 to 12 requests a minute after the editor's
+debounce), join and leave over the run, and each request of the full budget would send
+``FULL_PROMPT`` tokens. The workspace is one sliding window of ``window_s`` over all clients:
+prompt tokens and the request are counted when a request arrives (429 beyond the limit), the
+completion's tokens when it ends; each answer carries the ``x-ratelimit-*`` headers as they
+stood at its arrival, read by the client only when the answer ends (a realistic delay).
+
+Reported: the limit's utilisation while the demand exceeds it, Jain's fairness index of the
+tokens served among the clients active through a whole window, the 429s after a client's warm-up
+(its first answer with headers), and how long a newcomer takes to reach its share.
+"""
+
+from __future__ import annotations
+
+import bisect
+import collections
+import heapq
+import random
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from codestral_lsp.governor import Governor, Limits
+
+FULL_PROMPT = 1_550  # tokens of a default request (contextTokens 2048, a typical file)
+FULL_BUDGET = 2_048  # contextTokens: what plan() scales
+MAX_TOKENS = 256
+NET_S = 0.03  # client to proxy
+FIRST_TOKEN_S, TOKEN_S = 0.15, 0.005
+
+
+@dataclass(frozen=True)
+class TeamOptions:
+    clients: int = 50
+    seconds: float = 900.0
+    window_s: float = 60.0
+    tpm: int = 60_000
+    rpm: int = 500
+    seed: int = 7
+
+
+@dataclass
+class Client:
+    name: int
+    joins: float
+    leaves: float
+    per_minute: float  # requests a minute while typing
+    governor: Governor
+    warm: bool = False  # has read the limit's headers
+    served: list[tuple[float, int]] = field(default_factory=list)  # (time, tokens)
+    refused: int = 0
+    refused_warm: int = 0
+    skipped: int = 0
+    sent: int = 0
+
+
+class Workspace:
+    """One sliding window of requests and tokens shared by every client."""
+
+    def __init__(self, options: TeamOptions) -> None:
+        self.options = options
+        self.charges: collections.deque[tuple[float, int, int]] = collections.deque()
+        self.tokens = 0
+        self.requests = 0
+        self.history: list[tuple[float, int]] = []  # every charge, for utilisation
+
+    def _expire(self, now: float) -> None:
+        while self.charges and self.charges[0][0] <= now - self.options.window_s:
+            _, tokens, requests = self.charges.popleft()
+            self.tokens -= tokens
+            self.requests -= requests
+
+    def charge(self, now: float, tokens: int, requests: int) -> None:
+        self._expire(now)
+        self.charges.append((now, tokens, requests))
+        self.tokens += tokens
+        self.requests += requests
+        self.history.append((now, tokens))
+
+    def arrive(self, now: float, prompt: int) -> bool:
+        """Admit a request and count its prompt, or refuse it (429)."""
+        self._expire(now)
+        if self.requests + 1 > self.options.rpm or self.tokens + prompt > self.options.tpm:
+            return False
+        self.charge(now, prompt, 1)
+        return True
+
+    def headers(self, now: float) -> dict[str, str]:
+        self._expire(now)
+        o = self.options
+        return {
+            "x-ratelimit-limit-tokens-minute": str(o.tpm),
+            "x-ratelimit-remaining-tokens-minute": str(max(0, o.tpm - self.tokens)),
+            "x-ratelimit-limit-req-minute": str(o.rpm),
+            "x-ratelimit-remaining-req-minute": str(max(0, o.rpm - self.requests)),
+        }
+
+
+class Simulation:
+    def __init__(self, options: TeamOptions) -> None:
+        self.options = options
+        self.now = 0.0
+        self.rng = random.Random(options.seed)
+        self.queue: list[tuple[float, int, Callable[[], None]]] = []
+        self.order = 0
+        self.workspace = Workspace(options)
+        self.clients = [self._client(i) for i in range(options.clients)]
+
+    def _client(self, i: int) -> Client:
+        o, rng = self.options, self.rng
+        # A third are there from the start, the rest join over the first half; some leave.
+        joins = 0.0 if i < o.clients // 3 else rng.uniform(60, o.seconds / 2)
+        leaves = o.seconds if rng.random() < 0.7 else rng.uniform(joins + 120, o.seconds)
+        governor = Governor(clock=lambda: self.now, today=lambda: "day", jitter=self.rng.random)
+        governor.configure(Limits(window_s=o.window_s))  # the limit is learnt from headers
+        return Client(i, joins, leaves, rng.uniform(3, 12), governor)
+
+    def at(self, when: float, action: Callable[[], None]) -> None:
+        self.order += 1
+        heapq.heappush(self.queue, (when, self.order, action))
+
+    def run(self) -> TeamReport:
+        for client in self.clients:
+            self.at(client.joins + self._gap(client), self._asker(client))
+        while self.queue:
+            when, _, action = heapq.heappop(self.queue)
+            if when > self.options.seconds:
+                break
+            self.now = when
+            action()
+        return TeamReport(self.options, self.clients, self.workspace.history)
+
+    def _gap(self, client: Client) -> float:
+        return self.rng.expovariate(client.per_minute / 60)
+
+    def _asker(self, client: Client) -> Callable[[], None]:
+        def ask() -> None:
+            if self.now >= client.leaves:
+                return
+            self._request(client)
+            self.at(self.now + self._gap(client), ask)
+
+        return ask
+
+    def _request(self, client: Client) -> None:
+        governor = client.governor
+        plan = governor.plan(False, FULL_BUDGET + MAX_TOKENS, MAX_TOKENS)
+        prompt = max(1, round(FULL_PROMPT * plan.scale))
+        reply_cap = plan.max_tokens or MAX_TOKENS
+        need = prompt + reply_cap
+        if not governor.admit(False, need).allowed:
+            client.skipped += 1
+            return
+        entry = governor.sent(need)
+        client.sent += 1
+        sent_at = self.now
+        arrival = self.now + NET_S * (0.5 + self.rng.random())
+
+        def arrive() -> None:
+            admitted = self.workspace.arrive(self.now, prompt)
+            headers = self.workspace.headers(self.now)
+            reply = min(reply_cap, max(4, int(self.rng.gauss(40, 15))))
+            ends = self.now + FIRST_TOKEN_S + TOKEN_S * reply + NET_S
+
+            def end() -> None:
+                if not admitted:
+                    client.refused += 1
+                    client.refused_warm += client.warm
+                    governor.rate_limited(None, headers)
+                else:
+                    self.workspace.charge(self.now, reply, 0)
+                    client.served.append((self.now, prompt + reply))
+                    governor.settle(entry, prompt, reply)
+                    governor.observe_headers(headers, as_of=sent_at)
+                client.warm = True
+
+            self.at(ends if admitted else self.now + NET_S, end)
+
+        self.at(arrival, arrive)
+
+
+@dataclass
+class TeamReport:
+    options: TeamOptions
+    clients: list[Client]
+    history: list[tuple[float, int]]
+
+    def demand_per_minute(self, at: float) -> float:
+        """Tokens a minute the active clients would send at full size."""
+        active = [c for c in self.clients if c.joins <= at < c.leaves]
+        return sum(c.per_minute * (FULL_PROMPT + 40) for c in active)
+
+    def utilisation(self) -> float:
+        """Mean tokens charged over the trailing window / the limit, sampled every 5 s after the
+        first window, while demand exceeds the limit."""
+        o, samples = self.options, []
+        times = [t for t, _ in self.history]
+        tokens = [n for _, n in self.history]
+        cumulative = [0]
+        for n in tokens:
+            cumulative.append(cumulative[-1] + n)
+
+        t = o.window_s * 2
+        while t <= o.seconds:
+            if self.demand_per_minute(t) * o.window_s / 60 > o.tpm:
+                hi = bisect.bisect_right(times, t)
+                lo = bisect.bisect_right(times, t - o.window_s)
+                samples.append((cumulative[hi] - cumulative[lo]) / o.tpm)
+            t += 5
+        return statistics.fmean(samples) if samples else float("nan")
+
+    def jain(self, span_s: float = 300.0) -> float:
+        """Jain's index of the tokens served over ``span_s`` among the clients active through
+        it (spans from the second window on, every window), averaged.
+
+        Over one minute it mostly measures luck: at a fair share of ~1,100 tokens a minute
+        each client is served two to four requests, and which side of a minute's edge one
+        lands on moves its count by a third."""
+        o, values = self.options, []
+        start = o.window_s
+        while start + span_s <= o.seconds:
+            end = start + span_s
+            active = [c for c in self.clients if c.joins <= start - o.window_s and c.leaves >= end]
+            served = [sum(n for t, n in c.served if start <= t < end) for c in active]
+            if len(served) >= 2 and sum(served):
+                values.append(sum(served) ** 2 / (len(served) * sum(x * x for x in served)))
+            start += o.window_s
+        return statistics.fmean(values) if values else float("nan")
+
+    def newcomer_seconds(self) -> list[float]:
+        """For each client joining after the first window: seconds until its tokens over the
+        trailing 30 s reach 80% of the median among clients active for a whole window."""
+        o, result = self.options, []
+        for c in self.clients:
+            if c.joins < o.window_s or c.joins + o.window_s * 2 > min(c.leaves, o.seconds):
+                continue
+            t = c.joins + 5
+            while t < min(c.leaves, o.seconds):
+                peers = [p for p in self.clients if p.joins <= t - o.window_s and p.leaves > t]
+                if peers:
+                    median = statistics.median(_recent(p, t) for p in peers)
+                    if _recent(c, t) >= 0.8 * median:
+                        break
+                t += 5
+            result.append(t - c.joins)
+        return result
+
+
+def _recent(client: Client, t: float, span: float = 30.0) -> int:
+    return sum(n for at, n in client.served if t - span <= at < t)
+
+
+def simulate(options: TeamOptions) -> TeamReport:
+    return Simulation(options).run()
+
+
+def checks(report: TeamReport) -> list[tuple[str, bool | None, str]]:
+    """The targets for the simulation, with the measured value."""
+    o = report.options
+    utilisation, jain = report.utilisation(), report.jain()
+    warm = sum(c.refused_warm for c in report.clients)
+    worst = max(report.newcomer_seconds(), default=0.0)
+    return [
+        (
+            "team: utilisation while demand exceeds the limit >= 85%",
+            utilisation >= 0.85,
+            f"{utilisation:.1%}",
+        ),
+        ("team: Jain's index of tokens served (5 min) >= 0.9", jain >= 0.9, f"{jain:.3f}"),
+        ("team: 0 429s after warm-up", warm == 0, str(warm)),
+        (
+            f"team: a newcomer at its share within one window ({o.window_s:.0f} s)",
+            worst <= o.window_s,
+            f"worst {worst:.0f} s",
+        ),
+    ]
+
+
+def format_team(report: TeamReport) -> str:
+    o = report.options
+    newcomers = report.newcomer_seconds()
+    refused = sum(c.refused for c in report.clients)
+    warm = sum(c.refused_warm for c in report.clients)
+    median = statistics.median(newcomers) if newcomers else float("nan")
+    return "\n".join(
+        [
+            f"Team simulation: {o.clients} clients with their own typing rates joining and "
+            f"leaving over {o.seconds:.0f} s, one sliding {o.window_s:.0f} s window of "
+            f"{o.tpm:,} tokens / {o.rpm} requests, seed {o.seed}",
+            f"  requests sent {sum(c.sent for c in report.clients)}, held back "
+            f"{sum(c.skipped for c in report.clients)}, 429 {refused} ({warm} after warm-up)",
+            f"  utilisation while demand exceeds the limit: {report.utilisation():.1%}",
+            f"  Jain's index of tokens served among active clients: {report.jain():.3f} over 5 min"
+            f" ({report.jain(o.window_s):.3f} over one window)",
+            f"  newcomers to 80% of the median share: median {median:.0f} s, worst "
+            f"{max(newcomers, default=0.0):.0f} s ({len(newcomers)} newcomers)",
+        ]
+    )

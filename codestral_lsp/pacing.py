@@ -1,0 +1,252 @@
+"""A workspace limit shared with others, seen from one server: what is left, and our share.
+
+The backend's ``x-ratelimit-*`` headers tell every client of a workspace the same two figures
+for its window: the tokens and the requests left. From them, carried forward to now:
+
+- **What is left** (``Workspace.predicted_left``): the last report, less what we sent since,
+  plus what has left the window meanwhile (a sliding window empties at its average rate; within
+  a window of our first report only what was there then can have left), less what the others
+  spend meanwhile at their measured rate. The guard keeps ``MARGIN_S`` of the others' spend
+  back for their decisions made on views as old as ours.
+- **A budget per request** (``Share.per_request``), when the requests are counted too: the
+  workspace's target (``TARGET`` of its token limit) over the number of requests in its window.
+  Every server reads the same count, so every request of the workspace gets the same budget,
+  whoever sends it, and together they spend the target however many they are: no server needs
+  to know how many others there are, and a newcomer has its share from its first answer. The
+  budget is corrected by what a request really spends of what was planned (short files, short
+  answers).
+- **A rhythm** (``Share.cadence``): while the budget is below a full request, each server sends
+  at most one request every ``CADENCE_S_PER_REQUEST`` seconds per request in the window. So
+  the busier the workspace, the fewer requests each server makes, the same for all, and the
+  budget of each stays above the floor. The rhythm follows the count smoothly
+  (``CADENCE_PULL``): following it at once would swing it from window to window.
+- **A rate**, when the backend reports tokens only (``ratelimitbysize-*``) or only a configured
+  ``rateLimit`` is known: a share of the token rate that grows while the workspace's projected
+  use is under the target and settles where growth and a shrink proportional to the
+  congestion meet, the same point for every server (``Share.settled``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+TARGET = 0.88  # the share of the workspace's limit its servers aim to spend together
+MARGIN_S = 1.0  # seconds of the others' spend kept back for their simultaneous decisions
+CADENCE_S_PER_REQUEST = 0.3  # while busy: seconds between requests, per request in the window
+CADENCE_PULL = 0.3  # how far the rhythm moves toward the count's at each report
+FLOOR_TOKENS = 384  # the smallest request: ~256 tokens of context nearest the cursor + a reply
+PROJECT_S = 10.0  # the rate fallback projects the usage this far ahead
+GROW = 0.0005  # the rate fallback: a share grows by this part of the limit's rate a second,
+SHRINK = 0.1  # and shrinks by this much a second at full congestion
+QUIET, QUIET_FILL = 0.6, 0.05  # below 60% of the target, shares grow by 5% a second
+NEWS_S = 10.0  # a share grows for at most this long after the last report
+NEWCOMER_TAKES = 0.25  # of what the others leave, a newcomer's share starts with this much
+
+
+@dataclass
+class Sent:
+    """One request of ours: when, and its tokens (estimated, then as counted)."""
+
+    at: float
+    tokens: int
+
+
+@dataclass(frozen=True)
+class Report:
+    """What the backend said was left in its window, as of when our request arrived."""
+
+    at: float
+    tokens: int | None
+    requests: int | None
+    reset_at: float | None  # when a fixed window ends, if the backend says
+
+
+def _ema(old: float | None, new: float, weight: float) -> float:
+    return new if old is None else old + weight * (new - old)
+
+
+class Workspace:
+    """The shared window as the headers describe it, brought forward to now."""
+
+    def __init__(self, window_s: float) -> None:
+        self.window_s = window_s
+        self.tpm: int | None = None  # learnt limits
+        self.rpm: int | None = None
+        self.report: Report | None = None
+        self.others_tokens_per_s = 0.0
+        self.token_inflow: float | None = None  # the workspace's spend now, tokens a second
+        self.request_inflow: float | None = None  # its requests a second now
+        self._first: tuple[float, int] | None = None  # our first report: when, the usage
+
+    def observe(
+        self, report: Report, tpm: int | None, rpm: int | None, ours: Iterable[Sent]
+    ) -> None:
+        """A new report; ``ours`` are our requests still in the window."""
+        last, self.report = self.report, report
+        if tpm is None or report.tokens is None:
+            return
+        used = tpm - report.tokens
+        if self._first is None:
+            self._first = (report.at, used)
+        mine = sum(s.tokens for s in ours if report.at - self.window_s < s.at <= report.at)
+        others = max(0, used - mine) / self.window_s
+        self.others_tokens_per_s = _ema(self.others_tokens_per_s, others, 0.5)
+        if last is None or report.at - last.at < 0.5:
+            return
+        span = report.at - last.at
+        if last.tokens is not None:  # what came in: the change, plus what left meanwhile
+            came = (last.tokens - report.tokens) / span + used / self.window_s
+            self.token_inflow = _ema(self.token_inflow, max(0.0, came), 0.4)
+        if rpm is not None and last.requests is not None and report.requests is not None:
+            came = (last.requests - report.requests) / span + (
+                rpm - report.requests
+            ) / self.window_s
+            self.request_inflow = _ema(self.request_inflow, max(0.0, came), 0.4)
+
+    def requests_in_window(self, rpm: int | None) -> int | None:
+        """The workspace's requests in its window, counting those coming while it fills."""
+        report = self.report
+        if report is None or report.requests is None or rpm is None:
+            return None
+        counted = max(1, rpm - report.requests)
+        if self.request_inflow is not None:
+            counted = max(counted, int(self.request_inflow * self.window_s))
+        return counted
+
+    def predicted_left(self, now: float, tpm: int | None, ours: Iterable[Sent]) -> float | None:
+        """Tokens left now by the last report (see the module docstring), before the margin."""
+        report = self.report
+        if report is None or report.tokens is None:
+            return None
+        since = sum(s.tokens for s in ours if s.at > report.at)
+        if tpm is None:  # no limit known: nothing is known to leave the window
+            return report.tokens - since
+        age = max(0.0, now - report.at)
+        used = tpm - report.tokens
+        if self._first is not None and now < self._first[0] + self.window_s:
+            used = min(used, self._first[1])  # the rest came since our first look
+        left_window = used * min(1.0, age / self.window_s)
+        return report.tokens - since + left_window - self.others_tokens_per_s * age
+
+    def room(self, now: float, tpm: int | None, ours: Iterable[Sent]) -> int | None:
+        """Tokens that may go out now without a refusal, margin kept back."""
+        predicted = self.predicted_left(now, tpm, ours)
+        if predicted is None:
+            return None
+        return int(predicted - self.others_tokens_per_s * MARGIN_S)
+
+    def requests_left(self, now: float, rpm: int | None, ours: Iterable[Sent]) -> int | None:
+        report = self.report
+        if report is None or report.requests is None:
+            return None
+        since = sum(1 for s in ours if s.at > report.at)
+        if rpm is None:
+            return report.requests - since
+        used = rpm - report.requests
+        return int(report.requests - since - used / self.window_s * MARGIN_S)
+
+    def congestion(self, tpm: int) -> tuple[float, bool]:
+        """How far the projected usage is past the target (0 to 1), and whether it is quiet."""
+        report = self.report
+        if report is None or report.tokens is None:
+            return 0.0, False
+        limit = float(tpm)
+        used = limit - report.tokens
+        trend = 0.0 if self.token_inflow is None else self.token_inflow - used / self.window_s
+        projected = max(0.0, (used + trend * PROJECT_S) / limit)
+        return min(1.0, max(0.0, (projected - TARGET) / (1.0 - TARGET))), projected < QUIET * TARGET
+
+    def expired(self, now: float) -> bool:
+        """Whether the last report's window is over (a fixed window's reset has passed)."""
+        report = self.report
+        return report is not None and report.reset_at is not None and now >= report.reset_at
+
+    def forget_report(self) -> None:
+        self.report = None
+
+
+class Share:
+    """This server's share of the workspace: a budget per request and a rhythm, or a rate."""
+
+    def __init__(self, now: float) -> None:
+        self.cadence = 0.0  # seconds between requests while busy
+        self.rate: float | None = None  # the rate fallback, tokens a second
+        self._rate_at = now
+        self._congestion, self._quiet, self._heard_at = 0.0, False, -math.inf
+        self.spent_of_estimate = 1.0  # tokens counted / tokens estimated, learnt
+        self.estimate_of_plan = 1.0  # tokens estimated / tokens planned, learnt
+
+    # --- per request ---------------------------------------------------------------------
+
+    def per_request(self, tpm: int | None, requests: int | None) -> float | None:
+        """The budget of one request, tokens (None: the requests are not counted)."""
+        if tpm is None or requests is None:
+            return None
+        return tpm * TARGET / max(1, requests) / (self.spent_of_estimate * self.estimate_of_plan)
+
+    def follow_count(self, requests: int | None, first: bool) -> None:
+        if requests is None:
+            return
+        aim = CADENCE_S_PER_REQUEST * requests
+        self.cadence = aim if first else self.cadence + CADENCE_PULL * (aim - self.cadence)
+
+    def learn_spend(self, estimated: int, counted: int) -> None:
+        if estimated > 0:
+            ratio = min(1.0, max(0.2, counted / estimated))
+            self.spent_of_estimate += 0.2 * (ratio - self.spent_of_estimate)
+
+    def learn_fill(self, estimated: int, planned: float) -> None:
+        if planned > 0:
+            ratio = min(1.0, max(0.2, estimated / planned))
+            self.estimate_of_plan += 0.2 * (ratio - self.estimate_of_plan)
+
+    # --- the rate fallback -----------------------------------------------------------------
+
+    def steer(
+        self,
+        now: float,
+        capacity: float,
+        congestion: float,
+        quiet: bool,
+        first: bool,
+        others: float,
+    ) -> None:
+        """A report: the rate's course from the workspace's projected congestion."""
+        rate = self.rate_at(now, capacity)
+        self._congestion, self._quiet, self._heard_at = congestion, quiet, now
+        if first:  # a newcomer: where the others' shares tend, else part of what they leave
+            settled = self.settled(capacity)
+            rate = settled if settled is not None else (capacity * TARGET - others) * NEWCOMER_TAKES
+        self.set_rate(now, capacity, rate)
+
+    def settled(self, capacity: float) -> float | None:
+        """The rate every server of a congested workspace tends to (None: not congested):
+        growth (GROW of the limit a second) meets a shrink of SHRINK × congestion."""
+        if self._congestion <= 0:
+            return None
+        return GROW * capacity / (SHRINK * self._congestion)
+
+    def rate_at(self, now: float, capacity: float) -> float:
+        """The rate brought to ``now``: toward the settled point, or growing while news lasts."""
+        if self.rate is None:
+            self.rate = capacity * TARGET  # alone until the headers say otherwise
+        span = now - self._rate_at
+        if span > 0:
+            settled = self.settled(capacity)
+            growing = max(0.0, min(now, self._heard_at + NEWS_S) - self._rate_at)
+            if settled is not None:
+                fade = math.exp(-SHRINK * self._congestion * span)
+                self.rate = settled + (self.rate - settled) * fade
+            elif self._quiet:
+                self.rate *= math.exp(QUIET_FILL * growing)
+            else:
+                self.rate += GROW * capacity * growing
+            self.rate = min(capacity, max(FLOOR_TOKENS / 60.0, self.rate))
+            self._rate_at = now
+        return self.rate
+
+    def set_rate(self, now: float, capacity: float, rate: float) -> None:
+        self.rate = min(capacity, max(FLOOR_TOKENS / 60.0, rate))
+        self._rate_at = now

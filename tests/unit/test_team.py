@@ -1,0 +1,32 @@
+"""The team simulation behind `benchmarks --simulate-team`: deterministic, and its workspace."""
+
+from __future__ import annotations
+
+from benchmarks.team import TeamOptions, Workspace, simulate
+
+
+def test_the_simulation_is_deterministic() -> None:
+    options = TeamOptions(clients=12, seconds=240.0, tpm=12_000, rpm=100, seed=3)
+    one, two = simulate(options), simulate(options)
+    assert [(c.sent, c.refused, c.skipped, c.served) for c in one.clients] == [
+        (c.sent, c.refused, c.skipped, c.served) for c in two.clients
+    ]
+    assert sum(c.sent for c in one.clients) > 0
+
+
+def test_the_simulated_workspace_is_one_sliding_window() -> None:
+    workspace = Workspace(TeamOptions(tpm=1_000, rpm=2, window_s=60.0))
+    assert workspace.arrive(0.0, 600)
+    assert not workspace.arrive(10.0, 500)  # 1,100 tokens in the window
+    assert workspace.arrive(20.0, 400)
+    assert not workspace.arrive(30.0, 1)  # two requests in the window
+    assert workspace.headers(30.0)["x-ratelimit-remaining-tokens-minute"] == "0"
+    assert workspace.arrive(60.0, 500)  # the first left the window
+    assert workspace.headers(60.0)["x-ratelimit-remaining-req-minute"] == "0"
+
+
+def test_a_team_under_its_limit_is_served_without_refusals() -> None:
+    options = TeamOptions(clients=3, seconds=300.0, tpm=1_000_000, rpm=10_000, seed=5)
+    report = simulate(options)
+    assert sum(c.refused for c in report.clients) == 0
+    assert sum(c.skipped for c in report.clients) == 0
