@@ -26,6 +26,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", choices=PARTS, help="run one part")
     parser.add_argument("--shared", action="store_true", help="the same as --only shared")
     parser.add_argument(
+        "--realistic",
+        action="store_true",
+        help="--shared with a sliding 60 s window and 2,000 tokens a minute per typist (x F)",
+    )
+    parser.add_argument(
         "--simulate-team",
         action="store_true",
         help="the same as --only team: 50 simulated clients of one workspace limit (seconds)",
@@ -70,6 +75,7 @@ def shared_options(args: argparse.Namespace) -> shared.SharedOptions:
         seed=args.seed,
         compression=args.compression or 5.0,
         chars=1000 if args.quick else 2500,
+        realistic=args.realistic,
         wrong_rate=args.wrong_rate,
         keep_logs=args.keep_logs and args.keep_logs / "shared",
     )

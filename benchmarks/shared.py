@@ -46,6 +46,10 @@ _NOT_SENT = re.compile(
 _SESSION = re.compile(r"session stats: (\{.*\})\s*$", re.MULTILINE)
 
 
+TYPIST_TPM = 2_000  # a 30-person team on Langdock's 60,000 tokens a minute
+TYPIST_RPM = 17  # and on its 500 requests
+
+
 @dataclass(frozen=True)
 class SharedOptions:
     servers: int = 4
@@ -56,10 +60,20 @@ class SharedOptions:
     rpm: int = 500  # the workspace's limit per window (Langdock's per minute)
     tpm: int = 60_000
     keep_logs: Path | None = None
+    realistic: bool = False  # a sliding 60 s window, the limit per typist, scaled by F
 
     @property
     def window_s(self) -> float:
-        return 60.0 / self.compression
+        return 60.0 if self.realistic else 60.0 / self.compression
+
+    @property
+    def limit(self) -> tuple[int, int]:
+        """Requests and tokens per window. Realistic: each typist's part of a team's
+        workspace, times F (typing F times faster spends F times more a minute)."""
+        if not self.realistic:
+            return self.rpm, self.tpm
+        scale = self.servers * self.compression
+        return round(TYPIST_RPM * scale), round(TYPIST_TPM * scale)
 
 
 @dataclass(frozen=True)
@@ -134,7 +148,7 @@ class SharedReport:
                 used += r.prompt_tokens or 0
             if r.ended_at is not None and r.ended_at <= at and self.window_of(r.ended_at) == window:
                 used += r.completion_tokens
-        return self.options.tpm - used
+        return self.options.limit[1] - used
 
 
 class Router:
@@ -171,7 +185,8 @@ async def run(options: SharedOptions) -> SharedReport:
     with tempfile.TemporaryDirectory(prefix="codestral-shared-") as tmp:
         work = _folder(options.keep_logs or Path(tmp))
         baseline, _ = await _phase(options, samples, None, _folder(work / "unlimited"))
-        limit = WorkspaceLimit(options.rpm, options.tpm, options.window_s)
+        rpm, tpm = options.limit
+        limit = WorkspaceLimit(rpm, tpm, options.window_s, sliding=options.realistic)
         servers, unmapped = await _phase(options, samples, limit, work)
     wall = time.perf_counter() - began
     return SharedReport(

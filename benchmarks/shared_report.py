@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from benchmarks.shared import HeldBack, Server, SharedReport
+from benchmarks.shared import TYPIST_RPM, TYPIST_TPM, HeldBack, Server, SharedReport
 from tests.fake_codestral import RecordedRequest
 
 _REMAINING = "x-ratelimit-remaining-tokens-minute"
@@ -30,6 +30,16 @@ def _shown(server: Server) -> int:
 
 def _served(server: Server) -> int:
     return server.served
+
+
+def _accepted(server: Server) -> int:
+    return server.result.typing.chars_accepted
+
+
+def _tokens_per_char(server: Server) -> str:
+    accepted = _accepted(server)
+    spent = sum(_tokens(r) for r in server.calls)
+    return f"{spent / accepted:.0f}" if accepted else "n/a"
 
 
 def _share(server: Server, base: dict[str, Server], get: Any) -> float:
@@ -67,6 +77,9 @@ def rows(report: SharedReport) -> list[tuple[str, list[str]]]:
         row("  without the limit", lambda s: base[s.name].result.typing.shown),
         row("  share of that", lambda s: f"{_share(s, base, _shown):.2f}"),
         row("characters accepted", lambda s: s.result.typing.chars_accepted),
+        row("  without the limit", lambda s: base[s.name].result.typing.chars_accepted),
+        row("  share of that", lambda s: f"{_share(s, base, _accepted):.2f}"),
+        row("tokens per accepted character", _tokens_per_char),
         row("stale shown / not a continuation", _stale),
         row("answers error", lambda s: s.result.typing.errors),
         row("prompt tokens per served call", prompt_mean),
@@ -84,10 +97,17 @@ def format_report(report: SharedReport) -> str:
     names = [s.name for s in report.servers]
     settings = dict(report.servers[0].result.settings)
     settings.pop("headers", None)
+    rpm, tpm = opts.limit
+    if opts.realistic:
+        kind = (
+            f"sliding {opts.window_s:g} s window: {TYPIST_TPM} tokens and {TYPIST_RPM} requests a "
+            f"minute per typist, x{opts.compression:g} as typing is x{opts.compression:g}"
+        )
+    else:
+        kind = f"{opts.window_s:g} s window (60 s / x{opts.compression:g})"
     lines = [
-        f"Shared workspace: {len(names)} servers at once, one fake limited to {opts.rpm} requests "
-        f"and {opts.tpm} tokens per {opts.window_s:g} s window (60 s / x{opts.compression:g}; "
-        f"at most {opts.tpm / opts.window_s:.0f} tokens/s for all)",
+        f"Shared workspace: {len(names)} servers at once, one fake limited to {rpm} requests "
+        f"and {tpm} tokens per {kind}; at most {tpm / opts.window_s:.0f} tokens/s for all",
         f"each server: {settings}",
         "",
         f"{'':<{width}}  " + "  ".join(f"{n:>{col}}" for n in names),
@@ -133,7 +153,7 @@ def _typing(report: SharedReport, window: int) -> int:
 def _held_back(report: SharedReport) -> list[str]:
     """Per server: why requests were held back, and how many of the holds for a low allowance
     came while the workspace truly had room for a full-size request."""
-    room = full_size_room(report.options.tpm)
+    room = full_size_room(report.options.limit[1])
     lines = []
     for server in report.servers:
         if not server.held:
@@ -221,5 +241,15 @@ def checks(report: SharedReport) -> list[tuple[str, bool | None, str]]:
         share, raw, alone = fairness(report, get)
         value = f"{share:.2f} (raw counts {raw:.2f}; without the limit {alone:.2f})"
         found.append((f"{what} as shares of own unlimited, min/max >= 0.5", share >= 0.5, value))
+    base = {s.name: s for s in report.baseline}
+    shares = [_share(s, base, _accepted) for s in servers]
+    listed = ", ".join(f"{s.name} {v:.2f}" for s, v in zip(servers, shares, strict=True))
+    found.append(
+        ("each accepts >= half its characters without the limit", min(shares) >= 0.5, listed)
+    )
+    raw = _ratio([_accepted(s) for s in servers])
+    found.append(
+        ("no server accepts less than half of another's characters", raw >= 0.5, f"{raw:.2f}")
+    )
     found.append(("no error answers (shared)", errors == 0, str(errors)))
     return found
