@@ -56,7 +56,10 @@ FLOODS = [
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("flood", FLOODS, ids=[f.name for f in FLOODS])
 async def test_an_unbounded_answer_is_read_within_bounds(
-    start_server: ServerFactory, fake_codestral: FakeCodestral, flood: Flood
+    start_server: ServerFactory,
+    fake_codestral: FakeCodestral,
+    flood: Flood,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     fake_codestral.completion = "fine"
     fake_codestral.enqueue(flood.reply)
@@ -78,4 +81,6 @@ async def test_an_unbounded_answer_is_read_within_bounds(
         await fake_codestral.wait_until(lambda fake: fake.requests[0].ended_at is not None)
         assert not fake_codestral.requests[0].finished
         assert [str(i.insert_text) for i in items(await inline(client, URI, 0, 4))] == ["fine"]
+    with capfd.disabled():
+        print(f"\n{flood.name}: server peak RSS {peak / MB:.0f} MiB")  # noqa: T201 (a measurement)
     assert peak < PEAK_RSS, f"server peak RSS {peak / MB:.0f} MiB"
