@@ -26,10 +26,10 @@ def split_lines(text: str) -> list[str]:
     """Split ``text`` into lines that keep their terminators; the last line has none.
 
     LSP lines end only at \\n, \\r\\n and \\r (unlike str.splitlines, which also breaks at
-    \\x0b \\x0c \\x1c-\\x1e \\x85 U+2028 U+2029). Splits at C speed where no \\r is.
+    \\x0b \\x0c \\x1c-\\x1e \\x85 U+2028 U+2029). At C speed unless a bare \\r ends a line.
     """
     parts = text.split("\n")
-    if "\r" not in text:
+    if text.count("\r") == text.count("\r\n"):  # no bare "\r": splitting after "\n" will do
         return [part + "\n" for part in parts[:-1]] + parts[-1:]
     lines: list[str] = []
     last = len(parts) - 1

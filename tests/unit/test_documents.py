@@ -209,6 +209,13 @@ def test_split_lines_by_lsp_rules(text: str, expected: list[str]) -> None:
     assert split_lines(text) == expected
 
 
+@given(text=long_texts)
+def test_split_lines_matches_the_reference(text: str) -> None:
+    starts = [start for start, _ in reference_lines(text)]
+    ends = [*starts[1:], len(text)]
+    assert split_lines(text) == [text[s:e] for s, e in zip(starts, ends, strict=True)]
+
+
 # --- Tables. ---
 
 
