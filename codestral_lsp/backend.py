@@ -1,4 +1,10 @@
-"""The FIM backend client: one long-lived httpx.AsyncClient, JSON and SSE answers, typed errors."""
+"""The FIM backend client: one long-lived httpx.AsyncClient, JSON and SSE answers, typed errors.
+
+Answers are read within bounds, whatever the backend sends: the body is decoded (gzip, deflate)
+here, in steps of at most 64 KiB, and reading stops past a byte budget; the text stops at a
+character budget. Both follow from ``max_tokens`` (see ``FimRequest.text_limit``), and one
+deadline, ``timeout_s``, covers the whole call.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,8 @@ import logging
 import re
 import ssl
 import time
-from collections.abc import AsyncIterator, Mapping
+import zlib
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +48,17 @@ _DRAIN_S = 0.25
 _POOL_LIMIT = 16
 # A lone surrogate (a utf-16 client may send one) cannot be encoded as UTF-8 for the request.
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# Bounds on an answer. A token is rarely over 16 characters: 32 is generous. Without maxTokens
+# (or above this figure) an answer is read as if it had asked for this many tokens.
+_CHARS_PER_TOKEN = 32
+_TOKENS_READ = 4096
+# Body bytes per token: an SSE event carries ~200 bytes of JSON around each token, and JSON
+# escapes a character in up to 6 bytes; plus room for the envelope.
+_BYTES_PER_TOKEN = 1024
+_BYTES_BASE = 64 * 1024
+# Decompressed bytes produced per step, so a compressed body never blocks the loop for long.
+_STEP = 64 * 1024
+_ENCODINGS = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "deflate": zlib.MAX_WBITS}
 
 
 @dataclass(frozen=True)
@@ -56,6 +74,21 @@ class FimRequest:
     @property
     def stream(self) -> bool:
         return bool(self.body.get("stream"))
+
+    @property
+    def _tokens_read(self) -> int:
+        wanted = self.body.get("max_tokens")
+        return min(wanted, _TOKENS_READ) if isinstance(wanted, int) else _TOKENS_READ
+
+    @property
+    def text_limit(self) -> int:
+        """Most characters of text an answer may bring; more is cut (finish_reason "length")."""
+        return self._tokens_read * _CHARS_PER_TOKEN
+
+    @property
+    def byte_limit(self) -> int:
+        """Most bytes of body (after decompression) read; past it the answer is invalid."""
+        return _BYTES_BASE + self._tokens_read * _BYTES_PER_TOKEN
 
 
 @dataclass(frozen=True)
@@ -185,6 +218,7 @@ class FimClient:
         headers = {
             "Authorization": f"Bearer {request.api_key}",
             "Accept": "text/event-stream" if request.stream else "application/json",
+            "Accept-Encoding": ", ".join(_ENCODINGS),
             **dict(request.headers),
         }
         async with self._client.stream(
@@ -194,28 +228,134 @@ class FimClient:
             if response.status_code >= 300:
                 raw = await _read_capped(response)
                 raise _status_error(response, raw, request.api_key, limits)
+            body = _bounded(response, request.byte_limit)
             if "text/event-stream" in response.headers.get("content-type", ""):
-                text, finish, usage, model = await _read_events(response)
+                text, finish, usage, model = await _read_events(body, request.text_limit)
             else:
-                text, finish, usage, model = _parse_json_body(await response.aread())
+                text, finish, usage, model = _parse_json_body(await body.aread())
+                if len(text) > request.text_limit:
+                    text, finish = text[: request.text_limit], "length"
         return FimResult(text, finish, usage, model, limits, time.monotonic() - started)
+
+
+class _BoundedBody(httpx.AsyncByteStream):
+    """A response's body, decompressed in steps of ``_STEP`` bytes, ending in InvalidResponse
+    past ``limit`` bytes (httpx would inflate a whole network read at once, unbounded)."""
+
+    def __init__(self, response: httpx.Response, limit: int) -> None:
+        self._response, self._limit = response, limit
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        decoder, chunks = self._source()
+        size = 0
+        async for raw in chunks:
+            for piece in decoder.feed(raw):
+                size += len(piece)
+                if size > self._limit:
+                    raise InvalidResponse(f"the answer is larger than {self._limit} bytes")
+                yield piece
+        for piece in decoder.flush():
+            if size + len(piece) > self._limit:
+                raise InvalidResponse(f"the answer is larger than {self._limit} bytes")
+            yield piece
+
+    def _source(self) -> tuple[_Inflater | _Identity, AsyncIterator[bytes]]:
+        response = self._response
+        if response.is_stream_consumed:  # read and decoded already (a mock transport)
+            return _Identity(), _pieces(response.content)
+        return _decoder(response.headers.get("content-encoding", "")), response.aiter_raw()
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
+
+
+async def _pieces(data: bytes) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), _STEP):
+        yield data[start : start + _STEP]
+
+
+def _bounded(response: httpx.Response, limit: int) -> httpx.Response:
+    """``response`` with its body read through ``_BoundedBody`` (already decoded)."""
+    headers = [(k, v) for k, v in response.headers.multi_items() if k != "content-encoding"]
+    return httpx.Response(
+        response.status_code,
+        headers=headers,
+        stream=_BoundedBody(response, limit),
+        request=response.request,
+    )
+
+
+class _Inflater:
+    """Decodes a gzip or deflate body in pieces of at most ``_STEP`` bytes."""
+
+    def __init__(self, encoding: str) -> None:
+        self._inflate = zlib.decompressobj(_ENCODINGS[encoding])
+        self._maybe_raw = encoding == "deflate"  # "deflate" is zlib-wrapped, or raw in the wild
+
+    def feed(self, raw: bytes) -> Iterator[bytes]:
+        while raw and not self._inflate.eof:
+            try:
+                out = self._inflate.decompress(raw, _STEP)
+            except zlib.error as exc:
+                if not self._maybe_raw:
+                    raise InvalidResponse(f"the answer's body does not decode: {exc}") from exc
+                self._inflate, self._maybe_raw = zlib.decompressobj(-zlib.MAX_WBITS), False
+                continue
+            self._maybe_raw = False
+            raw = self._inflate.unconsumed_tail
+            if out:
+                yield out
+
+    def flush(self) -> Iterator[bytes]:
+        """What zlib still holds once all input is in (a few bytes at most)."""
+        try:
+            out = self._inflate.flush()
+        except zlib.error as exc:
+            raise InvalidResponse(f"the answer's body does not decode: {exc}") from exc
+        if out:
+            yield out
+
+
+class _Identity:
+    def feed(self, raw: bytes) -> Iterator[bytes]:
+        if raw:
+            yield raw
+
+    def flush(self) -> Iterator[bytes]:
+        return iter(())
+
+
+def _decoder(encoding: str) -> _Inflater | _Identity:
+    """The decoder for a body with this Content-Encoding; InvalidResponse for others."""
+    names = [name.strip().lower() for name in encoding.split(",") if name.strip()]
+    names = [name for name in names if name != "identity"]
+    if not names:
+        return _Identity()
+    if len(names) > 1 or names[0] not in _ENCODINGS:
+        raise InvalidResponse(f"the answer has an unsupported Content-Encoding: {encoding[:40]}")
+    return _Inflater(names[0])
 
 
 async def _read_capped(response: httpx.Response) -> bytes:
     chunks: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_bytes():
-        chunks.append(chunk)
-        size += len(chunk)
-        if size >= _MAX_ERROR_BODY:
-            break
+    try:
+        async for chunk in _bounded(response, 2 * _MAX_ERROR_BODY).aiter_bytes():
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= _MAX_ERROR_BODY:
+                break
+    except InvalidResponse:  # an undecodable error body: what came is enough to describe it
+        pass
     return b"".join(chunks)[:_MAX_ERROR_BODY]
 
 
 async def _read_events(
-    response: httpx.Response,
+    response: httpx.Response, limit: int
 ) -> tuple[str, str | None, Usage | None, str | None]:
+    """The text of an event stream; past ``limit`` characters it is cut and reading stops."""
     parts: list[str] = []
+    size = 0
     finish: str | None = None
     usage: Usage | None = None
     model: str | None = None
@@ -233,9 +373,13 @@ async def _read_events(
         content = delta.get("content") if isinstance(delta, dict) else None
         if isinstance(content, str):
             parts.append(content)
+            size += len(content)
         finish = choice.get("finish_reason") or finish
         usage = _usage(chunk) or usage
         model = chunk.get("model") if isinstance(chunk.get("model"), str) else model
+        if size > limit:
+            await events.aclose()  # no drain: leaving the stream closes it, and ends generation
+            return "".join(parts)[:limit], "length", usage, model
         if finish is not None:
             break  # the answer is complete; [DONE] adds nothing (and may never come)
     if not done and finish is None:
@@ -252,7 +396,7 @@ async def _drain(events: AsyncIterator[ServerSentEvent]) -> None:
         async for _ in events:
             pass
 
-    with contextlib.suppress(asyncio.TimeoutError, httpx.HTTPError, SSEError):
+    with contextlib.suppress(asyncio.TimeoutError, httpx.HTTPError, SSEError, InvalidResponse):
         await asyncio.wait_for(rest(), _DRAIN_S)
 
 

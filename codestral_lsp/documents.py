@@ -1,30 +1,66 @@
-"""Open documents as line lists, edited in place by LSP incremental changes."""
+"""Open documents as line lists, edited in place by LSP incremental changes.
+
+Costs: an edit is O(edit + the lines it touches); a line longer than ``longlines.LONG``
+characters is kept in pieces, so typing within it (an edit without line breaks) is O(edit +
+log line), and an edit that adds or removes line breaks in it copies that line once (O(line),
+at memory-copy speed). Resolving a position is O(line) on a short line, O(log line) on a long one.
+"""
 
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import TypeGuard
 
+from codestral_lsp import longlines
+from codestral_lsp.longlines import LongLine
 from codestral_lsp.positions import Encoding, to_index
 
 logger = logging.getLogger(__name__)
 
-# Split after "\n", or after "\r" not followed by "\n": LSP lines end only at \n, \r\n, \r
-# (unlike str.splitlines, which also breaks at \x0b \x0c \x1c-\x1e \x85 U+2028 U+2029).
-_LINE_BREAK: Final = re.compile(r"(?<=\n)|(?<=\r)(?!\n)")
+_Line = str | LongLine  # a line with its terminator, or a long line in pieces
 
 
 def split_lines(text: str) -> list[str]:
-    """Split ``text`` into lines that keep their terminators; the last line has none."""
-    return _LINE_BREAK.split(text)
+    """Split ``text`` into lines that keep their terminators; the last line has none.
+
+    LSP lines end only at \\n, \\r\\n and \\r (unlike str.splitlines, which also breaks at
+    \\x0b \\x0c \\x1c-\\x1e \\x85 U+2028 U+2029). At C speed unless a bare \\r ends a line.
+    """
+    parts = text.split("\n")
+    if text.count("\r") == text.count("\r\n"):  # no bare "\r": splitting after "\n" will do
+        return [part + "\n" for part in parts[:-1]] + parts[-1:]
+    lines: list[str] = []
+    last = len(parts) - 1
+    for i, part in enumerate(parts):
+        end = "" if i == last else "\n"
+        if "\r" not in part:
+            lines.append(part + end)
+            continue
+        crlf = end and part.endswith("\r")
+        pieces = (part[:-1] if crlf else part).split("\r")
+        lines += [piece + "\r" for piece in pieces[:-1]]
+        lines.append(pieces[-1] + ("\r\n" if crlf else end))
+    return lines
 
 
 def _content(line: str) -> str:
     """Return ``line`` without its terminator (a line holds no other \\r or \\n)."""
     return line.rstrip("\r\n")
+
+
+def _stored(lines: Iterable[str]) -> list[_Line]:
+    """Lines as stored: long ones in pieces."""
+    long = longlines.LONG
+    return [
+        line if len(line) <= long else LongLine(_content(line), line[len(_content(line)) :])
+        for line in lines
+    ]
+
+
+def _full(line: _Line) -> str:
+    return line if isinstance(line, str) else line.content + line.ending
 
 
 class DocumentError(ValueError):
@@ -58,7 +94,7 @@ class Document:
         self.uri = uri
         self.version = version
         self.language_id = language_id
-        self._lines = split_lines(text)
+        self._lines = _stored(split_lines(text))
         self.length = len(text)  # characters, kept up to date by each edit in O(edit)
 
     def __repr__(self) -> str:
@@ -75,17 +111,20 @@ class Document:
     @property
     def text(self) -> str:
         """The whole text (O(document): for full sync and tests)."""
-        return "".join(self._lines)
+        return "".join(map(_full, self._lines))
 
     def line_with_ending(self, i: int) -> str:
         """Line ``i`` including its terminator (none on the last line)."""
         if not 0 <= i < len(self._lines):
             raise IndexError(f"line {i} out of range (0..{len(self._lines) - 1})")
-        return self._lines[i]
+        return _full(self._lines[i])
 
     def line(self, i: int) -> str:
         """Line ``i`` without its terminator."""
-        return _content(self.line_with_ending(i))
+        if not 0 <= i < len(self._lines):
+            raise IndexError(f"line {i} out of range (0..{len(self._lines) - 1})")
+        line = self._lines[i]
+        return _content(line) if isinstance(line, str) else line.content
 
     def resolve(self, line: int, character: int, encoding: Encoding) -> Cursor:
         """Resolve an LSP position; a character past the line end means the line end.
@@ -96,15 +135,19 @@ class Document:
             raise DocumentError(f"negative position ({line}, {character})")
         count = len(self._lines)
         if line == count and character == 0:
-            return Cursor(count - 1, len(_content(self._lines[-1])))
+            last = self._lines[-1]
+            return Cursor(count - 1, len(_content(last)) if isinstance(last, str) else len(last))
         if line >= count:
             raise DocumentError(f"line {line} out of range ({count} lines)")
-        return Cursor(line, to_index(_content(self._lines[line]), character, encoding))
+        found = self._lines[line]
+        if isinstance(found, LongLine):
+            return Cursor(line, found.to_index(character, encoding))
+        return Cursor(line, to_index(_content(found), character, encoding))
 
     def apply(self, change: TextChange, encoding: Encoding) -> None:
         """Apply one change; on an invalid range raise DocumentError and change nothing."""
         if change.range is None:
-            self._lines = split_lines(change.text)
+            self._lines = _stored(split_lines(change.text))
             self.length = len(change.text)
             return
         start_line, start_char, end_line, end_char = change.range
@@ -118,19 +161,40 @@ class Document:
         """Replace ``start..end`` by ``text``, re-splitting only the touched lines."""
         lines = self._lines
         first, last = start.line, end.line
-        new = lines[first][: start.index] + text + lines[last][end.index :]
+        line = lines[first]
+        if _in_line(line, start, end, text):
+            line.replace(start.index, end.index, text)  # typing in a long line: O(edit)
+            self.length += len(text) - (end.index - start.index)
+            return
+        new = _full(line)[: start.index] + text + _full(lines[last])[end.index :]
         # A bare "\r" ending the line before the edit and a "\n" now starting it are one
         # "\r\n" ending. The far edge needs no such care: ``new`` ends with line ``last``'s
         # own terminator, whose pairing with the next line has not changed.
-        if first > 0 and new.startswith("\n") and lines[first - 1].endswith("\r"):
+        if first > 0 and new.startswith("\n") and _full(lines[first - 1]).endswith("\r"):
             first -= 1
-            new = lines[first] + new
+            new = _full(lines[first]) + new
         new_lines = split_lines(new)
         if last + 1 < len(lines):
             # ``new`` ends with line ``last``'s terminator: drop the empty tail after it.
             new_lines.pop()
-        self.length += sum(map(len, new_lines)) - sum(map(len, lines[first : last + 1]))
-        lines[first : last + 1] = new_lines
+        old = sum(
+            len(x) if isinstance(x, str) else len(x) + len(x.ending)
+            for x in lines[first : last + 1]
+        )
+        self.length += sum(map(len, new_lines)) - old
+        lines[first : last + 1] = _stored(new_lines)
+
+
+def _in_line(line: _Line, start: Cursor, end: Cursor, text: str) -> TypeGuard[LongLine]:
+    """Whether the edit stays within a long line's content: it adds no line break, and leaves
+    some content (an emptied line's "\\n" could pair with a "\\r" ending the line before)."""
+    return (
+        isinstance(line, LongLine)
+        and start.line == end.line
+        and "\n" not in text
+        and "\r" not in text
+        and bool(text or start.index > 0 or end.index < len(line))
+    )
 
 
 class DocumentStore:

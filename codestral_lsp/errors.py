@@ -7,7 +7,7 @@
     ├── ServerError          5xx, including proxies' HTML error pages
     ├── BackendUnavailable   connection refused, DNS, TLS: nothing answered
     ├── BackendTimeout       no complete answer within requestTimeoutMs
-    └── InvalidResponse      a 2xx whose body is not the FIM contract
+    └── InvalidResponse      a 2xx whose body is not the FIM contract, or is over its bound
 
 Every message is built by the backend client from redacted text: no error carries the API key.
 """
@@ -76,6 +76,7 @@ class BackendTimeout(BackendError):
 
 
 class InvalidResponse(BackendError):
-    """A successful status with a body that does not follow the FIM contract."""
+    """A successful status with a body that does not follow the FIM contract, is larger than
+    the request's byte bound, or is encoded in a way the client does not decode."""
 
     kind = "invalid_response"

@@ -22,7 +22,8 @@ import ssl
 import sys
 import time
 import uuid
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -226,6 +227,9 @@ class Reply:
     drip_interval: float | None = None  # send the headers, then the body one byte per interval
     cut_after_bytes: int | None = None  # a JSON reply: close the connection after these bytes
     keep_open: bool = False  # a stream: after the last event, hold the connection open
+    # A 200 whose body is made as it is sent (huge or endless: `huge_json`, `event_flood`,
+    # `gzip_bomb`), verbatim like `json`/`text`; `headers` give its Content-Type and -Encoding.
+    body: Callable[[], Iterator[bytes]] | None = None
 
 
 @dataclass
@@ -390,6 +394,8 @@ class FakeCodestral:
             await asyncio.Event().wait()  # ended by cancellation: disconnect or stop()
         if reply.status != 200 or reply.json is not None or reply.text is not None:
             return await _send(request, rec, _canned(reply))
+        if reply.body is not None:
+            return await _send_flood(request, rec, reply.headers, reply.body())
         auth = request.headers.get("Authorization", "").encode()
         if not secrets.compare_digest(auth, f"Bearer {self.api_key}".encode()):
             body = {"message": "Unauthorized", "request_id": uuid.uuid4().hex}
@@ -553,6 +559,71 @@ async def _send_bytes(
             request.transport.close()
         return resp
     return await _send(request, rec, resp)
+
+
+async def _send_flood(
+    request: web.Request, rec: RecordedRequest, headers: dict[str, str], body: Iterator[bytes]
+) -> web.StreamResponse:
+    """Send `body` piece by piece (no Content-Length) until it ends or the client leaves;
+    `rec.completion_tokens` counts the bytes that went out."""
+    resp = web.StreamResponse(headers={"Content-Type": "application/json", **headers})
+    rec.status = resp.status
+    try:
+        await resp.prepare(request)
+        for piece in body:
+            await resp.write(piece)
+            rec.completion_tokens += len(piece)
+    except ConnectionError:
+        rec.aborted = True
+        return resp
+    return await _send(request, rec, resp)
+
+
+def huge_json(size: int) -> Callable[[], Iterator[bytes]]:
+    """A FIM JSON answer whose completion is one line of `size` bytes."""
+    head = b'{"id": "cmpl-huge", "object": "chat.completion", "model": "codestral-latest", '
+    head += b'"choices": [{"index": 0, "message": {"role": "assistant", "content": "'
+    tail = b'"}, "finish_reason": "stop"}], "usage": {"prompt_tokens": 1, "completion_tokens": 1}}'
+
+    def pieces() -> Iterator[bytes]:
+        yield head
+        block = b"y" * 1024
+        for _ in range(size // len(block)):
+            yield block
+        yield tail
+
+    return pieces
+
+
+def event_flood(size: int | None, content: str = "y" * 512) -> Callable[[], Iterator[bytes]]:
+    """An SSE answer of `size` bytes of events that each bring `content` (None: endless),
+    then `[DONE]`."""
+    chunk = {"index": 0, "delta": {"content": content}, "finish_reason": None}
+    event = f"data: {json.dumps({'object': 'chat.completion.chunk', 'choices': [chunk]})}\n\n"
+    block = event.encode() * 16
+
+    def pieces() -> Iterator[bytes]:
+        sent = 0
+        while size is None or sent < size:
+            yield block
+            sent += len(block)
+        yield b"data: [DONE]\n\n"
+
+    return pieces
+
+
+def gzip_bomb(size: int) -> Callable[[], Iterator[bytes]]:
+    """`size` zero bytes, gzip-compressed as they are sent (about 1,000 to 1): send it with
+    `Content-Encoding: gzip`. The whole never exists in memory, on either side."""
+
+    def pieces() -> Iterator[bytes]:
+        packer, block = zlib.compressobj(9, zlib.DEFLATED, 31), bytes(1 << 20)
+        for _ in range(size // len(block)):
+            if out := packer.compress(block):
+                yield out
+        yield packer.flush()
+
+    return pieces
 
 
 def _canned(reply: Reply) -> web.Response:

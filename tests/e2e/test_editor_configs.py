@@ -164,6 +164,41 @@ def test_vscode_manifest() -> None:
     assert lock["packages"][""]["devDependencies"] == manifest["devDependencies"]
 
 
+# Settings that decide where the API key goes, or which key: a repository's .vscode/settings.json
+# must not set them (it could point the user's stored key at its own host).
+KEY_DIRECTING = {"provider", "endpoint", "region", "headers", "caBundle", "apiKey"}
+# Settings that decide which program runs: same rule, or a repository runs its own code.
+LAUNCH = {"serverPath", "serverArgs"}
+# Scopes a workspace cannot override; "machine-overridable" and the default "window" it can.
+USER_SCOPES = {"machine", "application"}
+
+
+def test_vscode_settings_that_direct_the_key_are_not_workspace_settable() -> None:
+    assert {field.key for field in FIELDS} >= KEY_DIRECTING
+    manifest = load_json(EDITORS / "vscode" / "package.json")
+    properties = manifest["contributes"]["configuration"]["properties"]
+    for key in sorted(KEY_DIRECTING | LAUNCH):
+        # Declared (an undeclared key is read from any settings level), and scoped to the user.
+        assert f"codestral.{key}" in properties, f"codestral.{key} is not declared"
+        assert properties[f"codestral.{key}"].get("scope") in USER_SCOPES, key
+
+    untrusted = manifest["capabilities"]["untrustedWorkspaces"]
+    assert untrusted["supported"] == "limited"
+    restricted = set(untrusted["restrictedConfigurations"])
+    assert {f"codestral.{key}" for key in KEY_DIRECTING | LAUNCH} <= restricted
+    # Nor may an untrusted workspace turn off what keeps files and secrets from going out.
+    privacy = {"exclude", "excludeDefaults", "redactSecrets", "respectGitignore"}
+    assert {f"codestral.{key}" for key in privacy} <= restricted
+    assert restricted <= set(properties), "restricted settings must be declared ones"
+
+    # The extension itself reads those settings from the user's own level only.
+    source = (EDITORS / "vscode" / "src" / "extension.ts").read_text(encoding="utf-8")
+    declared = re.search(r"const USER_ONLY = new Set\(\[([^\]]*)\]\)", source)
+    assert declared is not None, "extension.ts has no USER_ONLY set"
+    assert set(re.findall(r"'(\w+)'", declared.group(1))) == KEY_DIRECTING
+    assert "inspect(key)?.globalValue" in source
+
+
 def test_vscode_build_output_is_ignored() -> None:
     ignored = (EDITORS / "vscode" / ".gitignore").read_text(encoding="utf-8").split()
     assert {"node_modules/", "out/"} <= set(ignored)

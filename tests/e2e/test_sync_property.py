@@ -32,6 +32,8 @@ from tests.fake_codestral import FakeCodestral
 # U+2028, \x85), astral (two utf-16 units, four utf-8 bytes) and CJK (three utf-8 bytes).
 ALPHABET = ["a", "b", " ", "\t", "\n", "\r", "\r\n", "😀", "中文", "\x0c", "\u2028", "\x85", "é"]
 texts = st.lists(st.sampled_from(ALPHABET), max_size=12).map("".join)
+# Longer than the server's long-line threshold (16,384 characters): kept in pieces there.
+LONG_LINE = "ab😀é中文 " * 2_500
 _examples = itertools.count()
 
 
@@ -74,6 +76,9 @@ def position(data: st.DataObject, text: str, encoding: str) -> tuple[int, int]:
 async def step_open(ed: Editor, data: st.DataObject, example: int) -> None:
     uri = f"file:///w/e{example}/{data.draw(st.sampled_from('abc'), label='uri')}.py"
     text = data.draw(texts, label="text")
+    if data.draw(st.booleans(), label="with a long line"):
+        at = data.draw(st.integers(0, len(text)), label="long line at")
+        text = text[:at] + LONG_LINE + text[at:]
     open_doc(ed.client, uri, text)  # opening an open document replaces it
     ed.docs[uri], ed.versions[uri] = text, 1
 

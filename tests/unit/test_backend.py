@@ -6,12 +6,15 @@ the parsing rules one body at a time.
 
 from __future__ import annotations
 
+import itertools
 import json
+import zlib
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 
-from codestral_lsp.backend import FimClient, FimRequest, retry_after
+from codestral_lsp.backend import FimClient, FimRequest, FimResult, retry_after
 from codestral_lsp.errors import (
     AuthError,
     BackendError,
@@ -199,3 +202,126 @@ def test_retry_after_forms() -> None:
     assert retry_after(httpx.Headers({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"})) == 0.0
     assert retry_after(httpx.Headers({"retry-after": "soon"})) is None
     assert retry_after(httpx.Headers({})) is None
+
+
+# --- bounded answers: a streamed body (read from the transport as it comes), counted as it goes
+
+
+class Flood(httpx.AsyncByteStream):
+    """A body produced piece by piece; counts the raw bytes the client pulled."""
+
+    def __init__(self, pieces: Iterator[bytes]) -> None:
+        self.pieces, self.sent = pieces, 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for piece in self.pieces:
+            self.sent += len(piece)
+            yield piece
+
+
+def _streamed(flood: Flood, content_type: str, encoding: str | None = None) -> httpx.Response:
+    headers = {"content-type": content_type, **({"content-encoding": encoding} if encoding else {})}
+    return httpx.Response(200, headers=headers, stream=flood)
+
+
+def _bounded_request(stream: bool, max_tokens: int | None) -> FimRequest:
+    body = {"model": "m", "prompt": "a", "stream": stream}
+    if max_tokens is not None:
+        body["max_tokens"] = max_tokens
+    return FimRequest("http://gw.test/v1/fim/completions", KEY, body, timeout_s=5)
+
+
+async def _call_streamed(response: httpx.Response, request: FimRequest) -> FimResult:
+    client = FimClient(httpx.MockTransport(lambda _: response))
+    try:
+        return await client.complete(request)
+    finally:
+        await client.aclose()
+
+
+def _endless_events(content: str) -> Iterator[bytes]:
+    event = f"{_chunk(content)}\n\n".encode()
+    while True:
+        yield event * 16
+
+
+def _zeros_gzipped(total: int, wbits: int = 31) -> Iterator[bytes]:
+    """``total`` zero bytes, compressed as they are made (a gzip bomb, never held whole)."""
+    packer, block = zlib.compressobj(9, zlib.DEFLATED, wbits), bytes(1 << 20)
+    for _ in range(total // len(block)):
+        if out := packer.compress(block):
+            yield out
+    yield packer.flush()
+
+
+@pytest.mark.parametrize("max_tokens", [16, 256, None])
+async def test_an_endless_event_stream_is_cut_at_the_text_limit(max_tokens: int | None) -> None:
+    request = _bounded_request(True, max_tokens)
+    flood = Flood(_endless_events("x" * 100))
+    result = await _call_streamed(_streamed(flood, "text/event-stream"), request)
+    assert result.text == "x" * request.text_limit
+    assert result.finish_reason == "length"
+    assert request.text_limit == (max_tokens or 4096) * 32
+    assert flood.sent <= request.byte_limit + 64 * 1024  # it stopped reading
+
+
+async def test_an_endless_stream_without_text_ends_at_the_byte_limit() -> None:
+    request = _bounded_request(True, 256)
+    flood = Flood(_endless_events(""))
+    with pytest.raises(InvalidResponse, match="larger than"):
+        await _call_streamed(_streamed(flood, "text/event-stream"), request)
+    assert flood.sent <= request.byte_limit + 64 * 1024
+
+
+async def test_a_huge_json_answer_is_refused_without_reading_it_all() -> None:
+    request = _bounded_request(False, 256)
+    head, tail = b'{"choices": [{"message": {"content": "', b'"}, "finish_reason": "stop"}]}'
+    flood = Flood(itertools.chain([head], itertools.repeat(b"y" * 65536, 800), [tail]))  # 50 MiB
+    with pytest.raises(InvalidResponse, match="larger than"):
+        await _call_streamed(_streamed(flood, "application/json"), request)
+    assert flood.sent <= request.byte_limit + 64 * 1024
+
+
+async def test_a_json_answer_over_the_text_limit_is_cut() -> None:
+    request = _bounded_request(False, 16)
+    body = {"choices": [{"message": {"content": "z" * 2000}, "finish_reason": "stop"}]}
+    flood = Flood(iter([json.dumps(body).encode()]))
+    result = await _call_streamed(_streamed(flood, "application/json"), request)
+    assert (result.text, result.finish_reason) == ("z" * 16 * 32, "length")
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "text/event-stream"])
+async def test_a_gzip_bomb_is_inflated_only_up_to_the_byte_limit(content_type: str) -> None:
+    request = _bounded_request(content_type != "application/json", 256)
+    flood = Flood(_zeros_gzipped(1 << 30))  # 1 GiB of zeros, about 1 MiB compressed
+    with pytest.raises(InvalidResponse, match="larger than"):
+        await _call_streamed(_streamed(flood, content_type, "gzip"), request)
+    assert flood.sent < 64 * 1024  # a few compressed reads were enough to know
+
+
+@pytest.mark.parametrize(
+    ("encoding", "wbits"), [("gzip", 31), ("x-gzip", 31), ("deflate", 15), ("deflate", -15)]
+)
+async def test_compressed_answers_are_decoded(encoding: str, wbits: int) -> None:
+    body = json.dumps({"choices": [{"message": {"content": "ok"}, "finish_reason": "stop"}]})
+    packer = zlib.compressobj(6, zlib.DEFLATED, wbits)
+    packed = packer.compress(body.encode()) + packer.flush()
+    pieces = [packed[i : i + 7] for i in range(0, len(packed), 7)]  # split mid-stream
+    response = _streamed(Flood(iter(pieces)), "application/json", encoding)
+    result = await _call_streamed(response, _bounded_request(False, 16))
+    assert result.text == "ok"
+
+
+@pytest.mark.parametrize("encoding", ["br", "zstd", "gzip, gzip"])
+async def test_an_unknown_encoding_is_invalid(encoding: str) -> None:
+    response = _streamed(Flood(iter([b"{}"])), "application/json", encoding)
+    with pytest.raises(InvalidResponse, match="Content-Encoding"):
+        await _call_streamed(response, _bounded_request(False, 16))
+
+
+async def test_a_compressed_error_body_is_read_within_bounds() -> None:
+    response = httpx.Response(
+        500, headers={"content-encoding": "gzip"}, stream=Flood(_zeros_gzipped(1 << 30))
+    )
+    with pytest.raises(ServerError, match="HTTP 500"):
+        await _call_streamed(response, _bounded_request(False, 16))

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import logging
+from unittest.mock import patch
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from codestral_lsp import longlines
 from codestral_lsp.documents import (
     Cursor,
     Document,
     DocumentError,
     DocumentStore,
     TextChange,
+    split_lines,
 )
+from codestral_lsp.longlines import LongLine
 from codestral_lsp.positions import Encoding
 
 ENCODINGS: tuple[Encoding, ...] = ("utf-8", "utf-16", "utf-32")
@@ -121,6 +125,95 @@ def test_incremental_edits_match_plain_string(
         starts = [start for start, _ in reference_lines(text)]
         ends = [*starts[1:], len(text)]
         assert lines_of(document) == [text[s:e] for s, e in zip(starts, ends, strict=True)]
+
+
+# --- Long lines, kept in pieces (thresholds made tiny so that most lines are long). ---
+
+INLINE = [piece for piece in PIECES if "\r" not in piece and "\n" not in piece]
+long_texts = st.lists(st.sampled_from([*PIECES, *INLINE, *INLINE]), max_size=40).map("".join)
+inline_texts = st.lists(st.sampled_from(INLINE), max_size=6).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.data(), text=long_texts, encoding=st.sampled_from(ENCODINGS))
+def test_long_lines_in_pieces_match_plain_string(
+    data: st.DataObject, text: str, encoding: Encoding
+) -> None:
+    with patch.object(longlines, "LONG", 3), patch.object(longlines, "PIECE", 2):
+        document = Document(URI, text, 1)
+        for _ in range(data.draw(st.integers(1, 12))):
+            a = data.draw(positions(text, encoding))
+            if data.draw(st.booleans()) and a[0] < len(reference_lines(text)):
+                b = (a[0], data.draw(st.integers(0, 12)))  # typing: mostly within one line
+            else:
+                b = data.draw(positions(text, encoding))
+            start = reference_offset(text, *a, encoding)
+            end = reference_offset(text, *b, encoding)
+            if end < start:
+                a, b, start, end = b, a, end, start
+            insert = data.draw(st.one_of(inline_texts, texts))
+            document.apply(TextChange((*a, *b), insert), encoding)
+            text = text[:start] + insert + text[end:]
+            assert document.text == text
+            assert document.length == len(text)
+            spans = reference_lines(text)
+            starts = [start for start, _ in spans]
+            ends = [*starts[1:], len(text)]
+            assert lines_of(document) == [text[s:e] for s, e in zip(starts, ends, strict=True)]
+            assert [document.line(i) for i in range(len(spans))] == [text[s:e] for s, e in spans]
+            line, units = data.draw(positions(text, encoding))
+            if line == len(spans):
+                expected = Cursor(line - 1, spans[-1][1] - spans[-1][0])
+            else:
+                expected = Cursor(
+                    line, reference_offset(text, line, units, encoding) - starts[line]
+                )
+            assert document.resolve(line, units, encoding) == expected
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_typing_in_a_long_line_never_copies_the_line(
+    encoding: Encoding, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """O(edit): a keystroke within a long line touches one piece, never the whole line."""
+    head = "x = '" + "ab🙂é" * 25_000
+    document = Document(URI, f"first\n{head}{head[5:]}'\nlast", 1)
+    sizes = {"utf-8": len(head.encode()), "utf-16": len(head.encode("utf-16-le")) // 2}
+    column = sizes.get(encoding, len(head))
+
+    def copied(self: LongLine) -> str:
+        raise AssertionError("the whole long line was copied")
+
+    monkeypatch.setattr(LongLine, "content", property(copied))
+    for text in "hello":
+        document.apply(TextChange((1, column, 1, column), text), encoding)
+        column += 1
+    document.apply(TextChange((1, column - 2, 1, column), ""), encoding)  # two backspaces
+    monkeypatch.undo()
+    assert document.line(1) == f"{head}hel{head[5:]}'"
+    assert document.length == len(document.text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", [""]),
+        ("a", ["a"]),
+        ("a\n", ["a\n", ""]),
+        ("a\r\nb\rc\n\rd", ["a\r\n", "b\r", "c\n", "\r", "d"]),
+        ("\r\r\n\n", ["\r", "\r\n", "\n", ""]),
+        ("x\r", ["x\r", ""]),
+    ],
+)
+def test_split_lines_by_lsp_rules(text: str, expected: list[str]) -> None:
+    assert split_lines(text) == expected
+
+
+@given(text=long_texts)
+def test_split_lines_matches_the_reference(text: str) -> None:
+    starts = [start for start, _ in reference_lines(text)]
+    ends = [*starts[1:], len(text)]
+    assert split_lines(text) == [text[s:e] for s, e in zip(starts, ends, strict=True)]
 
 
 # --- Tables. ---

@@ -25,6 +25,9 @@ const KEY_VARIABLES: Record<string, string> = {
   langdock: 'LANGDOCK_API_KEY',
 };
 const SECRET = 'codestral.apiKey';
+// Settings that decide where the key goes (and which key): package.json scopes them "machine", so
+// VS Code ignores a workspace's value; they are also read from the user's own settings only here.
+const USER_ONLY = new Set(['provider', 'endpoint', 'region', 'headers', 'caBundle', 'apiKey']);
 
 let client: LanguageClient | undefined;
 
@@ -34,7 +37,8 @@ function serverSettings(): Record<string, unknown> {
   // The configuration object carries the section's values as plain properties (methods drop out).
   const values = JSON.parse(JSON.stringify(config)) as Record<string, unknown>;
   const settings: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(values)) {
+  for (const [key, merged] of Object.entries(values)) {
+    const value = USER_ONLY.has(key) ? config.inspect(key)?.globalValue : merged;
     if (!LAUNCH_KEYS.has(key) && value !== null && value !== undefined) {
       settings[key] = value;
     }
@@ -51,7 +55,8 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
   const env: Record<string, string | undefined> = { ...process.env };
   const key = await context.secrets.get(SECRET);
   if (key) {
-    env[KEY_VARIABLES[config.get<string>('provider') ?? 'codestral'] ?? 'CODESTRAL_API_KEY'] = key;
+    const provider = config.inspect<string>('provider')?.globalValue ?? 'codestral';
+    env[KEY_VARIABLES[provider] ?? 'CODESTRAL_API_KEY'] = key;
   }
 
   const serverOptions: ServerOptions = {
