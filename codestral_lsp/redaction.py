@@ -19,7 +19,6 @@ cut text itself but in the document:
 from __future__ import annotations
 
 import bisect
-import collections
 import logging
 import re
 from collections.abc import Iterable, Sequence
@@ -163,15 +162,13 @@ class Hidden:
 class SecretIndex:
     """Per open document, what must never be sent; kept up to date by the server per edit.
 
-    Line findings are remembered by line text (an LRU of ``LINE_MEMORY`` lines), so a request
+    Line findings are remembered by line text (the last ``LINE_MEMORY`` lines), so a request
     scans only the lines it has not seen: O(edit) while typing, O(window) at worst.
     """
 
     def __init__(self) -> None:
         self._blocks: dict[str, KeyBlocks] = {}
-        self._found: collections.OrderedDict[tuple[str, bool], tuple[Span, ...]] = (
-            collections.OrderedDict()
-        )
+        self._found: tuple[dict[str, tuple[Span, ...]], ...] = ({}, {})  # by line, per ``code``
 
     def opened(self, doc: Document) -> None:
         self._blocks[doc.uri] = KeyBlocks(doc)
@@ -215,20 +212,15 @@ class SecretIndex:
 
     def _line_findings(self, texts: list[str], code: bool) -> list[tuple[Span, ...]]:
         """Each line's spans: remembered ones, the others found in one batch."""
-        memory = self._found
-        found: list[tuple[Span, ...] | None] = []
-        for line in texts:
-            known = memory.get((line, code))
-            if known is not None:
-                memory.move_to_end((line, code))
-            found.append(known)
+        memory = self._found[code]
+        found = [memory.get(line) for line in texts]
         missing = [i for i, spans in enumerate(found) if spans is None]
         if missing:
             batch = [texts[i] for i in missing]
             for i, spans in zip(missing, _split(find("".join(batch), code), batch), strict=True):
-                found[i] = memory[(texts[i], code)] = spans
-            while len(memory) > LINE_MEMORY:
-                memory.popitem(last=False)
+                found[i] = memory[texts[i]] = spans
+            while len(memory) > LINE_MEMORY:  # the longest remembered go first
+                del memory[next(iter(memory))]
         return [spans or () for spans in found]
 
 

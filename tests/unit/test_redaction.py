@@ -326,6 +326,6 @@ def test_line_findings_are_remembered_within_a_bound() -> None:
     doc = Document("file:///w/m.py", "\n".join(lines), 1, "python")
     found = index.lines(doc, 0, doc.line_count - 1)
     assert len(found.hidden) == len(lines)
-    assert len(index._found) == LINE_MEMORY
+    assert len(index._found[True]) == LINE_MEMORY
     again = index.lines(doc, doc.line_count - 10, doc.line_count - 1)
     assert all(re.fullmatch(r"abc\d{8}", again.text[a:b]) for a, b in again.hidden)
