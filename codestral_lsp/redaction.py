@@ -86,15 +86,18 @@ def _line_markers(number: int, line: str) -> list[Marker]:
 class KeyBlocks:
     """The private-key markers of one document, kept up to date per edit in O(edited lines)."""
 
-    def __init__(self, doc: Document) -> None:
+    def __init__(self, doc: Document, text: str | None = None) -> None:
         self.version = doc.version
         self._markers: list[Marker] = []
-        self.rescan(doc)
+        self.rescan(doc, text)
 
-    def rescan(self, doc: Document) -> None:
-        """Find every marker again: O(document), at open and when out of step."""
+    def rescan(self, doc: Document, text: str | None = None) -> None:
+        """Find every marker again: O(document), at open and when out of step.
+
+        ``text``: the document's whole text, when the caller has it (at open).
+        """
         self.version = doc.version
-        if "PRIVATE KEY" not in doc.text:  # one pass in C for the usual case
+        if "PRIVATE KEY" not in (doc.text if text is None else text):  # the usual case, in C
             self._markers = []
             return
         self._markers = [
@@ -170,8 +173,9 @@ class SecretIndex:
         self._blocks: dict[str, KeyBlocks] = {}
         self._found: tuple[dict[str, tuple[Span, ...]], ...] = ({}, {})  # by line, per ``code``
 
-    def opened(self, doc: Document) -> None:
-        self._blocks[doc.uri] = KeyBlocks(doc)
+    def opened(self, doc: Document, text: str | None = None) -> None:
+        """Index a document just opened (``text``: its whole text, which saves a join)."""
+        self._blocks[doc.uri] = KeyBlocks(doc, text)
 
     def changed(self, doc: Document, change: TextChange, old_count: int) -> None:
         blocks = self._blocks.get(doc.uri)

@@ -264,7 +264,8 @@ def create_server(environ: Mapping[str, str] | None = None) -> CodestralServer:
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: CodestralServer, params: types.DidOpenTextDocumentParams) -> None:
         doc = params.text_document
-        ls.assembler.opened(ls.documents.open(doc.uri, doc.text, doc.version, doc.language_id))
+        opened = ls.documents.open(doc.uri, doc.text, doc.version, doc.language_id)
+        ls.assembler.opened(opened, doc.text)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: CodestralServer, params: types.DidChangeTextDocumentParams) -> None:

@@ -55,8 +55,9 @@ class Assembler:
         self.index = snippets.ChunkIndex()
         self.secrets = redaction.SecretIndex()
 
-    def opened(self, doc: Document) -> None:
-        self.secrets.opened(doc)
+    def opened(self, doc: Document, text: str | None = None) -> None:
+        """Index a document just opened for its secrets (``text``: its whole text, if at hand)."""
+        self.secrets.opened(doc, text)
 
     def edit(
         self,
