@@ -215,6 +215,10 @@ _CALL_VALUE = re.compile(
 _LITERAL_WORDS = _set("null none nil true false yes no on off undefined ~ '' \"\" [] {} ()")
 
 
+_QUOTES = "\"'`"
+_PREFIXES = "bBrRuUfF"
+
+
 def _words(name: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(name)]
 
@@ -247,22 +251,30 @@ def _is_code_value(value: str, code: bool) -> bool:
     return _CALL_VALUE.match(value) is not None
 
 
-def _quoted(text: str, at: int, end: int) -> Span | None:
+def _quoted(text: str, at: int, end: int) -> Span:
     """The content of the string literal opening at ``at`` (on one line), to ``end`` if open."""
-    while at < end and text[at] in "bBrRuUfF" and text[at + 1 : at + 2] in "\"'`bBrRuUfF":
+    while text[at] in _PREFIXES:  # b"", rb'', f"" and the like
         at += 1
     quote = text[at]
     if text.startswith(quote * 3, at):
         quote *= 3
-    start = at + len(quote)
-    index = start
+    start = index = at + len(quote)
     while True:
         close = text.find(quote, index, end)
         if close < 0:
-            return (start, end)  # open to the end of the line: hide it all
-        if text[close - 1] != "\\" or quote * 2 == text[close - 1 : close + 1]:
+            return (start, end)  # open to the end of the line: hide all of it
+        backslashes = close - index - len(text[index:close].rstrip("\\"))
+        if backslashes % 2 == 0:
             return (start, close)
         index = close + 1
+
+
+def _opens_string(text: str, at: int, end: int) -> bool:
+    """Whether a string literal with a prefix of one or two letters (b, r, f, rb) opens here."""
+    prefix = 0
+    while prefix < 2 and at + prefix < end and text[at + prefix] in _PREFIXES:
+        prefix += 1
+    return at + prefix < end and text[at + prefix] in _QUOTES
 
 
 def _value_span(
@@ -272,9 +284,9 @@ def _value_span(
     if at >= end:
         return None
     first = text[at]
-    if first in "\"'`" or (first in "bBrRuUfF" and text[at + 1 : at + 2] in "\"'"):
+    if first in _QUOTES or (first in _PREFIXES and _opens_string(text, at, end)):
         span = _quoted(text, at, end)
-        if span is None or span[0] >= span[1] or _is_reference(text[span[0] : span[1]]):
+        if span[0] >= span[1] or _is_reference(text[span[0] : span[1]]):
             return None
         return span
     if sep in ("==", "!=", ",") or (quoted_name and code):

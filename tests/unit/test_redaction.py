@@ -212,6 +212,21 @@ def test_only_the_value_goes() -> None:
     assert sent("postgres://admin:pw@db/app", "plaintext") == f"postgres://admin:{MASK}@db/app"
 
 
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ('password = b"x\\"y" + z', f'password = b"{MASK}" + z'),  # an escaped quote inside
+        ('password = "a\\\\" + x', f'password = "{MASK}" + x'),  # an escaped backslash last
+        ('token = rb"abc"', f'token = rb"{MASK}"'),
+        ('password = """abc"""', f'password = """{MASK}"""'),
+        ('password = "abc', f'password = "{MASK}'),  # open to the end of the line: all of it
+        ("password = b", "password = b"),  # a variable called b
+    ],
+)
+def test_string_literals(line: str, expected: str) -> None:
+    assert sent(line) == expected
+
+
 def test_redaction_off_sends_everything() -> None:
     line = 'DB_PASSWORD = "hunter22"'
     assert sent(line, settings=Settings(extra_context_share=0.0, redact_secrets=False)) == line
