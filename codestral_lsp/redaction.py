@@ -143,6 +143,9 @@ class KeyBlocks:
 # --- documents: what a run of lines hides ------------------------------------------------------
 
 LINE_MEMORY = 20_000  # lines whose findings are remembered (by text): a window rescans only edits
+LINE_MEMORY_CHARS = 4_000_000  # and at most this many characters of them
+LONG_LINE = 4_096  # longer lines are not remembered, and the cursor's is scanned near the cut
+MARGIN = 2_048  # how far past a cut of a long line to look (a token crossing the cut is caught)
 
 
 @dataclass(frozen=True)
@@ -172,6 +175,7 @@ class SecretIndex:
     def __init__(self) -> None:
         self._blocks: dict[str, KeyBlocks] = {}
         self._found: tuple[dict[str, tuple[Span, ...]], ...] = ({}, {})  # by line, per ``code``
+        self._held = 0  # characters of the lines in ``_found``
 
     def opened(self, doc: Document, text: str | None = None) -> None:
         """Index a document just opened (``text``: its whole text, which saves a join)."""
@@ -191,17 +195,30 @@ class SecretIndex:
     def forget(self, uri: str) -> None:
         self._blocks.pop(uri, None)
 
-    def lines(self, doc: Document, first: int, last: int) -> Lines:
-        """Lines ``first..last`` of ``doc`` and every secret span in them: O(lines)."""
+    def lines(
+        self, doc: Document, first: int, last: int, focus: tuple[int, int, int] | None = None
+    ) -> Lines:
+        """Lines ``first..last`` of ``doc`` and every secret span in them: O(lines).
+
+        ``focus`` (line, start, end): only that part of the line is sent; a long line is then
+        scanned only there and ``MARGIN`` around it, so a keystroke on a 5 MB line costs O(window).
+        """
         texts = [doc.line_with_ending(n) for n in range(first, last + 1)]
         starts = [0]
         for line in texts:
             starts.append(starts[-1] + len(line))
         text = "".join(texts)
+        code = doc.language_id in CODE_LANGUAGES
+        long = None
+        if focus is not None and len(texts[focus[0] - first]) > LONG_LINE:
+            long = focus[0] - first
+        findings = self._line_findings([t if i != long else "" for i, t in enumerate(texts)], code)
+        if long is not None and focus is not None:
+            low = max(0, focus[1] - MARGIN)
+            near = texts[long][low : focus[2] + MARGIN]
+            findings[long] = tuple((low + a, low + b) for a, b in find(near, code))
         hidden = [
-            (starts[i] + a, starts[i] + b)
-            for i, spans in enumerate(self._line_findings(texts, doc.language_id in CODE_LANGUAGES))
-            for a, b in spans
+            (starts[i] + a, starts[i] + b) for i, spans in enumerate(findings) for a, b in spans
         ]
         blocks = self._blocks.get(doc.uri)
         if blocks is None:  # a document the server was not told about: index it now
@@ -222,9 +239,14 @@ class SecretIndex:
         if missing:
             batch = [texts[i] for i in missing]
             for i, spans in zip(missing, _split(find("".join(batch), code), batch), strict=True):
-                found[i] = memory[texts[i]] = spans
-            while len(memory) > LINE_MEMORY:  # the longest remembered go first
-                del memory[next(iter(memory))]
+                found[i] = spans
+                if len(texts[i]) <= LONG_LINE:
+                    memory[texts[i]] = spans
+                    self._held += len(texts[i])
+            while len(memory) > LINE_MEMORY or self._held > LINE_MEMORY_CHARS:
+                oldest = next(iter(memory))  # the longest remembered go first
+                del memory[oldest]
+                self._held -= len(oldest)
         return [spans or () for spans in found]
 
 

@@ -311,7 +311,7 @@ def _value_span(
 
 
 def _key_value_spans(text: str, lower: str, code: bool) -> Iterable[Span]:
-    tried = -1
+    tried = line_end = -1
     for stem in _STEM.finditer(lower):
         start = stem.start()
         if start <= tried:
@@ -328,9 +328,10 @@ def _key_value_spans(text: str, lower: str, code: bool) -> Iterable[Span]:
         if not _names_a_secret(match.group("name")):
             continue
         sep = match.group("sep").strip() or " "
-        end = text.find("\n", match.end())
-        end = len(text) if end < 0 else end
-        span = _value_span(text, match.end(), end, sep, bool(match.group("q")), code)
+        if line_end < match.end():
+            line_end = text.find("\n", match.end())
+            line_end = len(text) if line_end < 0 else line_end
+        span = _value_span(text, match.end(), line_end, sep, bool(match.group("q")), code)
         if span is not None:
             yield span
 

@@ -111,8 +111,13 @@ class Assembler:
 
     def hidden(self, doc: Document, local: context.FimContext) -> redaction.Hidden:
         """Where the secrets are in ``local``'s prompt and suffix, found in whole lines."""
-        lines = self.secrets.lines(doc, local.first_line, local.last_line)
-        at = lines.starts[local.cursor.line - local.first_line] + local.cursor.index
+        cursor = local.cursor
+        head = len(local.prompt) if local.first_line == cursor.line else cursor.index
+        rest = len(doc.line_with_ending(cursor.line)) - cursor.index
+        tail = len(local.suffix) if local.last_line == cursor.line else rest
+        focus = (cursor.line, cursor.index - head, cursor.index + tail)
+        lines = self.secrets.lines(doc, local.first_line, local.last_line, focus)
+        at = lines.starts[cursor.line - local.first_line] + cursor.index
         prompt = (at - len(local.prompt), at)
         suffix = (at, at + len(local.suffix))
         if lines.text[prompt[0] : prompt[1]] != local.prompt or (

@@ -273,6 +273,19 @@ def test_no_cut_of_the_window_leaks_a_key_line(data: st.DataObject) -> None:
     assert not leaked(prompt + suffix)
 
 
+@pytest.mark.parametrize("inside", [3, 20, 37])
+def test_a_token_cut_on_a_long_line_is_masked(inside: int) -> None:
+    line = "x = [" + "1, " * 50_000 + f'"{TOKEN}", ' + "2, " * 50_000 + "]"
+    doc = Document("file:///w/long.py", f"import os\n{line}\n", 1, "python")
+    at = line.index(TOKEN) + inside
+    options = Settings(context_tokens=200, extra_context_share=0.0)
+    fim = Assembler(TokenEstimator()).assemble(doc, Cursor(1, at), options, [])
+    prompt, suffix = outgoing(fim, options)
+    assert len(fim.prompt) < 1_000  # the line is cut on both sides of the cursor
+    assert TOKEN[:inside] not in prompt
+    assert TOKEN[inside:] not in suffix
+
+
 def test_a_begin_without_end_hides_to_the_end_of_the_document() -> None:
     text = "\n".join(["x = 1", KEY_BLOCK[0], *BODY[:5], "def later():", "    return 2"])
     out = sent(text)
