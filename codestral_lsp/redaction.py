@@ -142,8 +142,8 @@ class KeyBlocks:
 
 # --- documents: what a run of lines hides ------------------------------------------------------
 
-LINE_MEMORY = 20_000  # lines whose findings are remembered (by text): a window rescans only edits
-LINE_MEMORY_CHARS = 4_000_000  # and at most this many characters of them
+LINE_MEMORY = 5_000  # lines whose findings are remembered (by text): a window rescans only edits
+LINE_MEMORY_CHARS = 1_000_000  # and at most this many characters of them
 LONG_LINE = 4_096  # longer lines are not remembered, and the cursor's is scanned near the cut
 MARGIN = 2_048  # how far past a cut of a long line to look (a token crossing the cut is caught)
 
