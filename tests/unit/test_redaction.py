@@ -186,6 +186,17 @@ ORDINARY = [
     ('publicKey = "ssh-rsa AAAAB3NzaC1yc2E"', "javascript"),
     ("-----BEGIN CERTIFICATE-----", "plaintext"),
     ("    pass", "python"),
+    ('sha = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"', "python"),
+    ('request_id = "123e4567-e89b-12d3-a456-426614174000"', "python"),
+    (
+        'img = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42"',
+        "python",
+    ),
+    ("tokens = tokenizer.encode(text)", "python"),
+    ('logger.info("token refreshed for %s", user)', "python"),
+    ("for key, value in items.items():", "python"),
+    ('const [key, setKey] = useState("");', "javascript"),
+    ("password_validators = [MinimumLengthValidator()]", "python"),
 ]
 
 
