@@ -200,8 +200,9 @@ _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 _TYPE_ANNOTATION = re.compile(r"[A-Za-z_][\w.\[\], |]*?[ \t]*=(?!=)[ \t]*")
 _REFERENCE = re.compile(
     r"\$\{\{[^}]*\}\}|\{\{[^}]*\}\}|\$\{[^}]*\}|\$\([^)]*\)|<%=?[^%]*%>|%\(\w+\)[sd]|%\w+%"
-    r"|\{[\w.\[\]'\"]*\}|%[sd]|\$[A-Za-z_]\w*|\$\d+"
+    r"|\{[\w.\[\]'\"]*\}|%[sd]"
 )
+_SHELL_VARIABLE = re.compile(r"\$[A-Za-z_]\w*|\$\d+")  # a reference outside code strings
 _SCHEME_WORDS = re.compile(r"(?i)\b(?:bearer|basic|token|bot|digest)\b")
 _CODE_VALUE = re.compile(
     r"(?:new[ \t]+|await[ \t]+|not[ \t]+|!|&|\*)?[A-Za-z_$][\w$]*"
@@ -238,10 +239,15 @@ def _names_a_secret(name: str) -> bool:
     return at > 0 and words[at - 1] in _KEY_QUALIFIERS
 
 
-def _is_reference(value: str) -> bool:
-    """Whether ``value`` only refers to a secret kept elsewhere (``${VAR}``, ``{{ x }}``...)."""
-    rest = _SCHEME_WORDS.sub("", _REFERENCE.sub("", value))
-    return not rest.strip(" \t\"'`+.,;:")
+def _is_reference(value: str, in_code_string: bool = False) -> bool:
+    """Whether ``value`` only refers to a secret kept elsewhere (``${VAR}``, ``{{ x }}``...).
+
+    ``$NAME`` is a reference in config and shell, but text in a code string ("$ecret1").
+    """
+    rest = _REFERENCE.sub("", value)
+    if not in_code_string:
+        rest = _SHELL_VARIABLE.sub("", rest)
+    return not _SCHEME_WORDS.sub("", rest).strip(" \t\"'`+.,;:")
 
 
 def _is_code_value(value: str, code: bool) -> bool:
@@ -286,7 +292,7 @@ def _value_span(
     first = text[at]
     if first in _QUOTES or (first in _PREFIXES and _opens_string(text, at, end)):
         span = _quoted(text, at, end)
-        if span[0] >= span[1] or _is_reference(text[span[0] : span[1]]):
+        if span[0] >= span[1] or _is_reference(text[span[0] : span[1]], code):
             return None
         return span
     if sep in ("==", "!=", ",") or (quoted_name and code):

@@ -142,6 +142,7 @@ SECRET_FORMS = [
         "json",
     ),
     ("[default]\npassword = 12345678", "12345678", "ini"),
+    ('DB_PASSWORD = "$ecretPassw0rd"', "ecretPassw0rd", "python"),  # not a shell variable here
 ]
 
 # Code that names a secret without holding one: sent as it is.
