@@ -110,8 +110,9 @@ _HEADER = re.compile(
     r"(?:(?:bearer|basic|token|bot|digest|apikey|negotiate|ntlm)[ \t]+)?([^\s'\"`,;]+)"
 )
 _IN_STRING = re.compile(r"[\"'`][ \t]*$|(?:-H|--header)[= \t]*[\"']?$")
-_CURL_USER = re.compile(
-    r"(?i)\bcurl\b[^\n]*?[ \t](?:-u|--user)(?:=|[ \t]*)[\"']?[^\s'\":]*:([^\s'\"]+)"
+# curl -u, wget --user, httpie -a and the like: "user:password" after the flag.
+_USER_FLAG = re.compile(
+    r"(?<![\w-])(?:-u|--user|-a|--auth)(?:=|[ \t]+|[\"'][ \t]*,[ \t]*)[\"']?[^\s'\":]*:([^\s'\"]+)"
 )
 _FLAG = re.compile(
     r"(?i)(?<![\w-])--?(?:password|passwd|token|api-key|apikey|secret|client-secret)(?:=|[ \t]+)"
@@ -133,7 +134,7 @@ _STRUCTURAL: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
     (_URL_USERINFO, ("://",)),
     (_URL_QUERY, ("=",)),
     (_CONNECTION, ("accountkey", "sharedaccess", "password=", "pwd=")),
-    (_CURL_USER, ("curl",)),
+    (_USER_FLAG, ("-u", "--user", "-a", "--auth")),
     (_FLAG, ("-password", "-passwd", "-token", "-api-key", "-apikey", "-secret")),
     (_MYSQL, ("mysql",)),
     (_NETRC, ("password",)),

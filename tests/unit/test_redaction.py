@@ -130,6 +130,8 @@ SECRET_FORMS = [
     ("curl --user=admin:hunter2 https://example.com", "hunter2", "shellscript"),
     ("machine api.example.com login bob password hunter2", "hunter2", "plaintext"),
     ("mysql -u root -phunter2 db", "hunter2", "shellscript"),
+    ("http -a admin:hunter2 https://example.com", "hunter2", "shellscript"),
+    ('subprocess.run(["curl", "-u", "admin:hunter2", url])', "hunter2", "python"),
     ("deploy --token abc123def", "abc123def", "shellscript"),
     (
         "AccountName=x;AccountKey=abc+def/ghi==;EndpointSuffix=core.windows.net",
@@ -187,6 +189,8 @@ ORDINARY = [
     ('publicKey = "ssh-rsa AAAAB3NzaC1yc2E"', "javascript"),
     ("-----BEGIN CERTIFICATE-----", "plaintext"),
     ("    pass", "python"),
+    ("git push -u origin main", "shellscript"),
+    ("python -u -m http.server 8000", "shellscript"),
     ('sha = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"', "python"),
     ('request_id = "123e4567-e89b-12d3-a456-426614174000"', "python"),
     (
