@@ -381,6 +381,7 @@ NOT_CAUGHT = [
     ('x = "f9a8c2e1b4d7a3f6"', "python"),
     ('db_pw2 = "hunter2"', "python"),
     ("# the admin password is hunter2", "python"),
+    ("password:\n  hunter2", "yaml"),
 ]
 
 
