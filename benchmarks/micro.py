@@ -14,11 +14,15 @@ from dataclasses import dataclass
 
 from benchmarks.corpus import read_source, stdlib_root
 from codestral_lsp import context
-from codestral_lsp.documents import Document, DocumentStore, TextChange
+from codestral_lsp.documents import Cursor, Document, DocumentStore, TextChange
 from codestral_lsp.positions import Encoding, to_units
+from codestral_lsp.settings import Settings
+from codestral_lsp.tokens import TokenEstimator
+from codestral_lsp.window import Assembler
 
 LINES = 20_000
 URI = "file:///bench/big.py"
+SMALL = ", 2k lines"
 NON_ASCII = "    label = 'Größe 日本語 🙂'  # ünïcödé comment on a long line of code\n"
 
 
@@ -134,6 +138,51 @@ def run_long_lines(samples: int = 2_000) -> list[Timing]:
     ]
 
 
+def with_secrets(text: str) -> str:
+    """``text`` with a private-key block and a few planted tokens a quarter of the way in."""
+    lines = text.split("\n")
+    at = len(lines) // 4
+    key = [
+        'KEY = """-----BEGIN RSA PRIVATE KEY-----',
+        *(["A" * 64] * 25),
+        '-----END RSA PRIVATE KEY-----"""',
+    ]
+    planted = ['DB_PASSWORD = "hunter2hunter2"', 'GITHUB = "ghp_' + "x1" * 18 + '"']
+    return "\n".join([*lines[:at], *key, *planted, *lines[at:]])
+
+
+def bench_edit(text: str, line: int, samples: int, label: str = "") -> Timing:
+    """The server's didChange: the store's splice plus the secret index and the edit trail."""
+    store = DocumentStore()
+    assembler = Assembler(TokenEstimator())
+    doc = store.open(URI, text, 1, "python")
+    assembler.opened(doc)
+    changes = _keystrokes(line, doc.line(line), "utf-16")
+
+    def op(i: int) -> None:
+        assembler.edit(store, URI, i + 2, [changes[i % 2]], "utf-16")
+
+    return measure(f"Assembler.edit (didChange + secret index){label}", op, samples - samples % 2)
+
+
+def bench_assemble(text: str, line: int, samples: int, redact: bool, label: str = "") -> Timing:
+    """A request's window (no other files), typing one character between requests."""
+    store = DocumentStore()
+    assembler = Assembler(TokenEstimator())
+    doc = store.open(URI, text, 1, "python")
+    assembler.opened(doc)
+    settings = Settings(redact_secrets=redact, extra_context_share=0.0)
+    column = len(doc.line(line)) // 2
+
+    def op(i: int) -> None:
+        change = TextChange((line, column, line, column), "x")
+        assembler.edit(store, URI, i + 2, [change], "utf-32")
+        assembler.assemble(doc, Cursor(line, column + 1), settings, [])
+
+    how = "redacted" if redact else "not redacted"
+    return measure(f"didChange + assemble, {how} (2k tokens){label}", op, samples)
+
+
 def run(samples: int = 20_000) -> list[Timing]:
     text = big_document()
     middle = LINES // 2
@@ -149,6 +198,21 @@ def run(samples: int = 20_000) -> list[Timing]:
         bench_store(text, ascii_line, "utf-8", samples),
         bench_store(text, ascii_line, "utf-16", samples),
         bench_build(text, ascii_line, max(200, samples // 10)),
+    ]
+    # Secrets: the same edits and requests on this document and on a 2k-line one.
+    secret = with_secrets(text)
+    # The 2k-line document is the 2,000 lines around the same edited line.
+    small_line = LINES // 20
+    small = "\n".join(lines[ascii_line - small_line : ascii_line + small_line])
+    small = with_secrets(small)
+    small_line += len(with_secrets("").split("\n")) - 1  # the key block sits before it
+    few = max(200, samples // 10)
+    found += [
+        bench_edit(secret, ascii_line, samples),
+        bench_edit(small, small_line, samples, SMALL),
+        bench_assemble(secret, ascii_line, few, redact=False),
+        bench_assemble(secret, ascii_line, few, redact=True),
+        bench_assemble(small, small_line, few, redact=True, label=SMALL),
     ]
     return found + run_long_lines(max(200, samples // 10))
 
@@ -177,6 +241,15 @@ def checks(timings: list[Timing]) -> list[tuple[str, bool | None, str]]:
             for enc in ("utf-8", "utf-16", "utf-32")
         )
         found.append(("long-line keystroke, 20 MB / 1 MB line <= 3", ratio <= 3, f"{ratio:.2f}x"))
+    named = {t.name: t for t in timings}
+    for name, what in [
+        ("Assembler.edit (didChange + secret index)", "didChange with the secret index"),
+        ("didChange + assemble, redacted (2k tokens)", "a redacted request's window"),
+    ]:
+        big, small = named.get(name), named.get(name + SMALL)
+        if big and small:
+            ratio = big.median_us / small.median_us
+            found.append((f"{what}: 20k lines / 2k lines <= 2", ratio <= 2, f"{ratio:.2f}x"))
     return found
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from codestral_lsp.documents import Cursor, Document
+from codestral_lsp.redaction import Hidden
 from codestral_lsp.shaping import Surroundings
 
 # Used when nothing else is said (unit tests, tools): about 2,300 + 600 tokens of code.
@@ -29,7 +30,8 @@ class FimContext:
     suffix: str
     first_line: int = 0  # first document line in the prompt window
     last_line: int = 0  # last document line in the suffix window
-    extra: str = ""  # context from other places, sent before the prompt
+    extra: str = ""  # context from other places, sent before the prompt (secrets masked)
+    hidden: Hidden | None = None  # secrets in prompt and suffix (None: not looked for yet)
 
     @property
     def sent_prompt(self) -> str:

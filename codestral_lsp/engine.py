@@ -15,8 +15,8 @@ from codestral_lsp.backend import FimClient, FimRequest, FimResult, request_body
 from codestral_lsp.context import FimContext
 from codestral_lsp.errors import AuthError, BackendError, RateLimitError
 from codestral_lsp.governor import Governor
-from codestral_lsp.privacy import redact_secrets
 from codestral_lsp.providers import PROVIDERS, endpoint_url, resolve_key
+from codestral_lsp.redaction import CODE_LANGUAGES, mask, redact_secrets
 from codestral_lsp.settings import Settings
 from codestral_lsp.stats import Stats
 from codestral_lsp.tokens import TokenEstimator
@@ -151,11 +151,14 @@ def _refused_message(settings: Settings, key_source: str, exc: AuthError) -> str
 
 
 def outgoing(context: FimContext, settings: Settings) -> tuple[str, str]:
-    """Prompt and suffix as they leave the machine: secrets redacted when asked.
+    """Prompt and suffix as they leave the machine: secrets masked when asked (``redaction``).
 
     The server and ``codestral-lsp complete`` both send exactly this.
     """
-    prompt, suffix = context.sent_prompt, context.suffix
-    if settings.redact_secrets:
-        return redact_secrets(prompt), redact_secrets(suffix)
-    return prompt, suffix
+    if not settings.redact_secrets:
+        return context.sent_prompt, context.suffix
+    hidden = context.hidden
+    if hidden is None:  # built without its document's index: look in the text itself
+        code = context.language_id in CODE_LANGUAGES
+        return redact_secrets(context.sent_prompt, code), redact_secrets(context.suffix, code)
+    return context.extra + mask(context.prompt, hidden.prompt), mask(context.suffix, hidden.suffix)

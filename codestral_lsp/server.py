@@ -270,15 +270,14 @@ def create_server(environ: Mapping[str, str] | None = None) -> CodestralServer:
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: CodestralServer, params: types.DidOpenTextDocumentParams) -> None:
         doc = params.text_document
-        ls.documents.open(doc.uri, doc.text, doc.version, doc.language_id)
+        opened = ls.documents.open(doc.uri, doc.text, doc.version, doc.language_id)
+        ls.assembler.opened(opened, doc.text)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: CodestralServer, params: types.DidChangeTextDocumentParams) -> None:
         doc = params.text_document
         changes = [to_change(c) for c in params.content_changes]
-        ls.documents.change(doc.uri, doc.version, changes, ls.encoding)
-        for change in changes:
-            ls.assembler.trail.record(doc.uri, change.range[0] if change.range else 0)
+        ls.assembler.edit(ls.documents, doc.uri, doc.version, changes, ls.encoding)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: CodestralServer, params: types.DidCloseTextDocumentParams) -> None:

@@ -1,12 +1,15 @@
-"""Secrets never leave: excluded and git-ignored files, planted secrets (per the fake's log)."""
+"""Secrets never leave: excluded and git-ignored files, planted secrets, secrets cut anywhere."""
 
 from __future__ import annotations
 
+import random
+import string
 import subprocess
 from pathlib import Path
 
 import pytest
 from lsprotocol import types
+from pytest_lsp import LanguageClient
 
 from tests.e2e.conftest import ServerFactory, items, open_doc, send_inline
 from tests.fake_codestral import FakeCodestral
@@ -143,3 +146,123 @@ async def test_redaction_can_be_turned_off(
         open_doc(client, "file:///w/t.py", f'token = "{PLANTED["github"]}"\nx = ')
         assert items(await send_inline(client, "file:///w/t.py", 1, 4, invoked=True))
     assert PLANTED["github"] in fake_codestral.requests[0].body["prompt"]
+
+
+# --- secrets cut by the window, the cursor or a snippet (issue 11, items 3 and 4) ---------------
+
+KEY_BODY = [
+    "".join(random.Random(n).choice(string.ascii_letters + string.digits + "+/") for _ in range(64))
+    for n in range(30)
+]
+KEY_BLOCK = ["-----BEGIN RSA PRIVATE KEY-----", *KEY_BODY, "-----END RSA PRIVATE KEY-----"]
+
+
+def key_leaks(text: str) -> list[str]:
+    """The key body lines (or any 16-character piece of one) present in ``text``."""
+    return [line for line in KEY_BODY if any(line[i : i + 16] in text for i in range(0, 49, 8))]
+
+
+def sent_texts(fake: FakeCodestral) -> str:
+    return "\n".join(f"{r.body['prompt']}\n{r.body.get('suffix', '')}" for r in fake.requests)
+
+
+def edit(client: LanguageClient, uri: str, version: int, line: int, text: str) -> None:
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            content_changes=[
+                types.TextDocumentContentChangePartial(
+                    range=types.Range(
+                        start=types.Position(line=line, character=0),
+                        end=types.Position(line=line, character=0),
+                    ),
+                    text=text,
+                )
+            ],
+        )
+    )
+
+
+async def test_a_window_that_starts_inside_a_key_block_sends_none_of_it(
+    start_server: ServerFactory, fake_codestral: FakeCodestral
+) -> None:
+    # About 1,150 characters of prompt: the last ~300 are code, the rest the key's tail.
+    code = [f"value_{n} = compute({n})" for n in range(12)]
+    text = "\n".join(['KEY = """' + KEY_BLOCK[0], *KEY_BLOCK[1:], '"""', *code, "total = "])
+    options = {**FAST, "contextTokens": 512, "extraContextShare": 0}
+    async with start_server(init_options=options) as client:
+        open_doc(client, "file:///w/k.py", text)
+        last = text.count("\n")
+        assert items(await send_inline(client, "file:///w/k.py", last, 8, invoked=True))
+    prompt = fake_codestral.requests[0].body["prompt"]
+    assert "value_0 = compute(0)" in prompt  # the window reaches back past the code...
+    assert "BEGIN RSA" not in prompt  # ...into the key, but not to its start
+    assert "<redacted>" in prompt
+    assert key_leaks(sent_texts(fake_codestral)) == []
+
+
+async def test_a_cursor_inside_a_key_block_sends_none_of_it(
+    start_server: ServerFactory, fake_codestral: FakeCodestral
+) -> None:
+    text = "\n".join(["import ssl", "", 'PEM = """' + KEY_BLOCK[0], *KEY_BLOCK[1:], '"""', "x = 1"])
+    async with start_server(init_options=FAST) as client:
+        open_doc(client, "file:///w/k.py", text)
+        await send_inline(client, "file:///w/k.py", 3 + 15, 10, invoked=True)  # body line 16
+    body = fake_codestral.requests[0].body
+    assert body["prompt"].startswith("import ssl\n")
+    assert body["suffix"].endswith('"""\nx = 1')
+    assert key_leaks(sent_texts(fake_codestral)) == []
+
+
+async def test_a_snippet_that_cuts_a_key_block_sends_none_of_it(
+    start_server: ServerFactory, fake_codestral: FakeCodestral
+) -> None:
+    # keys.py: the block on lines 5-36, then the code that main.py uses. Its chunks (20 lines,
+    # every 10) that hold that code start on line 20 or 30: inside the block, after BEGIN.
+    keys = "\n".join(
+        [
+            *(f"# header line {n}" for n in range(5)),
+            *KEY_BLOCK,
+            "def load_signing_material(target): return parse_material(KEY, target)",
+            "def rotate_deploy_secret(material, target): return material.rotate(target)",
+            "# end of keys",
+        ]
+    )
+    main = (
+        "from keys import load_signing_material, rotate_deploy_secret\n\n"
+        "def deploy(target):\n"
+        "    material = load_signing_material(target)\n"
+        "    rotate_deploy_secret(material, target)\n"
+        "    return "
+    )
+    async with start_server(init_options=FAST) as client:
+        open_doc(client, "file:///w/keys.py", keys)
+        open_doc(client, "file:///w/main.py", main)
+        await send_inline(client, "file:///w/main.py", 5, 11, invoked=True)
+        # An edit inside the block puts it on the edit trail too (a chunk of lines 10-29).
+        edit(client, "file:///w/keys.py", 2, 20, "# load_signing_material rotate_deploy_secret\n")
+        await send_inline(client, "file:///w/main.py", 5, 11, invoked=True)
+    prompts = [r.body["prompt"] for r in fake_codestral.requests]
+    assert all("+++++ /w/keys.py" in p for p in prompts), "the snippet was not sent"
+    assert prompts[1].count("+++++ /w/keys.py") == 2  # and the trail's chunk, all in the block
+    assert all("<redacted>" in p for p in prompts)
+    assert key_leaks(sent_texts(fake_codestral)) == []
+
+
+async def test_url_credentials_in_another_open_file_stay_out_of_its_snippet(
+    start_server: ServerFactory, fake_codestral: FakeCodestral
+) -> None:
+    settings_py = (
+        'DATABASE_URL = "postgres://admin:S3cretPw0rd@db.internal:5432/app"\n'
+        "def open_database_connection(url=DATABASE_URL):\n"
+        "    return connect_pool(url)\n"
+    )
+    main = "from settings import open_database_connection\n\nconn = open_database_connection("
+    async with start_server(init_options=FAST) as client:
+        open_doc(client, "file:///w/settings.py", settings_py)
+        open_doc(client, "file:///w/main.py", main)
+        await send_inline(client, "file:///w/main.py", 2, 31, invoked=True)
+    prompt = fake_codestral.requests[0].body["prompt"]
+    assert "+++++ /w/settings.py" in prompt
+    assert 'DATABASE_URL = "postgres://admin:<redacted>@db.internal:5432/app"' in prompt
+    assert "S3cretPw0rd" not in sent_texts(fake_codestral)
