@@ -12,7 +12,7 @@ import pytest
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-from tests.e2e.conftest import ServerFactory, items, open_doc, send_inline
+from tests.e2e.conftest import ServerFactory, items, open_doc, run_cli, send_inline, server_env
 from tests.fake_codestral import FakeCodestral
 
 FAST = {"debounceMs": 0, "debounceMaxMs": 0, "cacheSize": 0}
@@ -194,3 +194,21 @@ async def test_decisions_follow_gitignore_saves_and_settings(
         )
         assert items(await send_inline(client, util, 0, 4, invoked=True)) == []
     assert len(fake_codestral.requests) == 2
+
+
+async def test_complete_in_the_terminal_uses_the_same_decision(
+    fake_codestral: FakeCodestral, tmp_path: Path
+) -> None:
+    repo = new_repo(tmp_path / "repo")
+    (repo / ".gitignore").write_text("ignored.py\n", encoding="utf-8")
+    (repo / "ignored.py").write_text("x = \n", encoding="utf-8")
+    (repo / "link.py").symlink_to(repo / "ignored.py")
+    (repo / "CERT.PEM").write_text("x = \n", encoding="utf-8")
+    env = server_env(tmp_path, {"CODESTRAL_API_KEY": fake_codestral.api_key})
+    for name, why in [("link.py", "is ignored by git"), ("CERT.PEM", "excludeDefaults")]:
+        ran = await run_cli(
+            "complete", "--endpoint", fake_codestral.url, f"{repo / name}:1:5", env=env
+        )
+        assert ran.code == 3
+        assert why in ran.err
+    assert fake_codestral.requests == []

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from codestral_lsp.exclusion import Exclusions, Policy, check_patterns, decide, file_path
-from codestral_lsp.gitignore import GitIgnores, Ran
+from codestral_lsp.gitignore import GitIgnores, Ran, check_ignore
 
 DEFAULTS = Policy()
 
@@ -295,3 +297,57 @@ async def test_a_closed_document_answers_its_waiting_request(tmp_path: Path) -> 
     assert (await waiting).excluded
     assert len(gate) == 0
     fake.release.set()
+
+
+# --- the git call itself (a real git) ------------------------------------------------------
+
+needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+
+
+def real_repo(path: Path) -> Path:
+    path.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q"], cwd=path, check=True)
+    return path
+
+
+def configure(repo: Path, name: str, value: str) -> None:
+    subprocess.run(["git", "config", name, value], cwd=repo, check=True)
+
+
+@needs_git
+async def test_check_ignore_runs_nothing_the_repository_configures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = real_repo(tmp_path / "r")
+    marker = tmp_path / "ran"
+    hook = tmp_path / "hook.sh"
+    hook.write_text(f'#!/bin/sh\ntouch "{marker}"\necho 0\n', encoding="utf-8")
+    hook.chmod(0o755)
+    configure(root, "core.fsmonitor", str(hook))
+    (root / ".gitignore").write_text("*.log\n", encoding="utf-8")
+    (root / ".git" / "info" / "exclude").write_text("local.py\n", encoding="utf-8")
+    elsewhere = real_repo(tmp_path / "elsewhere")
+    monkeypatch.setenv("GIT_DIR", str(elsewhere / ".git"))  # inherited: must not steer git
+    ran = await check_ignore(str(root), ["a.py", "b.log", "sub/c.log", "local.py", "sp ace.py"])
+    assert ran == Ran(frozenset({"b.log", "sub/c.log", "local.py"}))
+    assert not marker.exists()
+
+
+async def test_a_git_that_hangs_is_stopped_and_gives_no_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = tmp_path / "bin" / "git"
+    fake.parent.mkdir()
+    fake.write_text(f"#!/bin/sh\nexec {shutil.which('sleep')} 600\n", encoding="utf-8")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(fake.parent))
+    ran = await check_ignore(str(tmp_path), ["a.py"], timeout_s=0.05)
+    assert ran.ignored == frozenset()
+    assert ran.failure == "git took longer than 0.05 s"
+
+
+async def test_no_git_gives_no_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    ran = await check_ignore(str(tmp_path), ["a.py"])
+    assert ran.failure is not None
+    assert ran.failure.startswith("git cannot be run")
