@@ -259,7 +259,9 @@ class Exclusions:
         if rule is not None:
             self._settle(uri, entry, Decision(True, f"matches an exclude pattern ({rule})"))
             return
-        entry.task = asyncio.ensure_future(self._decide(uri, entry, self.policy))
+        task = asyncio.ensure_future(self._decide(uri, entry, self.policy))
+        task.add_done_callback(lambda done: self._check(uri, entry, done))
+        entry.task = task
 
     async def _decide(self, uri: str, entry: _Entry, policy: Policy) -> None:
         try:
@@ -267,6 +269,13 @@ class Exclusions:
         except OSError as exc:  # the file system failed us: unknown, so excluded
             decision = Decision(True, f"could not be inspected ({exc})")
         self._settle(uri, entry, decision)
+
+    def _check(self, uri: str, entry: _Entry, done: asyncio.Task[None]) -> None:
+        """A decision that failed unexpectedly: logged, and the document stays out."""
+        if not done.cancelled() and done.exception() is not None:
+            logger.error("deciding whether %s is excluded failed: %r", uri, done.exception())
+            if entry.task is done:
+                self._settle(uri, entry, Decision(True, "could not be decided"))
 
     def _settle(self, uri: str, entry: _Entry, decision: Decision) -> None:
         entry.decision, entry.task = decision, None
