@@ -175,8 +175,9 @@ class _Facts:
     checks: tuple[tuple[str, str], ...]  # (repository, path in it) for the link and its target
 
 
-def _inspect(path: str, roots: Sequence[str]) -> _Facts:
+def _inspect(uri_path: str, roots: Sequence[str]) -> _Facts:
     """Blocking file-system work: run in a thread."""
+    path = local_path(uri_path)
     target = os.path.realpath(path)
     # The link itself, in its real directory (git refuses paths "beyond a symbolic link").
     link = os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path))
@@ -184,8 +185,23 @@ def _inspect(path: str, roots: Sequence[str]) -> _Facts:
     for candidate in dict.fromkeys((link, target)):
         repo = repository(os.path.dirname(candidate))
         if repo is not None:
-            checks.append((repo, os.path.relpath(candidate, repo)))
-    return _Facts(target, tuple(os.path.realpath(r) for r in roots), tuple(checks))
+            checks.append((repo, os.path.relpath(candidate, repo).replace(os.sep, "/")))
+    resolved_roots = tuple(_uri_form(os.path.realpath(local_path(r))) for r in roots)
+    return _Facts(_uri_form(target), resolved_roots, tuple(checks))
+
+
+def local_path(uri_path: str) -> str:
+    """A file URI's path as this system spells it (``/C:/x`` is ``C:\\x`` on Windows)."""
+    if os.name == "nt" and len(uri_path) > 2 and uri_path[0] == "/" and uri_path[2] == ":":
+        return uri_path[1:].replace("/", "\\")
+    return uri_path
+
+
+def _uri_form(path: str) -> str:
+    """The inverse of ``local_path``: the form patterns are matched against."""
+    if os.name == "nt":
+        return "/" + path.replace("\\", "/")
+    return path
 
 
 async def decide(uri: str, policy: Policy, git: GitIgnores) -> Decision:
@@ -219,6 +235,7 @@ class _Entry:
     decision: Decision | None = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
+    told: str = ""  # the last reason logged for it: each is said once
 
 
 class Exclusions:
@@ -231,7 +248,6 @@ class Exclusions:
         self.git = git or GitIgnores()
         self.policy = Policy()
         self._entries: dict[str, _Entry] = {}
-        self._told: dict[str, str] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -280,8 +296,8 @@ class Exclusions:
     def _settle(self, uri: str, entry: _Entry, decision: Decision) -> None:
         entry.decision, entry.task = decision, None
         entry.ready.set()
-        if decision.excluded and self._told.get(uri) != decision.why:
-            self._told[uri] = decision.why
+        if decision.excluded and entry.told != decision.why:
+            entry.told = decision.why
             logger.warning("%s %s: no completions, never sent", uri, decision.why)
 
     def forget(self, uri: str) -> None:
@@ -291,7 +307,6 @@ class Exclusions:
                 entry.task.cancel()
             entry.decision, entry.task = Decision(True, "closed"), None
             entry.ready.set()  # a request still waiting answers now
-        self._told.pop(uri, None)
 
     def allowed(self, uri: str) -> bool:
         """Whether ``uri`` is known to be allowed now (undecided counts as not allowed)."""
