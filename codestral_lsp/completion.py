@@ -74,6 +74,7 @@ class Completer:
         self.root: str | None = None
         self.exclusions = Exclusions()
         self._too_large_told: set[str] = set()
+        self._latest: dict[str, int] = {}  # the newest request's number, per document
         self._ids = 0
 
     async def suggest(
@@ -96,11 +97,14 @@ class Completer:
         except DocumentError as exc:
             raise BadRequest(f"bad position {line}:{character}: {exc}") from exc
         self._ids += 1
-        request_id = f"c{self._ids}"
+        request_id, number = f"c{self._ids}", self._ids
+        self._latest[uri] = number
         trigger = "invoked" if invoked else "auto"
         version = doc.version
         refusal = await self.refusal(doc, settings)
-        if refusal is None and doc.version != version:
+        if refusal is None and self._latest.get(uri) != number:
+            refusal = "superseded"  # a newer request came while this one awaited the decision
+        elif refusal is None and doc.version != version:
             refusal = "stale"  # edited while its exclusion was being decided: asked again
         if refusal is not None:
             answer = Answer(request_id, refusal)
@@ -210,6 +214,7 @@ class Completer:
 
     def forget(self, uri: str) -> None:
         self.exclusions.forget(uri)
+        self._latest.pop(uri, None)
         self._too_large_told.discard(uri)
         self.scheduler.forget(uri)
         self.assembler.forget(uri)
