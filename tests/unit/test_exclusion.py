@@ -12,6 +12,7 @@ import pytest
 
 from codestral_lsp.exclusion import Exclusions, Policy, check_patterns, decide, file_path
 from codestral_lsp.gitignore import GitIgnores, Ran, check_ignore
+from codestral_lsp.settings import SettingsLayers
 
 DEFAULTS = Policy()
 
@@ -367,3 +368,12 @@ async def test_a_runner_that_breaks_keeps_the_file_out(tmp_path: Path) -> None:
     decision = await gate.decision((root / "a.py").as_uri())
     assert decision.excluded
     assert "git could not tell" in decision.why
+
+
+def test_a_bad_exclude_pattern_is_named_and_the_last_good_value_kept() -> None:
+    layers = SettingsLayers({}, "file")
+    assert layers.set_layer("init", {"exclude": ["secrets/"]}) == []
+    problems = layers.set_layer("change", {"exclude": ["ok.py", "bad\\"]})
+    assert [p.key for p in problems] == ["exclude"]
+    assert "'bad\\\\' is not a valid gitignore pattern" in str(problems[0])
+    assert layers.current.exclude == ("secrets/",)
