@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import logging
 import time
 from dataclasses import dataclass
 
-from codestral_lsp import context
+from codestral_lsp import context, snippets
 from codestral_lsp.documents import Cursor, Document, DocumentError, DocumentStore
+from codestral_lsp.exclusion import Exclusions, Policy
 from codestral_lsp.governor import Governor
 from codestral_lsp.positions import Encoding
-from codestral_lsp.privacy import DEFAULT_EXCLUDE, git_ignored, is_excluded
 from codestral_lsp.scheduler import Outcome, Scheduler
 from codestral_lsp.settings import Settings
 from codestral_lsp.shaping import Options, Shaped, Surroundings, shape
@@ -72,8 +73,9 @@ class Completer:
         self.documents, self.scheduler, self.assembler = documents, scheduler, assembler
         self.governor, self.stats = governor, stats
         self.root: str | None = None
-        self._exclusions: dict[str, bool] = {}
+        self.exclusions = Exclusions()
         self._too_large_told: set[str] = set()
+        self._latest: dict[str, int] = {}  # the newest request's number, per document
         self._ids = 0
 
     async def suggest(
@@ -96,17 +98,19 @@ class Completer:
         except DocumentError as exc:
             raise BadRequest(f"bad position {line}:{character}: {exc}") from exc
         self._ids += 1
-        request_id = f"c{self._ids}"
+        request_id, number = f"c{self._ids}", self._ids
+        self._latest[uri] = number
         trigger = "invoked" if invoked else "auto"
-        refusal = self.refusal(doc, settings)
+        version = doc.version
+        refusal = await self.refusal(doc, settings)
+        if refusal is None and self._latest.get(uri) != number:
+            refusal = "superseded"  # a newer request came while this one awaited the decision
+        elif refusal is None and doc.version != version:
+            refusal = "stale"  # edited while its exclusion was being decided: asked again
         if refusal is not None:
             answer = Answer(request_id, refusal)
             return self._done(answer, Outcome(None, refusal), started, f"trigger={trigger}")
-        others = [
-            d
-            for d in self.documents.recent()
-            if d.uri != uri and self.refusal(d, settings, quiet=True) is None
-        ]
+        others = self.snippet_sources(uri, settings)
         full = self.assembler.budget_need(doc.language_id, settings)
         plan = self.governor.plan(invoked, full, settings.max_tokens)
         if plan.max_tokens != settings.max_tokens:
@@ -169,15 +173,31 @@ class Completer:
         )
         return answer
 
-    def refusal(self, doc: Document, settings: Settings, quiet: bool = False) -> str | None:
+    def snippet_sources(self, uri: str, settings: Settings) -> list[Document]:
+        """The most recently used other documents known to be allowed (undecided ones wait).
+
+        At most ``snippets.MAX_DOCUMENTS``: what a request reads of other files stays bounded
+        however many are open.
+        """
+        allowed = (
+            d
+            for d in self.documents.recent()
+            if d.uri != uri
+            and self.exclusions.allowed(d.uri)
+            and d.length <= settings.max_file_size
+        )
+        return list(itertools.islice(allowed, snippets.MAX_DOCUMENTS))
+
+    async def refusal(self, doc: Document, settings: Settings) -> str | None:
         """Why ``doc`` must not be completed nor read ("excluded", "too-large"), or None.
 
-        Each reason is logged once per file.
+        Waits (briefly, see ``exclusion.WAIT_S``) for this document's own exclusion decision,
+        never for another's. Each reason is logged once per file.
         """
-        if self.excluded(doc.uri, settings):
+        if (await self.exclusions.decision(doc.uri)).excluded:
             return "excluded"
         if doc.length > settings.max_file_size:
-            if not quiet and doc.uri not in self._too_large_told:
+            if doc.uri not in self._too_large_told:
                 self._too_large_told.add(doc.uri)
                 logger.warning(
                     "%s is larger than maxFileSize (%d > %d characters): no completions",
@@ -188,26 +208,18 @@ class Completer:
             return "too-large"
         return None
 
-    def excluded(self, uri: str, settings: Settings) -> bool:
-        """Whether ``uri`` must never be completed nor read; said once per file in the log."""
-        known = self._exclusions.get(uri)
-        if known is not None:
-            return known
-        patterns = [*settings.exclude, *(DEFAULT_EXCLUDE if settings.exclude_defaults else ())]
-        excluded = is_excluded(uri, patterns)
-        why = "matches an exclude pattern"
-        if not excluded and settings.respect_gitignore and git_ignored(uri):
-            excluded, why = True, "is ignored by git (respectGitignore)"
-        self._exclusions[uri] = excluded
-        if excluded:
-            logger.warning("%s %s: no completions, never sent", uri, why)
-        return excluded
+    def opened(self, uri: str) -> None:
+        """Decide ``uri``'s exclusion now, in the background (its requests wait for it)."""
+        self.exclusions.open(uri)
 
-    def settings_changed(self) -> None:
-        self._exclusions.clear()
+    def configure(self, settings: Settings, roots: tuple[str, ...] | None = None) -> None:
+        """Take new settings (and workspace roots); decisions are redone only if they matter."""
+        roots = self.exclusions.policy.roots if roots is None else roots
+        self.exclusions.use(Policy.of(settings, roots))
 
     def forget(self, uri: str) -> None:
-        self._exclusions.pop(uri, None)
+        self.exclusions.forget(uri)
+        self._latest.pop(uri, None)
         self._too_large_told.discard(uri)
         self.scheduler.forget(uri)
         self.assembler.forget(uri)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Mapping
@@ -22,8 +23,9 @@ from codestral_lsp.doctor import advice, hide_secrets_in_logs, load_settings, no
 from codestral_lsp.documents import Cursor, Document
 from codestral_lsp.engine import outgoing
 from codestral_lsp.errors import BackendError
+from codestral_lsp.exclusion import Policy, decide
+from codestral_lsp.gitignore import GitIgnores
 from codestral_lsp.positions import UTF16, to_units
-from codestral_lsp.privacy import DEFAULT_EXCLUDE, git_ignored, is_excluded
 from codestral_lsp.providers import endpoint_url, resolve_key
 from codestral_lsp.settings import Settings
 from codestral_lsp.shaping import Options, Shaped, shape
@@ -115,14 +117,15 @@ def read_place(target: str) -> Place:
     return Place(path, doc, Cursor(line - 1, column - 1))
 
 
-def refusal(place: Place, settings: Settings) -> str | None:
-    """Why the server would send nothing for this file (excluded, too large), or None."""
-    uri = place.doc.uri
-    patterns = [*settings.exclude, *(DEFAULT_EXCLUDE if settings.exclude_defaults else ())]
-    if is_excluded(uri, patterns):
-        return "it matches an exclude pattern (exclude, excludeDefaults)"
-    if settings.respect_gitignore and git_ignored(uri):
-        return "git ignores it (respectGitignore)"
+async def refusal(place: Place, settings: Settings, root: str) -> str | None:
+    """Why the server would send nothing for this file (excluded, too large), or None.
+
+    The server's own exclusion decision, with ``root`` (the current directory) as the
+    workspace root that ``exclude`` patterns are relative to.
+    """
+    decision = await decide(place.doc.uri, Policy.of(settings, (root,)), GitIgnores())
+    if decision.excluded:
+        return f"it {decision.why}"
     if place.doc.length > settings.max_file_size:
         return f"it is larger than maxFileSize ({settings.max_file_size} characters)"
     return None
@@ -145,7 +148,7 @@ class _Job:
     key_source: str
 
 
-def _prepare(
+async def _prepare(
     target: str,
     overrides: Mapping[str, object],
     settings_json: Mapping[str, object] | None,
@@ -164,7 +167,7 @@ def _prepare(
     except UsageError as exc:
         err.write(f"codestral-lsp complete: {exc}\n")
         raise _Stop(BAD_USAGE) from None
-    if (why := refusal(place, settings)) is not None:
+    if (why := await refusal(place, settings, os.getcwd())) is not None:
         err.write(f"codestral-lsp complete: nothing sent: {why}; the server would not complete\n")
         raise _Stop(NOTHING)
     key, key_source = resolve_key(settings.provider, settings.api_key, environ)
@@ -189,7 +192,7 @@ async def run_complete(
     started = time.monotonic()
     err = err or sys.stderr
     try:
-        job = _prepare(target, overrides, settings_json, environ, err)
+        job = await _prepare(target, overrides, settings_json, environ, err)
     except _Stop as stop:
         return stop.code
     settings, place = job.settings, job.place

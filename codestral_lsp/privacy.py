@@ -1,13 +1,12 @@
-"""Keeping secrets out: redaction of known secrets in output, and files never sent anywhere."""
+"""Keeping the key out of output: a logging filter that masks the current secrets.
+
+Secret-looking text in what is sent is found by ``redaction``; files never sent, by ``exclusion``.
+"""
 
 from __future__ import annotations
 
-import fnmatch
 import logging
-import subprocess
 from collections.abc import Iterable
-from pathlib import PurePosixPath
-from urllib.parse import unquote, urlparse
 
 MASK = "<redacted>"
 
@@ -41,68 +40,3 @@ class RedactingFilter(logging.Filter):
             if record.exc_text:
                 record.exc_text = redact(record.exc_text, self.secrets)
         return True
-
-
-# Files that hold secrets: never completed, never read for context.
-DEFAULT_EXCLUDE: tuple[str, ...] = (
-    ".env",
-    ".env.*",
-    "*.env",
-    "*.pem",
-    "*.key",
-    "*.p12",
-    "*.pfx",
-    "*.jks",
-    "*.keystore",
-    "id_rsa*",
-    "id_dsa*",
-    "id_ecdsa*",
-    "id_ed25519*",
-    ".netrc",
-    "_netrc",
-    ".npmrc",
-    ".pypirc",
-    ".git-credentials",
-    "*.kdbx",
-    "secrets.*",
-    "secret.*",
-    "credentials*",
-    ".aws/*",
-    ".ssh/*",
-    ".gnupg/*",
-    ".docker/config.json",
-    "*.tfvars",
-    "*.tfstate",
-)
-
-
-def is_excluded(uri: str, patterns: Iterable[str]) -> bool:
-    """Whether the file at ``uri`` matches a pattern (by its name, or its path's tail)."""
-    path = PurePosixPath(unquote(urlparse(uri).path))
-    for pattern in patterns:
-        if "/" in pattern:
-            depth = pattern.count("/") + 1
-            tail = "/".join(path.parts[-depth:])
-            if fnmatch.fnmatchcase(tail, pattern) or fnmatch.fnmatchcase(str(path), pattern):
-                return True
-        elif fnmatch.fnmatchcase(path.name, pattern):
-            return True
-    return False
-
-
-def git_ignored(uri: str) -> bool:
-    """Whether git ignores the file at ``uri`` (False outside a repository or without git)."""
-    parsed = urlparse(uri)
-    if parsed.scheme != "file":
-        return False
-    path = PurePosixPath(unquote(parsed.path))
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(path.parent), "check-ignore", "-q", "--", path.name],
-            capture_output=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0

@@ -107,6 +107,9 @@ class CodestralServer(StdioServer):
         self.call_progress.enabled = bool(window and window.work_done_progress)
         root = params.root_uri or (params.root_path and f"file://{params.root_path}")
         self.completer.root = display_path(root) if root else None
+        folders = [f.uri for f in params.workspace_folders or ()]
+        roots = tuple(display_path(uri) for uri in [*folders, root] if uri)
+        self.completer.configure(self.settings, roots)
 
     def serves_menu(self) -> bool:
         mode = self.settings.completion_fallback
@@ -128,7 +131,7 @@ class CodestralServer(StdioServer):
         self.governor.configure(
             Limits(limit.rpm, limit.tpm, limit.window_seconds, settings.max_tokens_per_day)
         )
-        self.completer.settings_changed()
+        self.completer.configure(settings)
         if settings.ca_bundle != self.client.ca_bundle:
             self.run_task(self.client.use_ca_bundle(settings.ca_bundle), "loading caBundle")
 
@@ -220,6 +223,12 @@ def resident_bytes() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def is_ignore_file(uri: str) -> bool:
+    """Whether saving ``uri`` may change what git ignores (``.gitignore``, ``info/exclude``)."""
+    path = urlparse(uri).path
+    return path.endswith(("/.gitignore", "/.git/info/exclude"))
+
+
 def to_change(event: types.TextDocumentContentChangeEvent) -> TextChange:
     if isinstance(event, types.TextDocumentContentChangePartial):
         r = event.range
@@ -272,6 +281,12 @@ def create_server(environ: Mapping[str, str] | None = None) -> CodestralServer:
         doc = params.text_document
         opened = ls.documents.open(doc.uri, doc.text, doc.version, doc.language_id)
         ls.assembler.opened(opened, doc.text)
+        ls.completer.opened(doc.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+    def did_save(ls: CodestralServer, params: types.DidSaveTextDocumentParams) -> None:
+        if is_ignore_file(params.text_document.uri):
+            ls.completer.exclusions.refresh()  # what git ignores may have changed
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: CodestralServer, params: types.DidChangeTextDocumentParams) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from codestral_lsp.exclusion import check_patterns
 from codestral_lsp.providers import PROVIDERS
 
 if sys.version_info >= (3, 11):
@@ -88,7 +89,7 @@ class Settings:
     max_tokens_per_day: int | None = None
     """Stop automatic requests once this many tokens were used today."""
     exclude: tuple[str, ...] = ()
-    """Glob patterns of files that get no completions and are never read for context."""
+    """gitignore-style patterns (from the workspace root): files never completed nor read."""
     exclude_defaults: bool = True
     """Also exclude the usual secret files (``.env``, keys, credentials, ...)."""
     multiline: str = "auto"
@@ -218,8 +219,9 @@ def _globs(value: object) -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, list) and all(isinstance(v, str) and v for v in value):
+        check_patterns(value)
         return tuple(value)
-    raise ValueError("must be a list of glob patterns")
+    raise ValueError("must be a list of gitignore-style patterns")
 
 
 def _pem_file(value: object) -> str | None:

@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import unquote, urlparse
 
+from cachetools import LRUCache
+
 from codestral_lsp.context import FimContext
 from codestral_lsp.documents import Document
 
@@ -78,10 +80,17 @@ class EditTrail:
 
 
 class ChunkIndex:
-    """Chunks of other documents, built once per document version."""
+    """Chunks of other documents, built once per document version.
 
-    def __init__(self) -> None:
-        self._built: dict[str, tuple[int, list[Chunk]]] = {}
+    Holds the ``MAX_DOCUMENTS`` most recently used documents' chunks: however many documents
+    are open, the index stays that size (an open document costs its text, not its chunks too).
+    """
+
+    def __init__(self, size: int = MAX_DOCUMENTS) -> None:
+        self._built: LRUCache[str, tuple[int, list[Chunk]]] = LRUCache(size)
+
+    def __len__(self) -> int:
+        return len(self._built)
 
     def chunks(self, doc: Document) -> list[Chunk]:
         cached = self._built.get(doc.uri)

@@ -1,4 +1,4 @@
-"""Secrets stay out: excluded files by pattern, and redaction of known secrets in log output."""
+"""Secrets stay out: redaction of known secrets in log output (exclusion: test_exclusion.py)."""
 
 from __future__ import annotations
 
@@ -10,80 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from codestral_lsp.privacy import DEFAULT_EXCLUDE, MASK, RedactingFilter, is_excluded, redact
-
-
-@pytest.mark.parametrize(
-    "uri",
-    [
-        "file:///home/u/proj/.env",
-        "file:///home/u/proj/.env.local",
-        "file:///home/u/proj/deploy/prod.env",
-        "file:///etc/ssl/server.pem",
-        "file:///home/u/proj/tls/server.key",
-        "file:///home/u/.ssh/id_rsa",
-        "file:///home/u/.ssh/id_ed25519.pub",
-        "file:///home/u/keys/id_ed25519",  # a key outside .ssh, by its name
-        "file:///home/u/.netrc",
-        "file:///home/u/proj/.npmrc",
-        "file:///home/u/.pypirc",
-        "file:///home/u/.git-credentials",
-        "file:///home/u/proj/config/secrets.yaml",
-        "file:///home/u/proj/credentials.json",
-        "file:///home/u/.aws/credentials",
-        "file:///home/u/.aws/config",
-        "file:///home/u/.ssh/config",
-        "file:///home/u/.ssh/known_hosts",
-        "file:///home/u/.docker/config.json",
-        "file:///home/u/infra/prod.tfvars",
-        "file:///home/u/my%20project/.env",  # percent-encoded directory
-        "file:///home/u/proj/%2Eenv",  # percent-encoded name
-        "file:///home/u/proj/secrets%2Eyaml",
-        "file:///C:/Users/u/.ssh/id_rsa",  # a Windows path in a file URI
-        "file:///home/u/proj/.env?x=1#top",  # query and fragment are not the path
-    ],
-)
-def test_default_patterns_exclude(uri: str) -> None:
-    assert is_excluded(uri, DEFAULT_EXCLUDE)
-
-
-@pytest.mark.parametrize(
-    "uri",
-    [
-        "file:///home/u/proj/environment.py",
-        "file:///home/u/proj/keys.py",
-        "file:///home/u/proj/key.py",
-        "file:///home/u/proj/README.md",
-        "file:///home/u/proj/src/secretary.py",
-        "file:///home/u/proj/env/settings.py",  # a directory named env
-        "file:///home/u/proj/.envrc.example.py",
-        "file:///home/u/proj/docs/ssh/config.md",  # ssh without the dot
-        "file:///home/u/proj/aws/config",
-        "file:///home/u/proj/docker/config.json",
-        "file:///home/u/proj/pem.py",
-        "untitled:Untitled-1",
-    ],
-)
-def test_default_patterns_leave_ordinary_files(uri: str) -> None:
-    assert not is_excluded(uri, DEFAULT_EXCLUDE)
-
-
-@pytest.mark.parametrize(
-    ("uri", "patterns", "excluded"),
-    [
-        ("file:///w/conf.local.py", ["*.local.py"], True),
-        ("file:///w/conf.py", ["*.local.py"], False),
-        ("file:///w/app/generated/api.py", ["generated/*"], True),  # the path's tail
-        ("file:///w/app/generated/deep/api.py", ["generated/*"], False),  # one level only
-        ("file:///w/app/generated/deep/api.py", ["generated/*/*.py"], True),
-        ("file:///w/app/generated/api.py", ["/w/app/*"], True),  # a whole path
-        ("file:///w/my%20dir/notes.txt", ["my dir/*"], True),
-        ("file:///w/.env", [], False),  # defaults off
-    ],
-)
-def test_user_patterns(uri: str, patterns: list[str], excluded: bool) -> None:
-    assert is_excluded(uri, patterns) is excluded
-
+from codestral_lsp.privacy import MASK, RedactingFilter, redact
 
 # --- redaction --------------------------------------------------------------------------------
 

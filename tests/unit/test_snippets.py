@@ -305,6 +305,16 @@ def test_chunks_are_built_once_per_version() -> None:
     assert index.chunks(numbered(25, version=2)) is not changed
 
 
+def test_the_index_holds_only_the_most_recently_used_documents() -> None:
+    index = ChunkIndex()
+    docs = [Document(f"file:///w/m{i}.py", f"name_{i} = 1\n", 1) for i in range(5 * MAX_DOCUMENTS)]
+    for doc in docs:
+        index.chunks(doc)
+    assert len(index) == MAX_DOCUMENTS
+    newest = index.chunks(docs[-1])
+    assert index.chunks(docs[-1]) is newest  # still cached
+
+
 def test_only_the_first_lines_of_a_long_document_are_indexed() -> None:
     found = ChunkIndex().chunks(numbered(MAX_INDEXED_LINES + 1_000))
     assert max(c.end for c in found) == MAX_INDEXED_LINES - 1

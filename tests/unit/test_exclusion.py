@@ -1,0 +1,379 @@
+"""Files never sent: gitignore-style patterns, defaults, symlinks, the per-document gate."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from codestral_lsp.exclusion import Exclusions, Policy, check_patterns, decide, file_path
+from codestral_lsp.gitignore import GitIgnores, Ran, check_ignore
+from codestral_lsp.settings import SettingsLayers
+
+DEFAULTS = Policy()
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "file:///home/u/proj/.env",
+        "file:///home/u/proj/.env.local",
+        "file:///home/u/proj/deploy/prod.env",
+        "file:///etc/ssl/server.pem",
+        "file:///home/u/proj/tls/server.key",
+        "file:///home/u/.ssh/id_rsa",
+        "file:///home/u/.ssh/id_ed25519.pub",
+        "file:///home/u/keys/id_ed25519",  # a key outside .ssh, by its name
+        "file:///home/u/.netrc",
+        "file:///home/u/proj/.npmrc",
+        "file:///home/u/.pypirc",
+        "file:///home/u/.git-credentials",
+        "file:///home/u/proj/config/secrets.yaml",
+        "file:///home/u/proj/credentials.json",
+        "file:///home/u/.aws/credentials",
+        "file:///home/u/.aws/config",
+        "file:///home/u/.ssh/config",
+        "file:///home/u/.ssh/known_hosts",
+        "file:///home/u/.docker/config.json",
+        "file:///home/u/infra/prod.tfvars",
+        "file:///home/u/my%20project/.env",  # percent-encoded directory
+        "file:///home/u/proj/%2Eenv",  # percent-encoded name
+        "file:///home/u/proj/secrets%2Eyaml",
+        "file:///C:/Users/u/.ssh/id_rsa",  # a Windows path in a file URI
+        "file:///home/u/proj/.env?x=1#top",  # query and fragment are not the path
+        # Case does not matter for the defaults (case-insensitive file systems, habits).
+        "file:///home/u/proj/.ENV",
+        "file:///home/u/.ssh/ID_RSA",
+        "file:///home/u/keys/ID_RSA",
+        "file:///home/u/proj/tls/cert.PEM",
+        "file:///home/u/proj/Secrets.Yaml",
+        "file:///home/u/.SSH/config",
+        # The wider list.
+        "file:///home/u/proj/.envrc",
+        "file:///home/u/.pgpass",
+        "file:///home/u/.kube/config",
+        "file:///home/u/.config/gcloud/application_default_credentials.json",
+        "file:///home/u/.config/gcloud/credentials.db",
+        "file:///home/u/proj/application_default_credentials.json",
+        "file:///home/u/infra/prod.tfvars.json",
+        "file:///home/u/infra/terraform.tfstate.backup",
+        "file:///srv/www/.htpasswd",
+        "file:///home/u/proj/.git-credentials",
+        "file:///home/u/.azure/accessTokens.json",
+    ],
+)
+def test_default_patterns_exclude(uri: str) -> None:
+    assert DEFAULTS.match(file_path(uri)) == "excludeDefaults"
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "file:///home/u/proj/environment.py",
+        "file:///home/u/proj/keys.py",
+        "file:///home/u/proj/key.py",
+        "file:///home/u/proj/README.md",
+        "file:///home/u/proj/src/secretary.py",
+        "file:///home/u/proj/env/settings.py",  # a directory named env
+        "file:///home/u/proj/.envrc.example.py",
+        "file:///home/u/proj/docs/ssh/config.md",  # ssh without the dot
+        "file:///home/u/proj/aws/config",
+        "file:///home/u/proj/docker/config.json",
+        "file:///home/u/proj/kube/config",
+        "file:///home/u/proj/pem.py",
+        "file:///home/u/credentials-service/app.py",  # name patterns do not take directories
+        "file:///home/u/proj/tfvars.py",
+        "untitled:Untitled-1",
+    ],
+)
+def test_default_patterns_leave_ordinary_files(uri: str) -> None:
+    assert DEFAULTS.match(file_path(uri)) is None
+
+
+@pytest.mark.parametrize(
+    ("path", "patterns", "excluded"),
+    [
+        ("/w/conf.local.py", ["*.local.py"], True),
+        ("/w/conf.py", ["*.local.py"], False),
+        ("/w/deep/er/conf.local.py", ["*.local.py"], True),  # no slash: any depth
+        ("/w/secrets/db/prod.py", ["secrets/**"], True),
+        ("/w/secrets/db/prod.py", ["secrets/"], True),
+        ("/w/app/secrets/key.py", ["secrets/"], True),  # a directory at any depth
+        ("/w/app/secrets/key.py", ["/secrets/"], False),  # anchored at the root
+        ("/w/secrets.py", ["secrets/"], False),  # a file, not the directory
+        ("/w/app/generated/api.py", ["app/generated/*"], True),
+        ("/w/app/generated/deep/api.py", ["app/generated/*"], True),  # its directory goes too
+        ("/w/lib/app/generated/api.py", ["app/generated/*"], False),  # anchored: middle slash
+        ("/w/a/b/c/gen_x.py", ["a/**/gen_*.py"], True),
+        ("/w/keep.local.py", ["*.local.py", "!keep.local.py"], False),  # re-included
+        ("/w/CONF.LOCAL.PY", ["*.local.py"], False),  # user patterns: case-sensitive, as git
+        ("/w/my dir/notes.txt", ["my dir/"], True),
+        ("/elsewhere/secrets/x.py", ["secrets/"], True),  # outside the root: absolute path
+        ("/elsewhere/x.py", ["/elsewhere/x.py"], True),
+        ("/w/.env", [], None),  # defaults off: nothing
+    ],
+)
+def test_user_patterns_have_gitignore_semantics(
+    path: str, patterns: list[str], excluded: bool | None
+) -> None:
+    policy = Policy(tuple(patterns), defaults=False, roots=("/w",))
+    assert policy.match(path) == ("exclude" if excluded else None)
+
+
+def test_the_deepest_root_holding_a_path_wins() -> None:
+    policy = Policy(("/pkg/gen.py",), defaults=False, roots=("/w", "/w/sub"))
+    assert policy.match("/w/sub/pkg/gen.py") == "exclude"  # relative to /w/sub, not to /w
+    nested = Policy(("/sub/pkg/gen.py",), defaults=False, roots=("/w", "/w/sub"))
+    assert nested.match("/w/sub/pkg/gen.py") is None
+
+
+@pytest.mark.parametrize("bad", ["\\", "foo\\"])
+def test_a_pattern_git_cannot_read_is_refused(bad: str) -> None:
+    with pytest.raises(ValueError, match="not a valid gitignore pattern"):
+        check_patterns(["ok.py", bad])
+
+
+def test_policies_compare_by_their_settings() -> None:
+    assert Policy(("a",), roots=("/w",)) == Policy(("a",), roots=("/w",))
+    assert Policy(("a",)) != Policy(("b",))
+
+
+# --- symlinks ---------------------------------------------------------------------------------
+
+
+class NoGit(GitIgnores):
+    async def ignored(self, repo: str, path: str) -> object:  # type: ignore[override]
+        raise AssertionError("git asked outside a repository")
+
+
+async def test_a_symlink_is_judged_by_its_target_too(tmp_path: Path) -> None:
+    (tmp_path / "ignored.py").write_text("SECRET = 1\n", encoding="utf-8")
+    (tmp_path / "link.py").symlink_to(tmp_path / "ignored.py")
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "id_rsa").write_text("key\n", encoding="utf-8")
+    (tmp_path / "deploy.py").symlink_to(tmp_path / "keys" / "id_rsa")
+    policy = Policy(("ignored.py",), roots=(str(tmp_path),))
+    link = await decide((tmp_path / "link.py").as_uri(), policy, NoGit())
+    assert link.excluded
+    assert "ignored.py" in link.why
+    to_key = await decide((tmp_path / "deploy.py").as_uri(), policy, NoGit())
+    assert to_key.excluded
+    plain = await decide((tmp_path / "other.py").as_uri(), policy, NoGit())
+    assert not plain.excluded
+
+
+# --- the gate: decided once per document, waited for only by its own requests ---------------
+
+
+class FakeGit:
+    """A ``check-ignore`` runner: records each call; blocks calls for ``slow`` repos."""
+
+    def __init__(self, ignored: set[str] | None = None) -> None:
+        self.calls: list[tuple[str, tuple[str, ...]]] = []
+        self.ignored = ignored or set()
+        self.slow: set[str] = set()
+        self.release = asyncio.Event()
+        self.failing: set[str] = set()
+
+    async def __call__(self, repo: str, paths: Sequence[str]) -> Ran:
+        self.calls.append((repo, tuple(paths)))
+        if repo in self.slow:
+            await self.release.wait()
+        if self.failing & set(paths):
+            return Ran(frozenset(), "git failed: fatal: pathspec is beyond a symbolic link")
+        return Ran(frozenset(p for p in paths if p in self.ignored))
+
+
+def repo(tmp_path: Path, name: str) -> Path:
+    root = tmp_path / name
+    (root / ".git").mkdir(parents=True)
+    return root.resolve()
+
+
+async def until(condition: object, what: str) -> None:
+    """Poll ``condition()`` (a callable) on the loop until true, for at most 10 s."""
+    assert callable(condition)
+    deadline = asyncio.get_running_loop().time() + 10
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.005)
+
+
+async def test_a_hanging_check_holds_back_only_its_own_document(tmp_path: Path) -> None:
+    slow, fast = repo(tmp_path, "slow"), repo(tmp_path, "fast")
+    fake = FakeGit()
+    fake.slow.add(str(slow))
+    gate = Exclusions(GitIgnores(fake))
+    gate.open((slow / "a.py").as_uri())
+    gate.open((fast / "b.py").as_uri())
+    gate.open("file:///nowhere/c.py")  # no repository: decided without git
+    assert not (await gate.decision((fast / "b.py").as_uri())).excluded
+    assert not (await gate.decision("file:///nowhere/c.py")).excluded
+    assert gate.allowed((fast / "b.py").as_uri())
+    assert not gate.allowed((slow / "a.py").as_uri())  # undecided: not a snippet source
+    pending = await gate.decision((slow / "a.py").as_uri(), wait_s=0)
+    assert pending.excluded
+    assert "still running" in pending.why
+    fake.release.set()
+    assert not (await gate.decision((slow / "a.py").as_uri())).excluded
+
+
+async def test_git_that_cannot_tell_keeps_the_file_out(tmp_path: Path) -> None:
+    root = repo(tmp_path, "r")
+    fake = FakeGit()
+    fake.failing.add("a.py")
+    gate = Exclusions(GitIgnores(fake))
+    gate.open((root / "a.py").as_uri())
+    decision = await gate.decision((root / "a.py").as_uri())
+    assert decision.excluded
+    assert "git could not tell" in decision.why
+
+
+async def test_one_bad_path_does_not_fail_its_whole_batch(tmp_path: Path) -> None:
+    root = str(repo(tmp_path, "r"))
+    fake = FakeGit(ignored={"ignored.py"})
+    fake.failing.add("bad.py")  # git dies on it (beyond a symlink, in a submodule...)
+    git = GitIgnores(fake)
+    answers = await asyncio.gather(
+        git.ignored(root, "bad.py"), git.ignored(root, "ok.py"), git.ignored(root, "ignored.py")
+    )
+    assert [a.ignored for a in answers] == [None, False, True]
+    assert fake.calls[0] == (root, ("bad.py", "ok.py", "ignored.py"))  # one call, then each
+    assert len(fake.calls) == 4
+
+
+async def test_paths_waiting_for_one_repository_go_in_one_call(tmp_path: Path) -> None:
+    root = repo(tmp_path, "r")
+    fake = FakeGit(ignored={"f7.py"})
+    fake.slow.add(str(root))
+    git = GitIgnores(fake, running=1)
+    gate = Exclusions(git)
+    uris = [(root / f"f{i}.py").as_uri() for i in range(50)]
+    for uri in uris:
+        gate.open(uri)
+    await until(lambda: len(fake.calls) == 1, "the first call")
+    first = len(fake.calls[0][1])
+    await until(lambda: len(git._waiting.get(str(root), ())) == 50 - first, "the rest to queue")
+    fake.release.set()
+    decisions = [await gate.decision(uri) for uri in uris]
+    assert len(fake.calls) <= 2  # the first, and one for all that waited behind it
+    assert sorted(p for _, paths in fake.calls for p in paths) == sorted(
+        f"f{i}.py" for i in range(50)
+    )
+    assert [d.excluded for d in decisions] == [i == 7 for i in range(50)]
+
+
+async def test_a_new_policy_decides_again_and_an_unchanged_one_does_not(tmp_path: Path) -> None:
+    root = repo(tmp_path, "r")
+    fake = FakeGit()
+    gate = Exclusions(GitIgnores(fake))
+    uri = (root / "app.py").as_uri()
+    gate.use(Policy(roots=(str(root),)))
+    gate.open(uri)
+    assert not (await gate.decision(uri)).excluded
+    gate.use(Policy(roots=(str(root),)))
+    assert gate.allowed(uri)
+    assert len(fake.calls) == 1
+    gate.use(Policy(("app.py",), roots=(str(root),)))
+    assert (await gate.decision(uri)).excluded
+    fake.ignored.add("app.py")
+    gate.use(Policy(roots=(str(root),)))
+    gate.refresh()  # a .gitignore was saved
+    decision = await gate.decision(uri)
+    assert decision.excluded
+    assert "ignored by git" in decision.why
+
+
+async def test_a_closed_document_answers_its_waiting_request(tmp_path: Path) -> None:
+    root = repo(tmp_path, "r")
+    fake = FakeGit()
+    fake.slow.add(str(root))
+    gate = Exclusions(GitIgnores(fake))
+    uri = (root / "a.py").as_uri()
+    gate.open(uri)
+    waiting = asyncio.ensure_future(gate.decision(uri, wait_s=60))
+    await until(lambda: fake.calls, "git to be asked")
+    gate.forget(uri)
+    assert (await waiting).excluded
+    assert len(gate) == 0
+    fake.release.set()
+
+
+# --- the git call itself (a real git) ------------------------------------------------------
+
+needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+
+
+def real_repo(path: Path) -> Path:
+    path.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q"], cwd=path, check=True)
+    return path
+
+
+def configure(repo: Path, name: str, value: str) -> None:
+    subprocess.run(["git", "config", name, value], cwd=repo, check=True)
+
+
+@needs_git
+async def test_check_ignore_runs_nothing_the_repository_configures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = real_repo(tmp_path / "r")
+    marker = tmp_path / "ran"
+    hook = tmp_path / "hook.sh"
+    hook.write_text(f'#!/bin/sh\ntouch "{marker}"\necho 0\n', encoding="utf-8")
+    hook.chmod(0o755)
+    configure(root, "core.fsmonitor", str(hook))
+    (root / ".gitignore").write_text("*.log\n", encoding="utf-8")
+    (root / ".git" / "info" / "exclude").write_text("local.py\n", encoding="utf-8")
+    elsewhere = real_repo(tmp_path / "elsewhere")
+    monkeypatch.setenv("GIT_DIR", str(elsewhere / ".git"))  # inherited: must not steer git
+    ran = await check_ignore(str(root), ["a.py", "b.log", "sub/c.log", "local.py", "sp ace.py"])
+    assert ran == Ran(frozenset({"b.log", "sub/c.log", "local.py"}))
+    assert not marker.exists()
+
+
+async def test_a_git_that_hangs_is_stopped_and_gives_no_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = tmp_path / "bin" / "git"
+    fake.parent.mkdir()
+    fake.write_text(f"#!/bin/sh\nexec {shutil.which('sleep')} 600\n", encoding="utf-8")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(fake.parent))
+    ran = await check_ignore(str(tmp_path), ["a.py"], timeout_s=0.05)
+    assert ran.ignored == frozenset()
+    assert ran.failure == "git took longer than 0.05 s"
+
+
+async def test_no_git_gives_no_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    ran = await check_ignore(str(tmp_path), ["a.py"])
+    assert ran.failure is not None
+    assert ran.failure.startswith("git cannot be run")
+
+
+async def test_a_runner_that_breaks_keeps_the_file_out(tmp_path: Path) -> None:
+    root = repo(tmp_path, "r")
+
+    async def broken(repo: str, paths: Sequence[str]) -> Ran:
+        raise RuntimeError("boom")
+
+    gate = Exclusions(GitIgnores(broken))
+    gate.open((root / "a.py").as_uri())
+    decision = await gate.decision((root / "a.py").as_uri())
+    assert decision.excluded
+    assert "git could not tell" in decision.why
+
+
+def test_a_bad_exclude_pattern_is_named_and_the_last_good_value_kept() -> None:
+    layers = SettingsLayers({}, "file")
+    assert layers.set_layer("init", {"exclude": ["secrets/"]}) == []
+    problems = layers.set_layer("change", {"exclude": ["ok.py", "bad\\"]})
+    assert [p.key for p in problems] == ["exclude"]
+    assert "'bad\\\\' is not a valid gitignore pattern" in str(problems[0])
+    assert layers.current.exclude == ("secrets/",)
