@@ -23,6 +23,7 @@ from pygls.protocol import JsonRPCProtocol
 logger = logging.getLogger(__name__)
 
 MAX_FRAME = 512 * 1024 * 1024  # a 50 MB document arrives as ~50-300 MB of JSON: room to spare
+MAX_HEADER = 8192  # LSP headers are two short lines; more is not a header
 _HEADER_END = b"\r\n\r\n"
 _LENGTH = re.compile(rb"(?i)content-length[ \t]*:[ \t]*([0-9]{1,12})[ \t]*(?:\r\n|$)")
 _READ = 1 << 16
@@ -31,11 +32,22 @@ PARSE_ERROR, INVALID_REQUEST, INVALID_PARAMS = -32700, -32600, -32602
 
 
 async def frames(reader: asyncio.StreamReader) -> Any:
-    """Yield each frame's body; a frame with no usable length is skipped (logged)."""
+    """Yield each frame's body; a frame with no usable length is skipped (logged).
+
+    A header block longer than ``MAX_HEADER`` is not kept: its bytes are dropped until the
+    next blank line (the end of some header), so memory stays bounded whatever arrives.
+    """
     buffer = bytearray()
     while True:
         end = buffer.find(_HEADER_END)
+        skipping = False
         while end < 0:
+            if len(buffer) > MAX_HEADER:
+                if not skipping:
+                    logger.error("dropped a header over %d bytes with no end", MAX_HEADER)
+                    yield None  # the caller answers with a parse error
+                    skipping = True
+                del buffer[: -len(_HEADER_END)]  # what is left may start the blank line
             chunk = await reader.read(_READ)
             if not chunk:
                 return
@@ -79,6 +91,10 @@ def dispatch(protocol: JsonRPCProtocol, body: bytes) -> None:
         return
     try:
         data = json.loads(body)
+    except RecursionError:
+        logger.error("unreadable message: nested too deep")
+        _error(protocol, None, PARSE_ERROR, "Parse error: nested too deep")
+        return
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         logger.error("unreadable message: %s", exc)
         _error(protocol, None, PARSE_ERROR, f"Parse error: {exc}")
@@ -98,8 +114,8 @@ def dispatch(protocol: JsonRPCProtocol, body: bytes) -> None:
         return
     try:
         message = protocol.structure_message(data)
-    except JsonRpcException as exc:
-        reason = _reason(exc)
+    except (JsonRpcException, RecursionError) as exc:
+        reason = _reason(exc) if isinstance(exc, JsonRpcException) else "nested too deep"
         if msg_id is not None and method is not None:
             _error(protocol, msg_id, INVALID_PARAMS, f"Invalid params for {method}: {reason}")
         else:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import stat
 import sys
 import threading
 from typing import Any
@@ -58,8 +60,39 @@ def _strict_str(value: object, _: type) -> str:
     return value
 
 
-class _NotAPipeError(Exception):
-    """stdin cannot be read by an asyncio pipe transport."""
+class _Valve(asyncio.ReadTransport):
+    """What a StreamReader pauses and resumes when its buffer fills: here, ``_feed``'s reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open = asyncio.Event()
+        self.open.set()
+
+    def pause_reading(self) -> None:
+        self.open.clear()
+
+    def resume_reading(self) -> None:
+        self.open.set()
+
+    def is_reading(self) -> bool:
+        return self.open.is_set()
+
+
+async def _feed(reader: asyncio.StreamReader, fd: int) -> None:
+    """Read ``fd`` in a worker thread into ``reader``: for files the event loop cannot watch.
+
+    Reads pause while the reader holds more than its limit (an endless /dev/zero stays small).
+    """
+    loop = asyncio.get_running_loop()
+    valve = _Valve()
+    reader.set_transport(valve)
+    while True:
+        await valve.open.wait()
+        chunk = await loop.run_in_executor(None, os.read, fd, 1 << 16)
+        if not chunk:
+            break
+        reader.feed_data(chunk)
+    reader.feed_eof()
 
 
 class LspLogHandler(logging.Handler):
@@ -98,19 +131,16 @@ class StdioServer(LanguageServer):
     """A LanguageServer that reads stdin on the event loop."""
 
     def start_stdio(self) -> None:
-        """Serve on stdin/stdout, reading stdin on the event loop.
+        """Serve on stdin/stdout, reading stdin on the event loop; the end of input ends it.
 
         pygls' own stdio reader hands every message through a worker thread (about 1 ms per
-        message); an asyncio pipe reader needs none. Falls back to pygls' reader when stdin is
-        not a pipe, socket or terminal (a regular file).
+        message); an asyncio pipe reader needs none. stdin that the event loop cannot watch (a
+        regular file, /dev/null) is read by a worker thread instead.
         """
         stop = self._stop_event = threading.Event()
         self.protocol.set_writer(StdoutWriter(sys.stdout.buffer))
         try:
             asyncio.run(self._serve_stdin(stop))
-        except _NotAPipeError:
-            self.start_io()  # shuts down by itself
-            return
         except BrokenPipeError:
             logger.error("the connection to the editor is lost; stopping")
         except (KeyboardInterrupt, SystemExit):
@@ -118,15 +148,24 @@ class StdioServer(LanguageServer):
         self.shutdown()  # type: ignore[no-untyped-call]
 
     async def _serve_stdin(self, stop: threading.Event) -> None:
-        loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader()
         try:
+            mode = os.fstat(sys.stdin.fileno()).st_mode
+        except (OSError, ValueError):  # stdin closed (``<&-``): no input at all
+            logger.info("no standard input; stopping")
+            return
+        if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or sys.stdin.isatty():
+            loop = asyncio.get_running_loop()
             await loop.connect_read_pipe(
                 lambda: asyncio.StreamReaderProtocol(reader), sys.stdin.buffer
             )
-        except (ValueError, OSError) as exc:
-            raise _NotAPipeError from exc
-        await jsonrpc.serve(reader, self.protocol, stop)
+            await jsonrpc.serve(reader, self.protocol, stop)
+            return
+        feeding = asyncio.ensure_future(_feed(reader, sys.stdin.fileno()))
+        try:
+            await jsonrpc.serve(reader, self.protocol, stop)
+        finally:
+            feeding.cancel()
 
     def start_tcp(self, host: str, port: int) -> None:
         """Serve one editor over TCP with the same message loop as stdio."""
