@@ -16,7 +16,7 @@ from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
-from codestral_lsp import jsonrpc
+from codestral_lsp import connections, jsonrpc
 
 logger = logging.getLogger(__name__)
 
@@ -168,26 +168,21 @@ class StdioServer(LanguageServer):
             feeding.cancel()
 
     def start_tcp(self, host: str, port: int) -> None:
-        """Serve one editor over TCP with the same message loop as stdio."""
+        """Serve one editor over TCP (see ``connections``); raises OSError if it cannot listen."""
+        self._serve_one_editor(connections.listen_tcp(host, port))
+
+    def start_socket(self, path: str) -> None:
+        """Serve one editor on an owner-only unix socket; raises OSError if it cannot listen."""
+        listener = connections.UnixListener(path)
+        try:
+            self._serve_one_editor(listener)
+        finally:
+            listener.remove()
+
+    def _serve_one_editor(self, listen: connections.Listen) -> None:
         stop = self._stop_event = threading.Event()
-
-        async def main() -> None:
-            done = asyncio.Event()
-
-            async def connection(reader: asyncio.StreamReader, writer: Any) -> None:
-                self.protocol.set_writer(writer)
-                try:
-                    await jsonrpc.serve(reader, self.protocol, stop)
-                finally:
-                    done.set()
-
-            server = await asyncio.start_server(connection, host, port)
-            logger.info("serving on %s", [s.getsockname() for s in server.sockets])
-            async with server:
-                await done.wait()
-
         with contextlib.suppress(KeyboardInterrupt, SystemExit):
-            asyncio.run(main())
+            asyncio.run(connections.serve_one_editor(listen, self.protocol, stop))
         self.shutdown()  # type: ignore[no-untyped-call]
 
     def report_server_error(self, error: Exception, source: Any) -> None:
