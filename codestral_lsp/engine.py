@@ -17,7 +17,7 @@ from codestral_lsp.errors import AuthError, BackendError, RateLimitError
 from codestral_lsp.governor import Governor
 from codestral_lsp.privacy import redact_secrets
 from codestral_lsp.providers import PROVIDERS, endpoint_url, resolve_key
-from codestral_lsp.settings import Settings
+from codestral_lsp.settings import Settings, key_problem
 from codestral_lsp.stats import Stats
 from codestral_lsp.tokens import TokenEstimator
 
@@ -62,6 +62,11 @@ class CompletionEngine:
         key, key_source = resolve_key(settings.provider, settings.api_key, self._environ)
         if key is None:
             self._tell_once("no-key", _no_key_message(settings))
+            return None
+        if problem := key_problem(key):
+            self._tell_once(
+                f"bad-key {key_source}", f"codestral-lsp: the API key from {key_source} {problem}."
+            )
             return None
         url = endpoint_url(settings.provider, settings.region, settings.endpoint)
         prompt, suffix = outgoing(context, settings)

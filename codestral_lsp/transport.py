@@ -37,6 +37,14 @@ class Protocol(LanguageServerProtocol):
     # Plain methods, not generators: pygls keeps a future per generator-run notification in
     # a dict that only responses ever clear (1.5 KiB per keystroke, forever).
 
+    @lsp_method(types.INITIALIZE)
+    def lsp_initialize(self, params: types.InitializeParams) -> Any:
+        """Tell the server the client's credentials before pygls logs the request (at -vvv)."""
+        learn = getattr(self._server, "learn_secrets", None)
+        if learn is not None:
+            learn(params.initialization_options)
+        return (yield from super().lsp_initialize(params))
+
     @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
     def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams) -> None:
         self._forward(types.TEXT_DOCUMENT_DID_OPEN, params)
