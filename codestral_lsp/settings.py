@@ -469,7 +469,7 @@ class SettingsLayers:
         if own_key and own_headers:
             return None
         host = urlsplit(url).netloc
-        was = "{}:{}".format(*self._pinned[1:]) if self._pinned[2] else self._pinned[1]
+        was = "{}:{}".format(*self._pinned[1:])
         reason = (
             f"would send the API key (and headers) set elsewhere to {host}, not to {was} where "
             "they have been going; refused, the last good value stays in force. Restart the "
@@ -501,7 +501,11 @@ def destination(settings: Settings) -> str:
 
 def _origin(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
-    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme)
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def secrets_in(values: object) -> list[str]:
