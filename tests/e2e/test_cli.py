@@ -19,7 +19,7 @@ def test_version_and_help() -> None:
     out = subprocess.run([*SERVER, "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == f"codestral-lsp {__version__}"
     out = subprocess.run([*SERVER, "--help"], capture_output=True, text=True, check=True)
-    for flag in ("--tcp", "--log-file", "--verbose", "--version"):
+    for flag in ("--tcp", "--socket", "--allow-remote", "--log-file", "--verbose", "--version"):
         assert flag in out.stdout
     bad = subprocess.run([*SERVER, "--tcp", "nonsense"], capture_output=True, text=True)
     assert bad.returncode == 2
