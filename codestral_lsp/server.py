@@ -71,6 +71,7 @@ class CodestralServer(StdioServer):
             self.governor,
             self.assembler.estimator,
             self.stats,
+            answered=self.settings_layers.pin_destination,
         )
         self.call_progress = CallProgress(lambda: self.work_done_progress, self.run_task)
         self.scheduler = Scheduler(self.engine, self._new_memory(), self.call_progress.watch)
@@ -201,7 +202,6 @@ class CodestralServer(StdioServer):
     async def suggest(
         self, document: types.TextDocumentIdentifier, position: types.Position, invoked: bool
     ) -> Answer:
-        self.settings_layers.pin_destination()  # the key goes where it goes now, from now on
         try:
             return await self.completer.suggest(
                 document.uri,

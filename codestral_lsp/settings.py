@@ -409,10 +409,11 @@ class SettingsLayers:
         self._pinned: tuple[str, str, int | None] | None = None
         self.current = Settings()
 
-    def pin_destination(self) -> None:
-        """From now on, credentials go where they go now: see ``_redirect``. Idempotent."""
+    def pin_destination(self, url: str | None = None) -> None:
+        """From now on, credentials go to ``url`` (default: where they go now), the first URL
+        that answered with them: see ``_redirect``. Only the first call pins."""
         if self._pinned is None:
-            self._pinned = _origin(destination(self.current))
+            self._pinned = _origin(url or destination(self.current))
 
     def set_layer(self, source: str, values: Mapping[str, object]) -> list[Problem]:
         """Replace one source's values and rebuild; returns the problems found."""
@@ -456,9 +457,10 @@ class SettingsLayers:
     def _redirect(self, candidate: Settings, sources: Mapping[str, str]) -> Problem | None:
         """A change that would send credentials set elsewhere to a new host, refused.
 
-        Once pinned (the first completion), the key and headers go only to the pinned host or
-        to a provider's own URL, unless the source that sets the new ``endpoint`` also sets
-        ``apiKey`` (and ``headers``, if any are in force): then its own credentials go there.
+        Once pinned (by the first call an endpoint answered), the key and headers go only to
+        the pinned host or to a provider's own URL, unless the source that sets the new
+        ``endpoint`` also sets ``apiKey`` (and ``headers``, if any are in force): then its own
+        credentials go there.
         """
         url = destination(candidate)
         if self._pinned is None or candidate.endpoint is None or _origin(url) == self._pinned:
