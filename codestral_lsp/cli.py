@@ -273,6 +273,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.socket:
             server.start_socket(args.socket)
         else:
+            # Whoever connects first is the client: its settings may not point the key at a
+            # host of its choosing (unless it brings its own key). The settings file and the
+            # environment decide where the key goes.
+            server.settings_layers.pin_destination()
             server.start_tcp(*args.tcp)
     except OSError as exc:
         logger.error("cannot listen on %s: %s", where, exc.strerror or exc)

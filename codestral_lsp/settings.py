@@ -410,8 +410,11 @@ class SettingsLayers:
         self.current = Settings()
 
     def pin_destination(self, url: str | None = None) -> None:
-        """From now on, credentials go to ``url`` (default: where they go now), the first URL
-        that answered with them: see ``_redirect``. Only the first call pins."""
+        """From now on, credentials go to ``url`` (default: where they go now): see ``_redirect``.
+
+        The server pins the first URL that answered a call; over TCP, what the settings file
+        and the environment say, before any client connects. Only the first call pins.
+        """
         if self._pinned is None:
             self._pinned = _origin(url or destination(self.current))
 
@@ -473,9 +476,9 @@ class SettingsLayers:
         host = urlsplit(url).netloc
         was = "{}:{}".format(*self._pinned[1:])
         reason = (
-            f"would send the API key (and headers) set elsewhere to {host}, not to {was} where "
-            "they have been going; refused, the last good value stays in force. Restart the "
-            "server to use it, or set apiKey in the same place as this endpoint"
+            f"would send the API key (and headers) set elsewhere to {host} instead of {was}; "
+            "refused, the last good value stays in force. Set it in the settings file and "
+            "restart the server, or set apiKey in the same place as this endpoint"
         )
         return Problem("endpoint", reason, source)
 

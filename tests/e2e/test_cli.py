@@ -113,6 +113,9 @@ async def test_tcp_serves_one_editor(fake_codestral: FakeCodestral, tmp_path: Pa
     fake_codestral.completion = "over tcp"
     port = _free_port()
     env = server_env(tmp_path, {"CODESTRAL_API_KEY": fake_codestral.api_key})
+    config = tmp_path / "config" / "codestral-lsp" / "config.toml"  # over TCP, the file or the
+    config.parent.mkdir(parents=True)  # environment says where the key goes, not the client
+    config.write_text(f'endpoint = "{fake_codestral.url}"\n', encoding="utf-8")
     proc = await asyncio.create_subprocess_exec(
         *SERVER, "--tcp", f"127.0.0.1:{port}", env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,

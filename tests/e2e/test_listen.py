@@ -40,11 +40,13 @@ class Running:
 async def listening(
     tmp_path: Path, fake: FakeCodestral, *args: str, port: int | None = None
 ) -> AsyncIterator[Running]:
-    """The server on ``--tcp 127.0.0.1:PORT`` (or ``args``), at -vv with a log file."""
+    """The server on ``--tcp 127.0.0.1:PORT`` (or ``args``), at -vv with a log file; the
+    settings file points it at ``fake``."""
     port = port or _free_port()
     log = tmp_path / f"listen-{port}.log"
     where = list(args) or ["--tcp", f"127.0.0.1:{port}"]
     env = server_env(tmp_path, {"CODESTRAL_API_KEY": fake.api_key})
+    write_config(tmp_path, fake)
     proc = await asyncio.create_subprocess_exec(
         *SERVER, "-vv", "--log-file", str(log), *where, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -55,6 +57,13 @@ async def listening(
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+def write_config(tmp_path: Path, fake: FakeCodestral) -> None:
+    """The settings file of ``server_env(tmp_path)``: over TCP, it says where the key goes."""
+    config = tmp_path / "config" / "codestral-lsp" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(f'endpoint = "{fake.url}"\n', encoding="utf-8")
 
 
 async def closed_without_a_word(reader: asyncio.StreamReader) -> bool:
@@ -186,6 +195,38 @@ async def test_a_later_client_cannot_send_the_key_elsewhere(
     assert attacker.requests == []
     [sent] = fake_codestral.requests
     assert sent.headers["authorization"] == f"Bearer {fake_codestral.api_key}"
+
+
+async def test_the_first_client_cannot_point_the_key_at_its_own_host(
+    fake_codestral: FakeCodestral, tmp_path: Path
+) -> None:
+    """Whoever connects first is the client: over TCP its settings cannot direct the key (the
+    settings file does), unless it brings its own key."""
+    async with (
+        FakeCodestral(api_key="attacker") as attacker,
+        listening(tmp_path, fake_codestral) as server,
+    ):
+        reader, writer = await _connect(server.port, server.proc)
+        init = {**INIT, "initializationOptions": {"endpoint": attacker.url}}
+        writer.write(frame({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init}))
+        await response(reader, 1)
+        doc = {"uri": "file:///t.py", "languageId": "python", "version": 1, "text": "x = "}
+        opened = {"textDocument": doc}
+        writer.write(frame({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": opened}))
+        request = {
+            "textDocument": {"uri": "file:///t.py"},
+            "position": {"line": 0, "character": 4},
+            "context": {"triggerKind": 1},
+        }
+        method = "textDocument/inlineCompletion"
+        writer.write(frame({"jsonrpc": "2.0", "id": 2, "method": method, "params": request}))
+        assert (await response(reader, 2))["result"]["items"]
+        writer.close()
+        await ends_cleanly(server.proc)
+    assert attacker.requests == []
+    [sent] = fake_codestral.requests
+    assert sent.headers["authorization"] == f"Bearer {fake_codestral.api_key}"
+    assert "setting 'endpoint' from initializationOptions would send the API key" in server.said()
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "[::]", "192.0.2.1"])
