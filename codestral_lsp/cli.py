@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import json
 import logging
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -83,17 +85,32 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="codestral-lsp",
         description=(
             "A language server that answers textDocument/inlineCompletion with Codestral\n"
-            "fill-in-the-middle completions. Speaks LSP on stdio unless --tcp is given."
+            "fill-in-the-middle completions. Speaks LSP on stdio unless --tcp or --socket\n"
+            "is given."
         ),
         epilog=_MAIN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"codestral-lsp {__version__}")
-    parser.add_argument(
+    listen = parser.add_mutually_exclusive_group()
+    listen.add_argument(
         "--tcp",
         metavar="HOST:PORT",
         type=_host_port,
-        help="serve one editor over TCP instead of stdio (e.g. 127.0.0.1:2087)",
+        help="serve one editor over TCP instead of stdio (e.g. 127.0.0.1:2087); loopback "
+        "addresses only, unless --allow-remote",
+    )
+    listen.add_argument(
+        "--socket",
+        metavar="PATH",
+        help="serve one editor on a unix socket at PATH, owner-only (0600): unlike TCP, no "
+        "other user or web page can reach it",
+    )
+    parser.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="let --tcp listen on a non-loopback address (0.0.0.0, a LAN address): whoever "
+        "reaches it first gets completions paid with your key. Prefer an SSH tunnel",
     )
     parser.add_argument("--log-file", metavar="PATH", help="also write the log to this file")
     _verbose(parser, default=0)
@@ -133,9 +150,26 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     _common(complete)
     args = parser.parse_args(argv)
-    if args.command and args.tcp:
-        parser.error(f"--tcp starts the server; it does not go with '{args.command}'")
+    if args.command and (args.tcp or args.socket):
+        parser.error(f"--tcp and --socket start the server; not with '{args.command}'")
+    if args.tcp and not args.allow_remote and not _loopback(args.tcp[0]):
+        parser.error(
+            f"--tcp {args.tcp[0]} listens beyond this machine: anyone who can reach it could use "
+            "your key. Use 127.0.0.1 (or --socket), or add --allow-remote if you mean it"
+        )
     return args
+
+
+def _loopback(host: str) -> bool:
+    """Whether every address ``host`` names is a loopback address (unresolvable: no)."""
+    try:
+        found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return False
+    addresses = {info[4][0] for info in found}
+    return bool(addresses) and all(
+        ipaddress.ip_address(str(a).split("%")[0]).is_loopback for a in addresses
+    )
 
 
 def _verbose(parser: argparse.ArgumentParser, default: Any) -> None:
@@ -222,14 +256,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger().addHandler(lsp_handler)
     for handler in [*handlers, lsp_handler]:
         handler.addFilter(server.redactor)
-    if not args.tcp:
+    if not args.tcp and not args.socket:
         # On stdio, editors file stderr in their LSP log too: say each thing there once.
         handlers[0].addFilter(lambda record: not lsp_handler.delivers(record))
-    if args.tcp:
-        host, port = args.tcp
-        server.start_tcp(host, port)
-    else:
+    if not args.tcp and not args.socket:
         server.start_stdio()
+        return 0
+    where = args.socket or "{}:{}".format(*args.tcp)
+    if args.tcp and args.allow_remote and not _loopback(args.tcp[0]):
+        logger.warning(
+            "--allow-remote: listening on %s, reachable from other machines; the first to "
+            "connect gets completions paid with your key",
+            where,
+        )
+    try:
+        if args.socket:
+            server.start_socket(args.socket)
+        else:
+            # Whoever connects first is the client: its settings may not point the key at a
+            # host of its choosing (unless it brings its own key). The settings file and the
+            # environment decide where the key goes.
+            server.settings_layers.pin_destination()
+            server.start_tcp(*args.tcp)
+    except OSError as exc:
+        logger.error("cannot listen on %s: %s", where, exc.strerror or exc)
+        return 1
     return 0
 
 

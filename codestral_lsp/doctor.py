@@ -33,6 +33,7 @@ from codestral_lsp.settings import (
     RateLimit,
     Settings,
     config_path,
+    key_problem,
     load_layers,
     secrets,
 )
@@ -116,6 +117,10 @@ async def run_doctor(
         say("")
         say(f"FAILED: no API key for provider '{settings.provider}'.")
         say(_wrap(f"Fix: {no_key_advice(settings)}"))
+        return 1
+    if bad_key := key_problem(key):
+        say("")
+        say(_wrap(f"FAILED: the API key from {key_source} {bad_key}."))
         return 1
     return await _probe(say, settings, url, (key, key_source), environ)
 

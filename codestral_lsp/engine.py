@@ -17,7 +17,7 @@ from codestral_lsp.errors import AuthError, BackendError, RateLimitError
 from codestral_lsp.governor import Governor
 from codestral_lsp.providers import PROVIDERS, endpoint_url, resolve_key
 from codestral_lsp.redaction import CODE_LANGUAGES, mask, redact_secrets
-from codestral_lsp.settings import Settings
+from codestral_lsp.settings import Settings, key_problem
 from codestral_lsp.stats import Stats
 from codestral_lsp.tokens import TokenEstimator
 
@@ -37,7 +37,8 @@ class CompletionEngine:
     """Calls the backend for a context and reports failures the way the user needs them.
 
     ``notify_user`` shows a message in the editor; it is called once per distinct actionable
-    problem (no key, a refused key), never once per keystroke.
+    problem (no key, a refused key), never once per keystroke. ``answered`` hears the URL of each
+    call that succeeded (where the key is known to work).
     """
 
     def __init__(
@@ -48,8 +49,10 @@ class CompletionEngine:
         governor: Governor,
         estimator: TokenEstimator,
         stats: Stats,
+        answered: Callable[[str], None] = lambda url: None,
     ) -> None:
         self._client = client
+        self._answered = answered  # told each URL that answered a call with the key
         self._environ = environ
         self._notify_user = notify_user
         self._told: set[str] = set()
@@ -62,6 +65,11 @@ class CompletionEngine:
         key, key_source = resolve_key(settings.provider, settings.api_key, self._environ)
         if key is None:
             self._tell_once("no-key", _no_key_message(settings))
+            return None
+        if problem := key_problem(key):
+            self._tell_once(
+                f"bad-key {key_source}", f"codestral-lsp: the API key from {key_source} {problem}."
+            )
             return None
         url = endpoint_url(settings.provider, settings.region, settings.endpoint)
         prompt, suffix = outgoing(context, settings)
@@ -79,6 +87,7 @@ class CompletionEngine:
         except BackendError as exc:
             self._failed(exc, settings, key_source, url, key, request_id)
             return None
+        self._answered(url)
         if result.usage is not None:
             usage = result.usage
             self.governor.settle(sent, usage.prompt_tokens, usage.completion_tokens)

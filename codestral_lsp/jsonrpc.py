@@ -23,19 +23,33 @@ from pygls.protocol import JsonRPCProtocol
 logger = logging.getLogger(__name__)
 
 MAX_FRAME = 512 * 1024 * 1024  # a 50 MB document arrives as ~50-300 MB of JSON: room to spare
+MAX_HEADER = 8192  # LSP headers are two short lines; more is not a header
 _HEADER_END = b"\r\n\r\n"
 _LENGTH = re.compile(rb"(?i)content-length[ \t]*:[ \t]*([0-9]{1,12})[ \t]*(?:\r\n|$)")
 _READ = 1 << 16
+MAX_OPENING = 1 << 20  # an initialize request: capabilities and settings, a few KiB
+_OPENING_LINE = re.compile(rb"(?i)content-(?:length|type)[ \t]*:[^\r\n]*")
 
 PARSE_ERROR, INVALID_REQUEST, INVALID_PARAMS = -32700, -32600, -32602
 
 
 async def frames(reader: asyncio.StreamReader) -> Any:
-    """Yield each frame's body; a frame with no usable length is skipped (logged)."""
+    """Yield each frame's body; a frame with no usable length is skipped (logged).
+
+    A header block longer than ``MAX_HEADER`` is not kept: its bytes are dropped until the
+    next blank line (the end of some header), so memory stays bounded whatever arrives.
+    """
     buffer = bytearray()
     while True:
         end = buffer.find(_HEADER_END)
+        skipping = False
         while end < 0:
+            if len(buffer) > MAX_HEADER:
+                if not skipping:
+                    logger.error("dropped a header over %d bytes with no end", MAX_HEADER)
+                    yield None  # the caller answers with a parse error
+                    skipping = True
+                del buffer[: -len(_HEADER_END)]  # what is left may start the blank line
             chunk = await reader.read(_READ)
             if not chunk:
                 return
@@ -59,10 +73,54 @@ async def frames(reader: asyncio.StreamReader) -> Any:
         yield body
 
 
+class NotLsp(Exception):
+    """A connection's first bytes are not an LSP ``initialize`` request (an HTTP request?)."""
+
+
+async def opening(reader: asyncio.StreamReader) -> bytes:
+    """The first frame of a connection, held to the letter: an ``initialize`` request.
+
+    Its header has only ``Content-Length`` and ``Content-Type`` lines (an HTTP request line such
+    as ``POST / HTTP/1.1`` fails here, before any body is read) within ``MAX_HEADER`` bytes; its
+    body is at most ``MAX_OPENING`` bytes of JSON-RPC 2.0 with an id. Raises ``NotLsp``.
+    """
+    try:
+        header = await reader.readuntil(_HEADER_END)
+    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+        raise NotLsp("no LSP header") from None
+    lines = header[: -len(_HEADER_END)].split(b"\r\n")
+    if len(header) > MAX_HEADER or not all(_OPENING_LINE.fullmatch(line) for line in lines):
+        raise NotLsp(f"not an LSP header: {header[:40]!r}")
+    found = [int(m.group(1)) for line in lines if (m := _LENGTH.match(line))]
+    if len(found) != 1 or found[0] > MAX_OPENING:
+        raise NotLsp("no usable Content-Length")
+    try:
+        body = await reader.readexactly(found[0])
+        data = json.loads(body)
+    except (asyncio.IncompleteReadError, ValueError, RecursionError):
+        raise NotLsp("not a JSON message") from None
+    if not (
+        isinstance(data, dict)
+        and data.get("jsonrpc") == "2.0"
+        and data.get("method") == "initialize"
+        and isinstance(data.get("id"), (int, str))
+    ):
+        raise NotLsp("the first message is not an initialize request")
+    return body
+
+
 async def serve(
-    reader: asyncio.StreamReader, protocol: JsonRPCProtocol, stop: threading.Event
+    reader: asyncio.StreamReader,
+    protocol: JsonRPCProtocol,
+    stop: threading.Event,
+    first: bytes | None = None,
 ) -> None:
-    """The message loop: frames in, messages to pygls' handlers, errors answered here."""
+    """The message loop: frames in, messages to pygls' handlers, errors answered here.
+
+    ``first``: a message already read (by ``opening``), handled before the rest.
+    """
+    if first is not None:
+        dispatch(protocol, first)
     async for body in frames(reader):
         if stop.is_set():
             break
@@ -79,6 +137,10 @@ def dispatch(protocol: JsonRPCProtocol, body: bytes) -> None:
         return
     try:
         data = json.loads(body)
+    except RecursionError:
+        logger.error("unreadable message: nested too deep")
+        _error(protocol, None, PARSE_ERROR, "Parse error: nested too deep")
+        return
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         logger.error("unreadable message: %s", exc)
         _error(protocol, None, PARSE_ERROR, f"Parse error: {exc}")
@@ -98,8 +160,8 @@ def dispatch(protocol: JsonRPCProtocol, body: bytes) -> None:
         return
     try:
         message = protocol.structure_message(data)
-    except JsonRpcException as exc:
-        reason = _reason(exc)
+    except (JsonRpcException, RecursionError) as exc:
+        reason = _reason(exc) if isinstance(exc, JsonRpcException) else "nested too deep"
         if msg_id is not None and method is not None:
             _error(protocol, msg_id, INVALID_PARAMS, f"Invalid params for {method}: {reason}")
         else:

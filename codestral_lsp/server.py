@@ -32,6 +32,7 @@ from codestral_lsp.settings import (
     load_layers,
     rate_limit,
     secrets,
+    secrets_in,
 )
 from codestral_lsp.snippets import display_path
 from codestral_lsp.stats import Stats
@@ -70,6 +71,7 @@ class CodestralServer(StdioServer):
             self.governor,
             self.assembler.estimator,
             self.stats,
+            answered=self.settings_layers.pin_destination,
         )
         self.call_progress = CallProgress(lambda: self.work_done_progress, self.run_task)
         self.scheduler = Scheduler(self.engine, self._new_memory(), self.call_progress.watch)
@@ -80,6 +82,7 @@ class CodestralServer(StdioServer):
         self.menu_fallback = False
         self.menu_caps = items.MenuCaps()
         self.redactor = RedactingFilter()
+        self._learned: set[str] = set()  # credentials clients sent, valid or not: never shown
         self._shown: set[str] = set()
         self._settings_changed()
 
@@ -115,16 +118,25 @@ class CodestralServer(StdioServer):
         mode = self.settings.completion_fallback
         return mode == "on" or (mode == "auto" and self.menu_fallback)
 
+    def learn_secrets(self, values: object) -> None:
+        """Mask the credentials in a client's raw settings from now on, before anything logs."""
+        self._learned.update(secrets_in(values))
+        self._update_redactor()
+
     def apply_settings(self, source: str, values: Mapping[str, object]) -> None:
         """Take one source's settings; tell the user about each new problem once."""
+        self.learn_secrets(values)
         self.report_problems(self.settings_layers.set_layer(source, values))
         self._settings_changed()
         logger.info("settings: %r", self.settings_layers.current)
 
+    def _update_redactor(self) -> None:
+        env_key, _ = resolve_key(self.settings.provider, None, self.environ)
+        self.redactor.secrets = tuple(secrets(self.settings, [env_key, *self._learned]))
+
     def _settings_changed(self) -> None:
         settings = self.settings
-        env_key, _ = resolve_key(settings.provider, None, self.environ)
-        self.redactor.secrets = tuple(secrets(settings, [env_key]))
+        self._update_redactor()
         if self.scheduler.memory.shape != (settings.cache_size, settings.cache_ttl_seconds):
             self.scheduler.memory = self._new_memory()
         limit = rate_limit(settings)
@@ -170,7 +182,7 @@ class CodestralServer(StdioServer):
             "version": __version__,
             "provider": settings.provider,
             "model": settings.model,
-            "endpointHost": urlparse(url).netloc,
+            "endpointHost": _host(url),
             "apiKey": {"set": key is not None, "source": source},
             "coolDownSeconds": limiter["coolDownSeconds"],
             "holding": limiter["holding"],
@@ -210,6 +222,14 @@ class CodestralServer(StdioServer):
             )
         except BadRequest as exc:
             raise JsonRpcInvalidParams(str(exc)) from exc
+
+
+def _host(url: str) -> str:
+    """host[:port] of ``url``, without any credentials."""
+    parts = urlparse(url)
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    return f"{host}:{parts.port}" if parts.port else host
 
 
 def resident_bytes() -> int:

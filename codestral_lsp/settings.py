@@ -16,9 +16,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from codestral_lsp.exclusion import check_patterns
-from codestral_lsp.providers import PROVIDERS
+from codestral_lsp.providers import PROVIDERS, endpoint_url
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -109,8 +110,11 @@ class Settings:
 
     def __repr__(self) -> str:
         shown = ", ".join(
-            f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.name != "api_key"
+            f"{f.name}={getattr(self, f.name)!r}"
+            for f in fields(self)
+            if f.name not in ("api_key", "headers")
         )
+        shown += f", headers={[name for name, _ in self.headers]!r}"
         key = "set" if self.api_key else "unset"
         return f"Settings({shown}, api_key=<{key}>)"
 
@@ -172,12 +176,63 @@ def _text(*, optional: bool, pattern: str | None = None) -> Callable[[object], A
     return parse
 
 
+class _Unshown(ValueError):
+    """A refusal whose value may hold a secret: the message never quotes the value."""
+
+
+# Query or fragment parameters that carry a credential (?api-key=, ?token=, ?sig=, ?code=).
+_CREDENTIAL_NAME = re.compile(
+    r"(?i)key|token|secret|sig|passw|pwd|auth|credential|session|bearer|^code$"
+)
+
+
 def _url(value: object) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str) or not re.match(r"https?://[^/\s]+", value):
         raise ValueError("must be an http:// or https:// URL")
+    if re.search(r"[\x00-\x20\x7f]", value):
+        raise _Unshown("must not contain spaces, line breaks or control characters")
+    if url_credentials(value):
+        raise _Unshown(
+            "must not carry credentials (user:password@, or a ?key=/?token=/?sig=-like "
+            "parameter): put the key in apiKey, a gateway's credential in headers"
+        )
+    try:
+        urlsplit(value).port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ValueError("has a bad port") from None
     return value
+
+
+def url_credentials(url: str) -> list[str]:
+    """The credentials in ``url``: user and password, and values of key/token-like parameters."""
+    parts = urlsplit(url)
+    found = [x for x in (parts.username, parts.password) if x] if "@" in parts.netloc else []
+    if "@" in parts.netloc and not found:
+        found.append(parts.netloc.rpartition("@")[0] or "@")
+    for section in (parts.query, parts.fragment):
+        pairs = parse_qsl(section, keep_blank_values=True)
+        found += [v or n for n, v in pairs if _CREDENTIAL_NAME.search(n)]
+    return found
+
+
+def key_problem(key: str) -> str | None:
+    """Why ``key`` cannot go in an ``Authorization`` header, or None. Never quotes the key."""
+    if re.search(r"[\x00-\x1f\x7f]", key):
+        return "contains a line break or another control character: copy the key again"
+    if not key.isascii():
+        return "contains non-ASCII characters, which an HTTP header cannot carry: copy it again"
+    if re.search(r"\s", key):
+        return "contains a space: copy the key again"
+    return None
+
+
+def _api_key(value: object) -> str | None:
+    key: str | None = _text(optional=True)(value)
+    if key is not None and (problem := key_problem(key)):
+        raise ValueError(problem)
+    return key
 
 
 def _stop(value: object) -> str | tuple[str, ...] | None:
@@ -188,6 +243,10 @@ def _stop(value: object) -> str | tuple[str, ...] | None:
     raise ValueError("must be a string or a list of strings")
 
 
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an HTTP field name (RFC 7230)
+_FIELD_VALUE = re.compile(r"[\x20-\x7e\t]*")  # printable ASCII: no line breaks, no controls
+
+
 def _headers(value: object) -> tuple[tuple[str, str], ...]:
     if value is None:
         return ()
@@ -195,6 +254,17 @@ def _headers(value: object) -> tuple[tuple[str, str], ...]:
         isinstance(k, str) and isinstance(v, str) for k, v in value.items()
     ):
         raise ValueError("must be an object of header names to string values")
+    for name, text in value.items():
+        if not _TOKEN.fullmatch(name):
+            raise ValueError(
+                "has a name that is not an HTTP header name (RFC 7230: letters, digits and "
+                "!#$%&'*+-.^_`|~ only)"
+            )
+        if not _FIELD_VALUE.fullmatch(text):
+            raise ValueError(
+                f"header {name}: the value must be printable ASCII, without line breaks or "
+                "control characters"
+            )
     return tuple(value.items())
 
 
@@ -253,7 +323,7 @@ FIELDS: tuple[_Field, ...] = (
     _Field("provider", "provider", _choice(*PROVIDERS)),
     _Field("endpoint", "endpoint", _url),
     _Field("region", "region", _text(optional=False, pattern=r"[A-Za-z0-9-]+")),
-    _Field("apiKey", "api_key", _text(optional=True), secret=True),
+    _Field("apiKey", "api_key", _api_key, secret=True),
     _Field("model", "model", _text(optional=False)),
     _Field("temperature", "temperature", _number(0, 1.5)),
     _Field("topP", "top_p", _number(0, 1)),
@@ -262,7 +332,7 @@ FIELDS: tuple[_Field, ...] = (
     _Field("stop", "stop", _stop),
     _Field("randomSeed", "random_seed", _integer(0)),
     _Field("stream", "stream", _boolean),
-    _Field("headers", "headers", _headers),
+    _Field("headers", "headers", _headers, secret=True),
     _Field("requestTimeoutMs", "request_timeout_ms", _integer(100, optional=False)),
     _Field("debounceMs", "debounce_ms", _integer(0, optional=False)),
     _Field("debounceMaxMs", "debounce_max_ms", _integer(0, optional=False)),
@@ -338,7 +408,17 @@ class SettingsLayers:
     def __init__(self, file_values: Mapping[str, object], file_source: str) -> None:
         self._layers: dict[str, Mapping[str, object]] = {file_source: file_values}
         self._sources: dict[str, str] = {}
+        self._pinned: tuple[str, str, int | None] | None = None
         self.current = Settings()
+
+    def pin_destination(self, url: str | None = None) -> None:
+        """From now on, credentials go to ``url`` (default: where they go now): see ``_redirect``.
+
+        The server pins the first URL that answered a call; over TCP, what the settings file
+        and the environment say, before any client connects. Only the first call pins.
+        """
+        if self._pinned is None:
+            self._pinned = _origin(url or destination(self.current))
 
     def set_layer(self, source: str, values: Mapping[str, object]) -> list[Problem]:
         """Replace one source's values and rebuild; returns the problems found."""
@@ -363,14 +443,46 @@ class SettingsLayers:
                 changes[attr] = spec.parse(value)
                 sources[spec.key] = source
             except ValueError as exc:
-                shown = "<hidden>" if spec.secret else _describe(value)
+                hidden = spec.secret or isinstance(exc, _Unshown)
+                shown = "<hidden>" if hidden else _describe(value)
                 reason = f"{exc} (got {shown}); the last good value stays in force"
                 problems.append(Problem(spec.key, reason, source))
                 changes[attr] = getattr(self.current, attr)
                 sources[spec.key] = self._sources.get(spec.key, "default")
+        redirect = self._redirect(replace(Settings(), **changes), sources)
+        if redirect is not None:
+            problems.append(redirect)
+            for spec in (_BY_KEY["endpoint"], _BY_KEY["provider"], _BY_KEY["region"]):
+                changes[spec.attr] = getattr(self.current, spec.attr)
+                sources[spec.key] = self._sources.get(spec.key, "default")
         self.current = replace(Settings(), **changes)
         self._sources = sources
         return problems
+
+    def _redirect(self, candidate: Settings, sources: Mapping[str, str]) -> Problem | None:
+        """A change that would send credentials set elsewhere to a new host, refused.
+
+        Once pinned (by the first call an endpoint answered), the key and headers go only to
+        the pinned host or to a provider's own URL, unless the source that sets the new
+        ``endpoint`` also sets ``apiKey`` (and ``headers``, if any are in force): then its own
+        credentials go there.
+        """
+        url = destination(candidate)
+        if self._pinned is None or candidate.endpoint is None or _origin(url) == self._pinned:
+            return None
+        source = sources.get("endpoint", "default")
+        own_key = sources.get("apiKey") == source
+        own_headers = not candidate.headers or sources.get("headers") == source
+        if own_key and own_headers:
+            return None
+        host = urlsplit(url).netloc
+        was = "{}:{}".format(*self._pinned[1:])
+        reason = (
+            f"would send the API key (and headers) set elsewhere to {host} instead of {was}; "
+            "refused, the last good value stays in force. Set it in the settings file and "
+            "restart the server, or set apiKey in the same place as this endpoint"
+        )
+        return Problem("endpoint", reason, source)
 
     def sources(self) -> dict[str, str]:
         """Per camelCase key, the source of the value in force: a layer's name, or "default".
@@ -387,6 +499,41 @@ def load_layers(environ: Mapping[str, str]) -> tuple[SettingsLayers, list[Proble
     layers = SettingsLayers(values, f"the settings file {path}")
     problems.extend(layers.rebuild())
     return layers, problems
+
+
+def destination(settings: Settings) -> str:
+    """The URL the key and headers are sent to."""
+    return endpoint_url(settings.provider, settings.region, settings.endpoint)
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme)
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def secrets_in(values: object) -> list[str]:
+    """Credentials in raw settings as a client sent them, valid or not: to mask in logs.
+
+    The key, header values, and credentials in an endpoint URL.
+    """
+    if not isinstance(values, Mapping):
+        return []
+    found: list[str] = []
+    for name in ("apiKey", "api_key"):
+        if isinstance(key := values.get(name), str):
+            found += [key, key.strip()]
+    if isinstance(headers := values.get("headers"), Mapping):
+        found += [v for v in headers.values() if isinstance(v, str)]
+    if isinstance(url := values.get("endpoint"), str):
+        try:
+            found += url_credentials(url)
+        except ValueError:
+            found.append(url)  # no telling what is secret in it: all of it
+    return found
 
 
 def rate_limit(settings: Settings) -> RateLimit:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import stat
 import sys
 import threading
 from typing import Any
@@ -14,7 +16,7 @@ from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
-from codestral_lsp import jsonrpc
+from codestral_lsp import connections, jsonrpc
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +36,14 @@ class Protocol(LanguageServerProtocol):
 
     # Plain methods, not generators: pygls keeps a future per generator-run notification in
     # a dict that only responses ever clear (1.5 KiB per keystroke, forever).
+
+    @lsp_method(types.INITIALIZE)
+    def lsp_initialize(self, params: types.InitializeParams) -> Any:
+        """Tell the server the client's credentials before pygls logs the request (at -vvv)."""
+        learn = getattr(self._server, "learn_secrets", None)
+        if learn is not None:
+            learn(params.initialization_options)
+        return (yield from super().lsp_initialize(params))
 
     @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
     def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams) -> None:
@@ -58,8 +68,39 @@ def _strict_str(value: object, _: type) -> str:
     return value
 
 
-class _NotAPipeError(Exception):
-    """stdin cannot be read by an asyncio pipe transport."""
+class _Valve(asyncio.ReadTransport):
+    """What a StreamReader pauses and resumes when its buffer fills: here, ``_feed``'s reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open = asyncio.Event()
+        self.open.set()
+
+    def pause_reading(self) -> None:
+        self.open.clear()
+
+    def resume_reading(self) -> None:
+        self.open.set()
+
+    def is_reading(self) -> bool:
+        return self.open.is_set()
+
+
+async def _feed(reader: asyncio.StreamReader, fd: int) -> None:
+    """Read ``fd`` in a worker thread into ``reader``: for files the event loop cannot watch.
+
+    Reads pause while the reader holds more than its limit (an endless /dev/zero stays small).
+    """
+    loop = asyncio.get_running_loop()
+    valve = _Valve()
+    reader.set_transport(valve)
+    while True:
+        await valve.open.wait()
+        chunk = await loop.run_in_executor(None, os.read, fd, 1 << 16)
+        if not chunk:
+            break
+        reader.feed_data(chunk)
+    reader.feed_eof()
 
 
 class LspLogHandler(logging.Handler):
@@ -98,19 +139,16 @@ class StdioServer(LanguageServer):
     """A LanguageServer that reads stdin on the event loop."""
 
     def start_stdio(self) -> None:
-        """Serve on stdin/stdout, reading stdin on the event loop.
+        """Serve on stdin/stdout, reading stdin on the event loop; the end of input ends it.
 
         pygls' own stdio reader hands every message through a worker thread (about 1 ms per
-        message); an asyncio pipe reader needs none. Falls back to pygls' reader when stdin is
-        not a pipe, socket or terminal (a regular file).
+        message); an asyncio pipe reader needs none. stdin that the event loop cannot watch (a
+        regular file, /dev/null) is read by a worker thread instead.
         """
         stop = self._stop_event = threading.Event()
         self.protocol.set_writer(StdoutWriter(sys.stdout.buffer))
         try:
             asyncio.run(self._serve_stdin(stop))
-        except _NotAPipeError:
-            self.start_io()  # shuts down by itself
-            return
         except BrokenPipeError:
             logger.error("the connection to the editor is lost; stopping")
         except (KeyboardInterrupt, SystemExit):
@@ -118,37 +156,41 @@ class StdioServer(LanguageServer):
         self.shutdown()  # type: ignore[no-untyped-call]
 
     async def _serve_stdin(self, stop: threading.Event) -> None:
-        loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader()
         try:
+            mode = os.fstat(sys.stdin.fileno()).st_mode
+        except (OSError, ValueError):  # stdin closed (``<&-``): no input at all
+            logger.info("no standard input; stopping")
+            return
+        if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or sys.stdin.isatty():
+            loop = asyncio.get_running_loop()
             await loop.connect_read_pipe(
                 lambda: asyncio.StreamReaderProtocol(reader), sys.stdin.buffer
             )
-        except (ValueError, OSError) as exc:
-            raise _NotAPipeError from exc
-        await jsonrpc.serve(reader, self.protocol, stop)
+            await jsonrpc.serve(reader, self.protocol, stop)
+            return
+        feeding = asyncio.ensure_future(_feed(reader, sys.stdin.fileno()))
+        try:
+            await jsonrpc.serve(reader, self.protocol, stop)
+        finally:
+            feeding.cancel()
 
     def start_tcp(self, host: str, port: int) -> None:
-        """Serve one editor over TCP with the same message loop as stdio."""
+        """Serve one editor over TCP (see ``connections``); raises OSError if it cannot listen."""
+        self._serve_one_editor(connections.listen_tcp(host, port))
+
+    def start_socket(self, path: str) -> None:
+        """Serve one editor on an owner-only unix socket; raises OSError if it cannot listen."""
+        listener = connections.UnixListener(path)
+        try:
+            self._serve_one_editor(listener)
+        finally:
+            listener.remove()
+
+    def _serve_one_editor(self, listen: connections.Listen) -> None:
         stop = self._stop_event = threading.Event()
-
-        async def main() -> None:
-            done = asyncio.Event()
-
-            async def connection(reader: asyncio.StreamReader, writer: Any) -> None:
-                self.protocol.set_writer(writer)
-                try:
-                    await jsonrpc.serve(reader, self.protocol, stop)
-                finally:
-                    done.set()
-
-            server = await asyncio.start_server(connection, host, port)
-            logger.info("serving on %s", [s.getsockname() for s in server.sockets])
-            async with server:
-                await done.wait()
-
         with contextlib.suppress(KeyboardInterrupt, SystemExit):
-            asyncio.run(main())
+            asyncio.run(connections.serve_one_editor(listen, self.protocol, stop))
         self.shutdown()  # type: ignore[no-untyped-call]
 
     def report_server_error(self, error: Exception, source: Any) -> None:

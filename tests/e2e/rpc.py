@@ -104,13 +104,15 @@ class RawServer:
 
 
 @contextlib.asynccontextmanager
-async def raw_server(env: Mapping[str, str], log_file: Path) -> AsyncIterator[RawServer]:
+async def raw_server(
+    env: Mapping[str, str], log_file: Path, verbosity: str = "-vv"
+) -> AsyncIterator[RawServer]:
     """Start the server at ``-vv --log-file log_file`` (stderr next to it, ``.stderr``); on
     exit send shutdown and exit, and check that it ends with status 0 (a crash or a hang fails
     the test)."""
     with log_file.with_suffix(".stderr").open("wb") as stderr:
         proc = await asyncio.create_subprocess_exec(
-            *SERVER, "-vv", "--log-file", str(log_file),
+            *SERVER, verbosity, "--log-file", str(log_file),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=stderr, env=dict(env),
         )  # fmt: skip

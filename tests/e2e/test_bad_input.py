@@ -300,6 +300,12 @@ def framed(body: bytes) -> bytes:
     return b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
 
 
+def nested(depth: int) -> bytes:
+    return b"[" * depth + b"1" + b"]" * depth
+
+
+DEEP = nested(5000)
+
 # A frame and the replies it may get: (ids, outcomes) where an outcome is an error code, or None
 # for a result; None when nothing may come back.
 Allowed = tuple[set[Any], set[int | None]] | None
@@ -343,6 +349,18 @@ MALFORMED: dict[str, tuple[bytes, Allowed]] = {
         None,
     ),
     "an empty body": (b"Content-Length: 0\r\n\r\n", None),
+    "nested 5,000 deep": (  # deeper than Python's recursion limit
+        framed(b'{"jsonrpc": "2.0", "id": 85, "method": "codestral/x", "params": %s}' % DEEP),
+        ({85, None}, {PARSE_ERROR, INVALID_REQUEST}),
+    ),
+    "nested 5,000 deep, a notification": (
+        framed(b'{"jsonrpc": "2.0", "method": "textDocument/didChange", "params": %s}' % DEEP),
+        ({None}, {PARSE_ERROR, INVALID_REQUEST}),
+    ),
+    "nested 960 deep in an initialize": (  # parses, but deep enough to trip what comes next
+        framed(b'{"jsonrpc": "2.0", "id": 86, "method": "initialize", "params": %s}' % nested(960)),
+        ({86, None}, {PARSE_ERROR, INVALID_PARAMS, INVALID_REQUEST}),
+    ),
 }
 
 
@@ -387,6 +405,33 @@ async def test_bad_header_loses_at_most_that_message(
         await open_raw(server, URI, TEXT)
         await server.send(data)
         await expect_text(server, fake_codestral, TEXT, timeout=5)
+
+
+async def test_a_header_without_end_is_dropped_and_memory_stays_flat(
+    fake_codestral: FakeCodestral, tmp_path: Path
+) -> None:
+    """32 MiB of header bytes and no blank line: skipped in bounded memory, then served again."""
+    async with started_raw(fake_codestral, tmp_path) as server:
+        await open_raw(server, URI, TEXT)
+        await expect_text(server, fake_codestral, TEXT)
+        before = resident(server)
+        chunk = b"X-Junk: " + b"a" * (1 << 20) + b"\r\n"
+        for _ in range(32):
+            await server.send(chunk)  # drained: the server has read all but a pipe's worth
+        grown = resident(server) - before  # measured while the header is still open
+        await expect_text(server, fake_codestral, TEXT)  # the next frame's header ends the junk
+        said = logged(server)
+    assert grown < 8 << 20, f"resident memory grew by {grown} bytes"
+    assert said.count("header over 8192 bytes") == 1
+
+
+def resident(server: RawServer) -> int:
+    """The server process's resident memory, from /proc (the server cannot answer mid-header)."""
+    status = Path(f"/proc/{server.proc.pid}/status")
+    if not status.exists():
+        pytest.skip("needs Linux /proc")
+    [line] = [x for x in status.read_text().splitlines() if x.startswith("VmRSS:")]
+    return int(line.split()[1]) * 1024
 
 
 async def test_split_frames_and_extra_headers_are_read_whole(

@@ -19,7 +19,7 @@ def test_version_and_help() -> None:
     out = subprocess.run([*SERVER, "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == f"codestral-lsp {__version__}"
     out = subprocess.run([*SERVER, "--help"], capture_output=True, text=True, check=True)
-    for flag in ("--tcp", "--log-file", "--verbose", "--version"):
+    for flag in ("--tcp", "--socket", "--allow-remote", "--log-file", "--verbose", "--version"):
         assert flag in out.stdout
     bad = subprocess.run([*SERVER, "--tcp", "nonsense"], capture_output=True, text=True)
     assert bad.returncode == 2
@@ -113,6 +113,9 @@ async def test_tcp_serves_one_editor(fake_codestral: FakeCodestral, tmp_path: Pa
     fake_codestral.completion = "over tcp"
     port = _free_port()
     env = server_env(tmp_path, {"CODESTRAL_API_KEY": fake_codestral.api_key})
+    config = tmp_path / "config" / "codestral-lsp" / "config.toml"  # over TCP, the file or the
+    config.parent.mkdir(parents=True)  # environment says where the key goes, not the client
+    config.write_text(f'endpoint = "{fake_codestral.url}"\n', encoding="utf-8")
     proc = await asyncio.create_subprocess_exec(
         *SERVER, "--tcp", f"127.0.0.1:{port}", env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -127,3 +130,46 @@ async def test_tcp_serves_one_editor(fake_codestral: FakeCodestral, tmp_path: Pa
             proc.kill()
             await proc.wait()
     assert await proc.stdout.read() == b""  # type: ignore[union-attr]
+
+
+async def _run_with_stdin(stdin: Any, env: dict[str, str]) -> tuple[int, bytes, bytes]:
+    proc = await asyncio.create_subprocess_exec(
+        *SERVER, stdin=stdin, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), 20)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode is not None
+    return proc.returncode, out, err
+
+
+async def test_end_of_input_at_start_ends_the_server_quietly(tmp_path: Path) -> None:
+    """`codestral-lsp </dev/null`: no input, so nothing to do; stdout stays empty."""
+    code, out, err = await _run_with_stdin(asyncio.subprocess.DEVNULL, server_env(tmp_path))
+    assert (code, out) == (0, b""), err.decode()
+    assert b"Traceback" not in err
+
+
+async def test_a_regular_file_as_stdin_is_served_to_its_end(tmp_path: Path) -> None:
+    """Messages from a file (a replayed session): each answered, on stdout only frames."""
+    init = {"processId": None, "capabilities": {}}
+    script = tmp_path / "session.lsp"
+    script.write_bytes(
+        frame({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init})
+        + frame({"jsonrpc": "2.0", "method": "initialized", "params": {}})
+        + frame({"jsonrpc": "2.0", "id": 2, "method": "shutdown", "params": None})
+    )  # no exit: the end of the file ends the server
+    with script.open("rb") as stdin:
+        code, out, err = await _run_with_stdin(stdin, server_env(tmp_path))
+    assert code == 0, err.decode()
+    reader = asyncio.StreamReader()
+    reader.feed_data(out)
+    reader.feed_eof()
+    assert "capabilities" in (await response(reader, 1))["result"]
+    assert (await response(reader, 2)) == {"jsonrpc": "2.0", "id": 2, "result": None}
+    assert await reader.read() == b""  # nothing after the last frame
+    assert b"Traceback" not in out + err
