@@ -85,6 +85,24 @@ def escape_snippet(text: str) -> str:
     return text.replace("\\", "\\\\").replace("$", "\\$").replace("}", "\\}")
 
 
+def menu_label(text: str, one_line: bool) -> str:
+    """The label of a menu item inserting ``text`` (from the start of the word typed).
+
+    Clients that do not declare label details may insert the label itself instead of the
+    item's edit (Emacs 28's ``completion-at-point`` through lsp-mode 8 does), so for them the
+    label is ``text`` itself, every line of it, with no marker. Clients that declare label
+    details, and Neovim, apply the edit and draw the label on one line (``one_line``): they
+    get the first line of ``text`` that holds more than blanks (stripped when ``text`` starts
+    on the next line).
+    """
+    if not one_line:
+        return text
+    head, _, rest = text.partition("\n")
+    if head.strip():
+        return head
+    return next((line.strip() for line in rest.split("\n") if line.strip()), head)
+
+
 def menu_item(
     suggestion: Suggestion, encoding: Encoding, caps: MenuCaps, neovim: bool = False
 ) -> types.CompletionItem:
@@ -105,26 +123,27 @@ def menu_item(
     typed = word.group(0) if word else ""
     text = typed + shaped.text
     multiline = "\n" in shaped.text
-    first = next((part for part in shaped.text.split("\n") if part.strip()), "").strip()
-    label = (first if len(first) <= 60 else first[:59] + "…") + (" …" if multiline else "")
     as_snippet = caps.snippets and (multiline or neovim)
     span = _span(suggestion, cursor.index - len(typed), encoding)
     docs: str | types.MarkupContent = text  # a plain string: every client takes one
     if caps.markdown:
         language = suggestion.doc.language_id
         docs = types.MarkupContent(types.MarkupKind.Markdown, f"```{language}\n{text}\n```")
+    more = " …" if "\n" in text.strip("\n") else None  # lines beyond what the label shows
     return types.CompletionItem(
-        label=label if caps.label_details else f"{label}  (Codestral)",
-        label_details=types.CompletionItemLabelDetails(description="Codestral")
+        label=menu_label(text, one_line=caps.label_details or neovim),
+        label_details=types.CompletionItemLabelDetails(detail=more, description="Codestral")
         if caps.label_details
         else None,
         kind=types.CompletionItemKind.Snippet if multiline else types.CompletionItemKind.Text,
-        detail="Codestral suggestion (codestral-lsp)",
+        detail="Codestral",
         documentation=docs,
         filter_text=typed + shaped.text.split("\n")[0],
         text_edit=types.TextEdit(range=span, new_text=escape_snippet(text) if as_snippet else text),
         insert_text_format=(
             types.InsertTextFormat.Snippet if as_snippet else types.InsertTextFormat.PlainText
         ),
+        # The text carries its own indentation: lsp-mode would otherwise re-indent each line.
+        insert_text_mode=types.InsertTextMode.AsIs,
         command=_accept_command(suggestion),
     )
