@@ -31,9 +31,15 @@ def _accept_command(suggestion: Suggestion) -> types.Command:
 
 def _span(suggestion: Suggestion, start_index: int, encoding: Encoding) -> types.Range:
     """From ``start_index`` on the cursor's line to the end of what the suggestion replaces."""
+    end_index = suggestion.cursor.index + suggestion.shaped.replace
+    return _line_range(suggestion, start_index, end_index, encoding)
+
+
+def _line_range(
+    suggestion: Suggestion, start_index: int, end_index: int, encoding: Encoding
+) -> types.Range:
     cursor = suggestion.cursor
     line = suggestion.doc.line(cursor.line)
-    end_index = cursor.index + suggestion.shaped.replace
     start = types.Position(cursor.line, to_units(line, start_index, encoding))
     end = types.Position(cursor.line, to_units(line, end_index, encoding))
     return types.Range(start, end)
@@ -44,16 +50,27 @@ def inline_item(
 ) -> types.InlineCompletionItem:
     """An inline item inserting the suggestion at the cursor.
 
-    Neovim pastes an item without a range at the cursor and draws it inline, but draws an item
-    with a range over the text after the cursor; VS Code, without a range, replaces from the
-    word start to the line end. So: a range when the item replaces closers after the cursor;
-    otherwise none for Neovim and an empty one at the cursor for everyone else.
+    VS Code, given no range, replaces from the word start to the line end: everyone gets a
+    range from the cursor to the end of what the suggestion replaces (closers after it).
+
+    Neovim (0.12) draws an item with a range over the text from the range's start, and one
+    without a range at the cursor of the buffer's window, which fails for a hidden buffer
+    (``Invalid window id: -1``: it asks for hidden buffers too, neovim#35965). So Neovim's
+    item runs from the cursor to the end of the line and carries the rest of the line after
+    the suggestion: drawn over that rest, it shows the line as it will be, in any buffer, and
+    stays where it was asked for when the cursor moves on. Accepting it leaves the cursor at
+    the end of the inserted text, which is the end of the line.
     """
-    shaped = suggestion.shaped
+    shaped, cursor = suggestion.shaped, suggestion.cursor
     command = _accept_command(suggestion)
-    if neovim and not shaped.replace:
-        return types.InlineCompletionItem(insert_text=shaped.text, command=command)
-    span = _span(suggestion, suggestion.cursor.index, encoding)
+    if neovim:
+        line = suggestion.doc.line(cursor.line)
+        rest = line[cursor.index + shaped.replace :]
+        span = _line_range(suggestion, cursor.index, len(line), encoding)
+        return types.InlineCompletionItem(
+            insert_text=shaped.text + rest, range=span, command=command
+        )
+    span = _span(suggestion, cursor.index, encoding)
     return types.InlineCompletionItem(insert_text=shaped.text, range=span, command=command)
 
 

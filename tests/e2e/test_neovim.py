@@ -435,3 +435,72 @@ async def test_completion_menu_fallback_inserts_the_suggestion_and_counts_the_ac
         assert suggestions["accepted"] == 1, suggestions
         lines = await editor.lines()
         assert lines == expected, f"{lines}\n{await editor.report()}"
+
+
+async def messages(editor: Neovim) -> str:
+    """Neovim's `:messages` and its last error."""
+    return await editor.lua("return vim.fn.execute('messages') .. '\\n' .. vim.v.errmsg")
+
+
+async def test_a_hidden_buffer_gets_no_error_and_the_visible_one_its_ghost_text(
+    tmp_path: Path, fake_codestral: FakeCodestral
+) -> None:
+    """Neovim 0.12 asks for every buffer with the visible window's cursor (neovim#35965): the
+    hidden buffer's answer must not raise `inline_completion.lua:219: Invalid window id: -1`."""
+    fake_codestral.completion = complete_return
+    # The hidden x.py has `return ` where the cursor will be in d.py: its request fits too.
+    (tmp_path / "x.py").write_text("def sub(a, b):\n    return \n", encoding="utf-8")
+    async with editing_python(tmp_path, fake_codestral) as editor:
+        await editor.lua("vim.cmd.edit('d.py')")
+        await editor.wait_for_server()
+        await editor.input("idef add(a, b):<CR>return ")
+        await editor.wait_until("codestral_test.ghost() == 'a + b'", "ghost text 'a + b'")
+        await editor.wait_until(
+            "next(codestral_test.client().requests) == nil", "every request answered"
+        )
+        assert "Invalid window" not in await messages(editor), await editor.report()
+        assert await editor.lua("return vim.v.errmsg") == "", await editor.report()
+        # Only the buffer typed in costs an upstream call.
+        prompts = [r.body["prompt"] for r in fake_codestral.requests]
+        assert not [p for p in prompts if p.endswith("def sub(a, b):\n    return ")], prompts
+        await editor.input("<Tab>")
+        await editor.wait_until(
+            "vim.api.nvim_get_current_line() == '    return a + b'", "the accepted suggestion"
+        )
+        assert "Invalid window" not in await messages(editor), await editor.report()
+        # Back to x.py without typing: Neovim now asks for the hidden d.py with x.py's cursor,
+        # and d.py is the last document edited; its answer (if any) must not fail either.
+        await editor.input("<Esc>:buffer x.py<CR>")
+        await editor.wait_until("vim.fn.expand('%:t') == 'x.py'", "x.py in the window")
+        await editor.input("2GA")
+        await editor.wait_until(
+            "next(codestral_test.client().requests) ~= nil", "a request after InsertEnter"
+        )
+        await editor.wait_until(
+            "next(codestral_test.client().requests) == nil", "every request answered"
+        )
+        assert "Invalid window" not in await messages(editor), await editor.report()
+        # Once typed in, x.py is the one served.
+        await editor.input("<BS> ")
+        await editor.wait_until("codestral_test.ghost() == 'a + b'", "ghost text in x.py")
+        assert await editor.lua("return vim.v.errmsg") == "", await editor.report()
+
+
+async def test_enter_then_tab_does_not_paste_the_old_suggestion_on_the_new_line(
+    tmp_path: Path, fake_codestral: FakeCodestral
+) -> None:
+    """<CR> then <Tab> before Neovim asks again: the item has a range, so Neovim keeps it where
+    it was asked for (the end of the line above) instead of pasting it at the new cursor."""
+    fake_codestral.completion = complete_return
+    async with editing_python(tmp_path, fake_codestral) as editor:
+        await editor.input("idef add(a, b):<CR>return ")
+        await editor.wait_until("codestral_test.ghost() == 'a + b'", "ghost text 'a + b'")
+        await editor.input("<CR><Tab>")
+        await editor.wait_until("#vim.api.nvim_buf_get_lines(0, 0, -1, true) == 3", "a new line")
+        await editor.wait_until(
+            "not vim.api.nvim_get_current_line():match('^%s*$') or codestral_test.ghost() == nil",
+            "the <Tab> handled",
+        )
+        lines = await editor.lines()
+        assert lines[1] == "    return a + b", lines
+        assert lines[2].strip() == "", lines
