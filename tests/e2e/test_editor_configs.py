@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from codestral_lsp import __version__
 from codestral_lsp.settings import FIELDS, SettingsLayers
 
 if sys.version_info >= (3, 11):
@@ -51,6 +53,7 @@ TOML_FILES = files(".toml")
 JSON_FILES = files(".json", ".sublime-settings")
 LUA_FILES = files(".lua")
 ELISP_FILES = files(".el")
+YAML_FILES = files(".yaml")
 # Files no parser applies to: prose, ignore lists, and the TypeScript compiled by the npm test.
 UNPARSED = (".md", ".gitignore", ".vscodeignore", ".ts")
 
@@ -70,7 +73,7 @@ def settings_problems(values: dict[str, Any]) -> list[str]:
 
 
 def test_every_shipped_file_has_a_check() -> None:
-    checked = {*TOML_FILES, *JSON_FILES, *LUA_FILES, *ELISP_FILES}
+    checked = {*TOML_FILES, *JSON_FILES, *LUA_FILES, *ELISP_FILES, *YAML_FILES}
     unknown = [
         path for path in shipped_files() if path not in checked and not path.name.endswith(UNPARSED)
     ]
@@ -108,6 +111,26 @@ def test_helix_adds_codestral_next_to_each_language_server() -> None:
         others = [entry for entry in entries if isinstance(entry, str)]
         assert others, f"{name}: the language's own server must stay in the list"
         assert "codestral" not in others, name
+
+
+# YAML
+
+
+@pytest.mark.parametrize("path", YAML_FILES, ids=ids(YAML_FILES))
+def test_yaml_parses(path: Path) -> None:
+    assert isinstance(yaml.safe_load(path.read_text(encoding="utf-8")), dict)
+
+
+def test_mason_package_installs_this_version_from_pypi() -> None:
+    """mason-registry's schema: these keys; a `pypi:` bin naming the console script."""
+    package = yaml.safe_load((EDITORS / "mason" / "package.yaml").read_text(encoding="utf-8"))
+    required = {"name", "description", "homepage", "licenses", "languages", "categories"}
+    assert required | {"source", "bin"} <= package.keys()
+    assert package["name"] == "codestral-lsp"
+    assert package["categories"] == ["LSP"]
+    assert package["source"] == {"id": f"pkg:pypi/codestral-lsp@{__version__}"}
+    scripts = load_toml(REPO / "pyproject.toml")["project"]["scripts"]
+    assert package["bin"] == {name: "pypi:codestral-lsp" for name in scripts}
 
 
 # JSON
