@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -162,9 +163,19 @@ def version_at_least(spec: str, wanted: tuple[int, ...]) -> bool:
 def test_vscode_manifest() -> None:
     manifest = load_json(EDITORS / "vscode" / "package.json")
     assert version_at_least(manifest["dependencies"]["vscode-languageclient"], (10, 1))
-    assert manifest["scripts"]["compile"] == "tsc -p ."
+    # Type-checked by tsc, bundled by esbuild (vsce warns about an unbundled extension).
+    scripts = manifest["scripts"]
+    assert scripts["compile"] == "npm run check-types && npm run bundle"
+    assert scripts["check-types"] == "tsc -p . --noEmit"
+    assert scripts["bundle"].startswith(
+        "esbuild src/extension.ts --bundle --outfile=out/extension.js"
+    )
+    assert "--external:vscode" in scripts["bundle"]
+    assert scripts["vscode:prepublish"] == "npm run compile"
+    assert scripts["package"].startswith("vsce package")
     assert manifest["main"] == "./out/extension.js"
-    assert {"typescript", "@types/vscode", "@types/node"} <= manifest["devDependencies"].keys()
+    dev = {"typescript", "@types/vscode", "@types/node", "esbuild", "@vscode/vsce"}
+    assert dev <= manifest["devDependencies"].keys()
     # @types/vscode may not be newer than the engine the extension declares.
     engine = manifest["engines"]["vscode"]
     assert version_at_least(engine, (1, 91))
@@ -197,18 +208,27 @@ NPM = shutil.which("npm")
 
 @pytest.mark.skipif(NPM is None, reason="npm is not installed")
 @pytest.mark.timeout(300)
-def test_vscode_extension_builds_from_a_clean_copy(tmp_path: Path) -> None:
+def test_vscode_extension_bundles_and_packages_from_a_clean_copy(tmp_path: Path) -> None:
+    """`npm ci`, then `npm run package` (vsce, which runs the type check and the bundle)."""
     assert NPM is not None
     work = tmp_path / "vscode"
     shutil.copytree(
         EDITORS / "vscode", work, ignore=shutil.ignore_patterns(*SKIPPED_DIRS, "*.vsix")
     )
-    for command in ([NPM, "ci", "--no-audit", "--no-fund"], [NPM, "run", "compile"]):
+    said = ""
+    for command in ([NPM, "ci", "--no-audit", "--no-fund"], [NPM, "run", "package"]):
         done = subprocess.run(
             command, cwd=work, capture_output=True, text=True, timeout=240, check=False
         )
         assert done.returncode == 0, f"{' '.join(command[1:])}:\n{done.stdout}\n{done.stderr}"
-    assert (work / "out" / "extension.js").is_file()
+        said += done.stdout + done.stderr
+    assert "you should bundle your extension" not in said, said
+    [vsix] = work.glob("codestral-lsp-*.vsix")
+    with zipfile.ZipFile(vsix) as package:
+        names = set(package.namelist())
+    assert "extension/out/extension.js" in names, names
+    assert "extension/package.json" in names, names
+    assert not [name for name in names if "node_modules" in name or name.endswith(".ts")], names
 
 
 # Lua
