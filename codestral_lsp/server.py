@@ -108,14 +108,15 @@ class CodestralServer(StdioServer):
         root = params.root_uri or (params.root_path and f"file://{params.root_path}")
         self.completer.root = display_path(root) if root else None
 
-    def elsewhere(self, uri: str) -> bool:
+    def elsewhere(self, uri: str, invoked: bool) -> bool:
         """Whether an inline request for ``uri`` is Neovim asking for a buffer not in view.
 
         Neovim 0.12 asks for every buffer it serves, each with the current window's cursor
-        (neovim#35965): the one to serve is the document edited (or opened) last. Its cost: in
-        a buffer you switch to, the first suggestion comes once you have typed in it.
+        (neovim#35965), always as an automatic request: the one to serve is the document
+        edited (or opened) last. Its cost: in a buffer you switch to, the first suggestion
+        comes once you have typed in it. A request the user invoked is always served.
         """
-        if not self.client_is_neovim:
+        if not self.client_is_neovim or invoked:
             return False
         recent = self.documents.recent()
         return bool(recent) and recent[0].uri != uri
@@ -303,9 +304,9 @@ def create_server(environ: Mapping[str, str] | None = None) -> CodestralServer:
         on ``null``; a request that lost means the text moved on, so what it shows is stale.
         """
         nothing = types.InlineCompletionList(items=[])
-        if ls.elsewhere(params.text_document.uri):
-            return nothing
         invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
+        if ls.elsewhere(params.text_document.uri, invoked):
+            return nothing
         try:
             answer = await ls.suggest(params.text_document, params.position, invoked)
         except JsonRpcInvalidParams:
