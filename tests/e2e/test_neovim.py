@@ -27,7 +27,7 @@ from typing import Any
 import pynvim
 import pytest
 
-from tests.fake_codestral import FakeCodestral
+from tests.fake_codestral import FakeCodestral, Reply
 
 pytestmark = [pytest.mark.editor, pytest.mark.timeout(30)]
 
@@ -564,3 +564,29 @@ async def test_lsp_dir_config_starts_the_server_with_vim_lsp_enable(
             " local _, answer = next(answers) return answer.result.items[1].textEdit.newText"
         )
         assert result == "a + b"
+
+
+async def test_a_request_overtaken_by_a_newer_one_hides_the_stale_suggestion(
+    tmp_path: Path, fake_codestral: FakeCodestral
+) -> None:
+    """Neovim keeps what it shows on a null answer and draws it at the moving cursor: a request
+    that lost is answered with an empty list, which hides it while the newer one waits."""
+    fake_codestral.completion = complete_return
+    async with editing_python(tmp_path, fake_codestral) as editor:
+        await editor.input("idef add(a, b):<CR>return ")
+        await editor.wait_until("codestral_test.ghost() == 'a + b'", "ghost text 'a + b'")
+        # The held calls must not time out on their own (an empty answer would hide it too).
+        await editor.lua(
+            "codestral_test.client():notify('workspace/didChangeConfiguration',"
+            " { settings = { codestral = { requestTimeoutMs = 60000 } } })"
+        )
+        held = asyncio.Event()
+        fake_codestral.enqueue(Reply(gate=held), Reply(gate=held))
+        asked = len(fake_codestral.requests)
+        await editor.input("x")  # Neovim redraws the old item after the `x`
+        await fake_codestral.wait_until(lambda fake: len(fake.requests) > asked)
+        assert await editor.ghost() is not None  # still shown: no answer yet
+        await editor.input("y")  # the request for `return xy` overtakes the one for `return x`
+        await editor.wait_until("codestral_test.ghost() == nil", "the stale suggestion hidden")
+        assert len(fake_codestral.requests) > asked  # the newer request still waits upstream
+        held.set()
