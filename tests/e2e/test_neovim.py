@@ -590,3 +590,23 @@ async def test_a_request_overtaken_by_a_newer_one_hides_the_stale_suggestion(
         await editor.wait_until("codestral_test.ghost() == nil", "the stale suggestion hidden")
         assert len(fake_codestral.requests) > asked  # the newer request still waits upstream
         held.set()
+
+
+async def test_mid_line_suggestion_is_drawn_over_the_rest_of_the_line_as_it_will_be(
+    tmp_path: Path, fake_codestral: FakeCodestral
+) -> None:
+    """The item runs to the line end and carries the rest of the line: drawn over that rest,
+    the line reads as it will after <Tab>, with nothing after the cursor hidden."""
+    fake_codestral.completion = answer_after("x = f(", "a")
+    async with editing_python(tmp_path, fake_codestral) as editor:
+        await editor.input("ix = f(, b)<Left><Left><Left><Left>")
+        await editor.wait_until("codestral_test.ghost() ~= nil", "ghost text after 'f('")
+        assert await editor.ghost() == "a, b)"
+        assert await editor.lua("return codestral_test.ghost_position()") == "overlay"
+        assert await editor.lines() == ["x = f(, b)"]
+        await editor.input("<Tab>")
+        await editor.wait_until(
+            "vim.api.nvim_get_current_line() ~= 'x = f(, b)'", "change after <Tab>", timeout=5
+        )
+        assert await editor.lines() == ["x = f(a, b)"]
+        assert await editor.lua("return vim.api.nvim_win_get_cursor(0)") == [1, 11]
