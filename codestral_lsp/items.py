@@ -31,9 +31,15 @@ def _accept_command(suggestion: Suggestion) -> types.Command:
 
 def _span(suggestion: Suggestion, start_index: int, encoding: Encoding) -> types.Range:
     """From ``start_index`` on the cursor's line to the end of what the suggestion replaces."""
+    end_index = suggestion.cursor.index + suggestion.shaped.replace
+    return _line_range(suggestion, start_index, end_index, encoding)
+
+
+def _line_range(
+    suggestion: Suggestion, start_index: int, end_index: int, encoding: Encoding
+) -> types.Range:
     cursor = suggestion.cursor
     line = suggestion.doc.line(cursor.line)
-    end_index = cursor.index + suggestion.shaped.replace
     start = types.Position(cursor.line, to_units(line, start_index, encoding))
     end = types.Position(cursor.line, to_units(line, end_index, encoding))
     return types.Range(start, end)
@@ -44,16 +50,27 @@ def inline_item(
 ) -> types.InlineCompletionItem:
     """An inline item inserting the suggestion at the cursor.
 
-    Neovim pastes an item without a range at the cursor and draws it inline, but draws an item
-    with a range over the text after the cursor; VS Code, without a range, replaces from the
-    word start to the line end. So: a range when the item replaces closers after the cursor;
-    otherwise none for Neovim and an empty one at the cursor for everyone else.
+    VS Code, given no range, replaces from the word start to the line end: everyone gets a
+    range from the cursor to the end of what the suggestion replaces (closers after it).
+
+    Neovim (0.12) draws an item with a range over the text from the range's start, and one
+    without a range at the cursor of the buffer's window, which fails for a hidden buffer
+    (``Invalid window id: -1``: it asks for hidden buffers too, neovim#35965). So Neovim's
+    item runs from the cursor to the end of the line and carries the rest of the line after
+    the suggestion: drawn over that rest, it shows the line as it will be, in any buffer, and
+    stays where it was asked for when the cursor moves on. Accepting it leaves the cursor at
+    the end of the inserted text, which is the end of the line.
     """
-    shaped = suggestion.shaped
+    shaped, cursor = suggestion.shaped, suggestion.cursor
     command = _accept_command(suggestion)
-    if neovim and not shaped.replace:
-        return types.InlineCompletionItem(insert_text=shaped.text, command=command)
-    span = _span(suggestion, suggestion.cursor.index, encoding)
+    if neovim:
+        line = suggestion.doc.line(cursor.line)
+        rest = line[cursor.index + shaped.replace :]
+        span = _line_range(suggestion, cursor.index, len(line), encoding)
+        return types.InlineCompletionItem(
+            insert_text=shaped.text + rest, range=span, command=command
+        )
+    span = _span(suggestion, cursor.index, encoding)
     return types.InlineCompletionItem(insert_text=shaped.text, range=span, command=command)
 
 
@@ -85,6 +102,24 @@ def escape_snippet(text: str) -> str:
     return text.replace("\\", "\\\\").replace("$", "\\$").replace("}", "\\}")
 
 
+def menu_label(text: str, one_line: bool) -> str:
+    """The label of a menu item inserting ``text`` (from the start of the word typed).
+
+    Clients that do not declare label details may insert the label itself instead of the
+    item's edit (Emacs 28's ``completion-at-point`` through lsp-mode 8 does), so for them the
+    label is ``text`` itself, every line of it, with no marker. Clients that declare label
+    details, and Neovim, apply the edit and draw the label on one line (``one_line``): they
+    get the first line of ``text`` that holds more than blanks (stripped when ``text`` starts
+    on the next line).
+    """
+    if not one_line:
+        return text
+    head, _, rest = text.partition("\n")
+    if head.strip():
+        return head
+    return next((line.strip() for line in rest.split("\n") if line.strip()), head)
+
+
 def menu_item(
     suggestion: Suggestion, encoding: Encoding, caps: MenuCaps, neovim: bool = False
 ) -> types.CompletionItem:
@@ -105,26 +140,27 @@ def menu_item(
     typed = word.group(0) if word else ""
     text = typed + shaped.text
     multiline = "\n" in shaped.text
-    first = next((part for part in shaped.text.split("\n") if part.strip()), "").strip()
-    label = (first if len(first) <= 60 else first[:59] + "…") + (" …" if multiline else "")
     as_snippet = caps.snippets and (multiline or neovim)
     span = _span(suggestion, cursor.index - len(typed), encoding)
     docs: str | types.MarkupContent = text  # a plain string: every client takes one
     if caps.markdown:
         language = suggestion.doc.language_id
         docs = types.MarkupContent(types.MarkupKind.Markdown, f"```{language}\n{text}\n```")
+    more = " …" if "\n" in text.strip("\n") else None  # lines beyond what the label shows
     return types.CompletionItem(
-        label=label if caps.label_details else f"{label}  (Codestral)",
-        label_details=types.CompletionItemLabelDetails(description="Codestral")
+        label=menu_label(text, one_line=caps.label_details or neovim),
+        label_details=types.CompletionItemLabelDetails(detail=more, description="Codestral")
         if caps.label_details
         else None,
         kind=types.CompletionItemKind.Snippet if multiline else types.CompletionItemKind.Text,
-        detail="Codestral suggestion (codestral-lsp)",
+        detail="Codestral",
         documentation=docs,
         filter_text=typed + shaped.text.split("\n")[0],
         text_edit=types.TextEdit(range=span, new_text=escape_snippet(text) if as_snippet else text),
         insert_text_format=(
             types.InsertTextFormat.Snippet if as_snippet else types.InsertTextFormat.PlainText
         ),
+        # The text carries its own indentation: lsp-mode would otherwise re-indent each line.
+        insert_text_mode=types.InsertTextMode.AsIs,
         command=_accept_command(suggestion),
     )

@@ -108,7 +108,10 @@ def read_place(target: str) -> Place:
         raise UsageError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     doc = Document(path.resolve().as_uri(), text, 1, language_id(path))
     if line > doc.line_count:
-        raise UsageError(f"{path} has {doc.line_count} lines; line {line} is past its end")
+        # As editors count them: a final line break ends the last line, it starts none.
+        shown = doc.line_count - (doc.line_count > 1 and doc.line(doc.line_count - 1) == "")
+        lines = "1 line" if shown == 1 else f"{shown} lines"
+        raise UsageError(f"{path} has {lines}; line {line} is past its end")
     length = len(doc.line(line - 1))
     if column > length + 1:
         raise UsageError(

@@ -114,6 +114,19 @@ class CodestralServer(StdioServer):
         roots = tuple(display_path(uri) for uri in [*folders, root] if uri)
         self.completer.configure(self.settings, roots)
 
+    def elsewhere(self, uri: str, invoked: bool) -> bool:
+        """Whether an inline request for ``uri`` is Neovim asking for a buffer not in view.
+
+        Neovim 0.12 asks for every buffer it serves, each with the current window's cursor
+        (neovim#35965), always as an automatic request: the one to serve is the document
+        edited (or opened) last. Its cost: in a buffer you switch to, the first suggestion
+        comes once you have typed in it. A request the user invoked is always served.
+        """
+        if not self.client_is_neovim or invoked:
+            return False
+        recent = self.documents.recent()
+        return bool(recent) and recent[0].uri != uri
+
     def serves_menu(self) -> bool:
         mode = self.settings.completion_fallback
         return mode == "on" or (mode == "auto" and self.menu_fallback)
@@ -324,13 +337,26 @@ def create_server(environ: Mapping[str, str] | None = None) -> CodestralServer:
     async def inline_completion(
         ls: CodestralServer, params: types.InlineCompletionParams
     ) -> types.InlineCompletionList | None:
-        """``null``: this request lost (the editor asks again); empty: nothing to show here."""
+        """``null``: this request lost (the editor asks again); empty: nothing to show here.
+
+        Neovim gets an empty list in both cases, and for a position that is not in the
+        document: it shows any answer wherever its cursor is by then, and keeps what it shows
+        on ``null``; a request that lost means the text moved on, so what it shows is stale.
+        """
+        nothing = types.InlineCompletionList(items=[])
         invoked = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
-        answer = await ls.suggest(params.text_document, params.position, invoked)
+        if ls.elsewhere(params.text_document.uri, invoked):
+            return nothing
+        try:
+            answer = await ls.suggest(params.text_document, params.position, invoked)
+        except JsonRpcInvalidParams:
+            if ls.client_is_neovim:
+                return nothing
+            raise
         if answer.suggestion is not None:
             item = items.inline_item(answer.suggestion, ls.encoding, ls.client_is_neovim)
             return types.InlineCompletionList(items=[item])
-        return types.InlineCompletionList(items=[]) if answer.nothing_here else None
+        return nothing if answer.nothing_here or ls.client_is_neovim else None
 
     @server.feature(
         types.TEXT_DOCUMENT_COMPLETION,

@@ -27,7 +27,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
+try:
+    from aiohttp import web
+except ModuleNotFoundError as exc:  # run by hand after a plain `pip install .`
+    if __name__ != "__main__":
+        raise
+    sys.exit(
+        f"{exc}: the fake Codestral needs the test dependencies. From the repository: "
+        "pip install '.[test]'  (or only: pip install aiohttp)"
+    )
 
 log = logging.getLogger("fake_codestral")
 

@@ -3,7 +3,7 @@
 ;;; Commentary:
 
 ;; eglot has no inline completion: Codestral's suggestion comes as one item of
-;; `completion-at-point' (the menu of company, corfu or M-TAB), labelled "Codestral".
+;; `completion-at-point' (C-M-i, or the menu of company or corfu), marked "Codestral".
 ;; eglot also runs one server per buffer, so pick one of the two ways below and paste it
 ;; into your init file (this file is a set of examples, not a package).
 ;;
@@ -30,7 +30,10 @@
              '((python-mode python-ts-mode)
                . ("rass" "--" "basedpyright-langserver" "--stdio" "--" "codestral-lsp")))
 
-(add-hook 'python-base-mode-hook #'eglot-ensure)
+;; Start eglot in Python buffers: `python-base-mode' (both python modes) from Emacs 29,
+;; `python-mode' before it.
+(add-hook (if (fboundp 'python-base-mode) 'python-base-mode-hook 'python-mode-hook)
+          #'eglot-ensure)
 
 (provide 'codestral-eglot)
 ;;; codestral-eglot.el ends here

@@ -3,9 +3,11 @@
 ;;; Commentary:
 
 ;; Registers codestral-lsp as an lsp-mode add-on client: it runs next to each buffer's main
-;; language server and only supplies inline completions (grey text at point), shown by
-;; `lsp-inline-completion-mode'.  Needs an lsp-mode with lsp-inline-completion.el (MELPA
-;; snapshots since December 2024; the 9.0.0 release predates it).
+;; language server and supplies inline completions (grey text at point), shown by
+;; `lsp-inline-completion-mode' (lsp-inline-completion.el: MELPA snapshots since December
+;; 2024; the 9.0.0 release predates it).  An lsp-mode without it (8.0 in Debian 12, 9.0)
+;; gets the suggestion as an item of the completion menu instead (company, or
+;; `completion-at-point'), and says so once in *Messages*.
 ;;
 ;; Put this file on your `load-path' and add (with-eval-after-load 'lsp-mode (require
 ;; 'codestral-lsp)) to your init file, or paste the code below after lsp-mode is loaded.
@@ -30,12 +32,11 @@
   :type '(repeat string))
 
 (defcustom codestral-lsp-settings
-  '(:provider "codestral"
-    ;; The menu item would repeat the ghost text; set "on" to get it in the
-    ;; completion menu instead (for an lsp-mode without inline completion).
-    :completionFallback "off")
+  '(:provider "codestral")
   "The server's settings (initializationOptions): a plist with the camelCase keys
-of the main README, e.g. (:model \"codestral-2508\" :maxTokens 128 :stop [\"\\n\\n\"])."
+of the main README, e.g. (:model \"codestral-2508\" :maxTokens 128 :stop [\"\\n\\n\"]).
+Without `:completionFallback', it is \"off\" where lsp-mode has inline completion
+(a menu item would repeat the ghost text) and \"on\" where it has not."
   :type 'plist)
 
 (defcustom codestral-lsp-modes '(prog-mode)
@@ -46,6 +47,22 @@ of the main README, e.g. (:model \"codestral-2508\" :maxTokens 128 :stop [\"\\n\
   "Non-nil when a buffer in MODE should get Codestral completions."
   (apply #'provided-mode-derived-p mode codestral-lsp-modes))
 
+(defun codestral-lsp--inline-p ()
+  "Non-nil when this lsp-mode shows inline completions (ghost text)."
+  (fboundp 'lsp-inline-completion-mode))
+
+(defun codestral-lsp--initialization-options ()
+  "`codestral-lsp-settings', with the menu on where there is no ghost text."
+  (if (plist-member codestral-lsp-settings :completionFallback)
+      codestral-lsp-settings
+    (append codestral-lsp-settings
+            (list :completionFallback (if (codestral-lsp--inline-p) "off" "on")))))
+
+(unless (codestral-lsp--inline-p)
+  (message "codestral-lsp: this lsp-mode has no `lsp-inline-completion-mode' (it came \
+after lsp-mode 9.0): Codestral's suggestion comes as an item of the completion menu \
+(company, or M-x completion-at-point) instead of ghost text"))
+
 (lsp-register-client
  (make-lsp-client
   :new-connection (lsp-stdio-connection (lambda () codestral-lsp-command))
@@ -54,7 +71,7 @@ of the main README, e.g. (:model \"codestral-2508\" :maxTokens 128 :stop [\"\\n\
   :add-on? t
   :priority -2
   :completion-in-comments? t
-  :initialization-options (lambda () codestral-lsp-settings)))
+  :initialization-options #'codestral-lsp--initialization-options))
 
 (defun codestral-lsp--served-p ()
   "Non-nil when codestral-lsp is one of the current buffer's servers."

@@ -9,7 +9,7 @@
 --
 -- 0.11+: the menu opens by itself after `.` `(` `[` `{` `,` `:` `=` (the server's trigger
 -- characters), and on <C-x><C-o> anywhere. 0.10: <C-x><C-o> only.
--- In the menu: <C-n> selects the suggestion (marked `(Codestral)`), <C-y> inserts it. Known gaps
+-- In the menu: <C-n> selects the suggestion (marked Codestral), <C-y> inserts it. Known gaps
 -- of Neovim's menu: see editors/neovim/README.md.
 --
 -- Logs: `:lua vim.lsp.log.set_level('debug')`, then `:exe 'tabnew' v:lua.vim.lsp.log.get_filename()`.

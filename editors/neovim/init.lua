@@ -1,6 +1,8 @@
 -- codestral-lsp in Neovim 0.12+: Codestral completions shown as inline ghost text.
 --
 -- Copy this file to ~/.config/nvim/plugin/codestral.lua (or paste it into your init.lua).
+-- Or copy lsp/codestral.lua beside it to ~/.config/nvim/lsp/ and call vim.lsp.enable('codestral')
+-- and vim.lsp.inline_completion.enable() yourself (see README.md).
 -- The key is read from $CODESTRAL_API_KEY (or $MISTRAL_API_KEY / $LANGDOCK_API_KEY, by `provider`)
 -- in the environment Neovim was started from.
 --

@@ -127,7 +127,9 @@ async def test_a_backend_failure_exits_1_with_the_fix(
     ("target", "message"),
     [
         ("missing.py:1:1", "missing.py: no such file"),
-        ("a.py:3:1", "a.py has 2 lines; line 3 is past its end"),
+        ("a.py:3:1", "a.py has 1 line; line 3 is past its end"),
+        ("four.py:99:1", "four.py has 4 lines; line 99 is past its end"),
+        ("four-no-eol.py:99:1", "four-no-eol.py has 4 lines; line 99 is past its end"),
         ("a.py:1:7", "line 1 of {dir}/a.py has 4 characters; COL may be 1 to 5"),
         ("a.py:0:1", "LINE and COL must be whole numbers from 1"),
         ("a.py:1", "expected FILE:LINE:COL"),
@@ -138,6 +140,8 @@ async def test_a_bad_place_exits_2_with_a_clear_message(
     fake_codestral: FakeCodestral, tmp_path: Path, target: str, message: str
 ) -> None:
     write(tmp_path, "a.py", "x = \n")
+    write(tmp_path, "four.py", "a = 1\nb = 2\n\nc = 3\n")
+    write(tmp_path, "four-no-eol.py", "a = 1\nb = 2\n\nc = 3")
     (tmp_path / "src" / "latin1.py").write_bytes("é = 1\n".encode("latin-1"))
     directory = tmp_path / "src"
     ran = await complete(fake_codestral, tmp_path, f"{directory}/{target}")

@@ -13,11 +13,14 @@ import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from codestral_lsp import __version__
 from codestral_lsp.settings import FIELDS, SettingsLayers
 
 if sys.version_info >= (3, 11):
@@ -51,6 +54,7 @@ TOML_FILES = files(".toml")
 JSON_FILES = files(".json", ".sublime-settings")
 LUA_FILES = files(".lua")
 ELISP_FILES = files(".el")
+YAML_FILES = files(".yaml")
 # Files no parser applies to: prose, ignore lists, and the TypeScript compiled by the npm test.
 UNPARSED = (".md", ".gitignore", ".vscodeignore", ".ts")
 
@@ -70,7 +74,7 @@ def settings_problems(values: dict[str, Any]) -> list[str]:
 
 
 def test_every_shipped_file_has_a_check() -> None:
-    checked = {*TOML_FILES, *JSON_FILES, *LUA_FILES, *ELISP_FILES}
+    checked = {*TOML_FILES, *JSON_FILES, *LUA_FILES, *ELISP_FILES, *YAML_FILES}
     unknown = [
         path for path in shipped_files() if path not in checked and not path.name.endswith(UNPARSED)
     ]
@@ -110,6 +114,26 @@ def test_helix_adds_codestral_next_to_each_language_server() -> None:
         assert "codestral" not in others, name
 
 
+# YAML
+
+
+@pytest.mark.parametrize("path", YAML_FILES, ids=ids(YAML_FILES))
+def test_yaml_parses(path: Path) -> None:
+    assert isinstance(yaml.safe_load(path.read_text(encoding="utf-8")), dict)
+
+
+def test_mason_package_installs_this_version_from_pypi() -> None:
+    """mason-registry's schema: these keys; a `pypi:` bin naming the console script."""
+    package = yaml.safe_load((EDITORS / "mason" / "package.yaml").read_text(encoding="utf-8"))
+    required = {"name", "description", "homepage", "licenses", "languages", "categories"}
+    assert required | {"source", "bin"} <= package.keys()
+    assert package["name"] == "codestral-lsp"
+    assert package["categories"] == ["LSP"]
+    assert package["source"] == {"id": f"pkg:pypi/codestral-lsp@{__version__}"}
+    scripts = load_toml(REPO / "pyproject.toml")["project"]["scripts"]
+    assert package["bin"] == {name: "pypi:codestral-lsp" for name in scripts}
+
+
 # JSON
 
 
@@ -139,9 +163,19 @@ def version_at_least(spec: str, wanted: tuple[int, ...]) -> bool:
 def test_vscode_manifest() -> None:
     manifest = load_json(EDITORS / "vscode" / "package.json")
     assert version_at_least(manifest["dependencies"]["vscode-languageclient"], (10, 1))
-    assert manifest["scripts"]["compile"] == "tsc -p ."
+    # Type-checked by tsc, bundled by esbuild (vsce warns about an unbundled extension).
+    scripts = manifest["scripts"]
+    assert scripts["compile"] == "npm run check-types && npm run bundle"
+    assert scripts["check-types"] == "tsc -p . --noEmit"
+    assert scripts["bundle"].startswith(
+        "esbuild src/extension.ts --bundle --outfile=out/extension.js"
+    )
+    assert "--external:vscode" in scripts["bundle"]
+    assert scripts["vscode:prepublish"] == "npm run compile"
+    assert scripts["package"].startswith("vsce package")
     assert manifest["main"] == "./out/extension.js"
-    assert {"typescript", "@types/vscode", "@types/node"} <= manifest["devDependencies"].keys()
+    dev = {"typescript", "@types/vscode", "@types/node", "esbuild", "@vscode/vsce"}
+    assert dev <= manifest["devDependencies"].keys()
     # @types/vscode may not be newer than the engine the extension declares.
     engine = manifest["engines"]["vscode"]
     assert version_at_least(engine, (1, 91))
@@ -209,18 +243,27 @@ NPM = shutil.which("npm")
 
 @pytest.mark.skipif(NPM is None, reason="npm is not installed")
 @pytest.mark.timeout(300)
-def test_vscode_extension_builds_from_a_clean_copy(tmp_path: Path) -> None:
+def test_vscode_extension_bundles_and_packages_from_a_clean_copy(tmp_path: Path) -> None:
+    """`npm ci`, then `npm run package` (vsce, which runs the type check and the bundle)."""
     assert NPM is not None
     work = tmp_path / "vscode"
     shutil.copytree(
         EDITORS / "vscode", work, ignore=shutil.ignore_patterns(*SKIPPED_DIRS, "*.vsix")
     )
-    for command in ([NPM, "ci", "--no-audit", "--no-fund"], [NPM, "run", "compile"]):
+    said = ""
+    for command in ([NPM, "ci", "--no-audit", "--no-fund"], [NPM, "run", "package"]):
         done = subprocess.run(
             command, cwd=work, capture_output=True, text=True, timeout=240, check=False
         )
         assert done.returncode == 0, f"{' '.join(command[1:])}:\n{done.stdout}\n{done.stderr}"
-    assert (work / "out" / "extension.js").is_file()
+        said += done.stdout + done.stderr
+    assert "you should bundle your extension" not in said, said
+    [vsix] = work.glob("codestral-lsp-*.vsix")
+    with zipfile.ZipFile(vsix) as package:
+        names = set(package.namelist())
+    assert "extension/out/extension.js" in names, names
+    assert "extension/package.json" in names, names
+    assert not [name for name in names if "node_modules" in name or name.endswith(".ts")], names
 
 
 # Lua

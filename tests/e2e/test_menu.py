@@ -81,15 +81,16 @@ async def test_menu_item_holds_the_suggestion_with_the_right_edit(
     )
     assert item.filter_text == "return total"  # starts with the word typed: not filtered away
     assert item.insert_text_format == types.InsertTextFormat.PlainText
+    # The label is the text from the word start: a client may insert it (Emacs 28's C-M-i).
+    assert item.label == "return total"
     if caps is HELIX:  # markdown and label details declared
-        assert item.label == "urn total"
         assert item.label_details == types.CompletionItemLabelDetails(description="Codestral")
         assert isinstance(item.documentation, types.MarkupContent)
         assert item.documentation.kind == types.MarkupKind.Markdown
         assert "return total" in item.documentation.value
     else:
-        assert item.label == "urn total  (Codestral)"
         assert item.label_details is None
+        assert item.detail == "Codestral"
         assert item.documentation == "return total"
     assert item.command is not None
     assert item.command.command == "codestral.accepted"
@@ -114,7 +115,24 @@ async def test_multi_line_suggestion_is_a_snippet_when_the_client_can(
     else:
         assert item.insert_text_format == types.InsertTextFormat.PlainText
         assert item.text_edit.new_text == raw
-    assert item.label == 'price = "$5"  # {x} \\n …'
+    # One line in the menu (label details are declared), the rest behind a marker.
+    assert item.label == 'price = "$5"  # {x} \\n'
+    assert item.label_details == types.CompletionItemLabelDetails(
+        detail=" …", description="Codestral"
+    )
+
+
+async def test_without_label_details_the_label_is_the_whole_suggestion(
+    start_server: ServerFactory, fake_codestral: FakeCodestral
+) -> None:
+    """Emacs 28's completion-at-point (lsp-mode 8) inserts the label: every line of it."""
+    fake_codestral.completion = "\n    total = a + b\n    return total"
+    async with start_server(init_options=FAST, capabilities=VSCODE_MENU) as client:
+        open_doc(client, URI, "def add(a, b):")
+        [item] = (await menu(client, URI, 0, 14)).items
+    assert item.label == "\n    total = a + b\n    return total"
+    assert item.label == item.text_edit.new_text
+    assert item.insert_text_mode == types.InsertTextMode.AsIs  # no re-indenting by the client
 
 
 async def test_clients_with_inline_completion_get_no_menu_unless_asked(

