@@ -89,10 +89,13 @@ class LspClient:
         self._reader = asyncio.create_task(self._read_loop())
 
     @classmethod
-    async def spawn(cls, args: list[str], env: Mapping[str, str], stderr: Path) -> LspClient:
+    async def spawn(
+        cls, args: list[str], env: Mapping[str, str], stderr: Path, program: str = sys.executable
+    ) -> LspClient:
+        """``program`` (this Python by default) with ``args``, stdio piped to us."""
         with stderr.open("wb") as err:  # the child keeps its own descriptor
             proc = await asyncio.create_subprocess_exec(
-                sys.executable,
+                program,
                 *args,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,

@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks import micro, replay, report, shared, shared_report
+from benchmarks import micro, peer, peer_report, replay, report, shared, shared_report
 
 Check = tuple[str, "bool | None", str]
 PARTS = ("micro", "replay", "shared")
@@ -25,6 +25,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="shorter versions of each part")
     parser.add_argument("--only", choices=PARTS, help="run one part")
     parser.add_argument("--shared", action="store_true", help="the same as --only shared")
+    parser.add_argument(
+        "--peer",
+        choices=("tabby-agent",),
+        help="replay stdlib functions through us and this peer side by side (installs it from npm)",
+    )
+    parser.add_argument("--functions", type=int, default=4, help="functions for --peer (4)")
     parser.add_argument("--files", type=int, help="stdlib files to replay (default 3)")
     parser.add_argument(
         "--servers", type=int, default=4, help="servers sharing one limit (default 4)"
@@ -82,6 +88,7 @@ def report_checks(found: list[Check]) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     parts = ("shared",) if args.shared else (args.only,) if args.only else PARTS
+    parts = ("peer",) if args.peer else parts
     began = time.perf_counter()
     found: list[Check] = []
     try:
@@ -107,6 +114,19 @@ def run_part(part: str, args: argparse.Namespace) -> list[Check]:
         print(report.format_report(outcome), flush=True)
         print(f"(replay {time.perf_counter() - began:.1f} s)\n", flush=True)
         return report.checks(outcome)
+    if part == "peer":
+        options = peer.PeerOptions(
+            peer=args.peer,
+            functions=args.functions,
+            seed=args.seed,
+            compression=args.compression or 5.0,
+            wrong_rate=args.wrong_rate,
+            keep_logs=args.keep_logs,
+        )
+        runs = asyncio.run(peer.compare(options))
+        print(peer_report.format_report(runs, options), flush=True)
+        print(f"(peer {time.perf_counter() - began:.1f} s)\n", flush=True)
+        return peer_report.checks(runs)
     result = asyncio.run(shared.run(shared_options(args)))
     print(shared_report.format_report(result), flush=True)
     print(f"(shared {time.perf_counter() - began:.1f} s)\n", flush=True)
