@@ -83,12 +83,14 @@ class Remembered:
     key: Hashable
     text: str
     stored_at: float
+    origin: object = None  # what the caller said the text came from (the call's record)
 
 
 @dataclass(frozen=True)
 class Hit:
     text: str
     source: str  # "cache" (same state) or "typed" (typed through)
+    origin: object = None
 
 
 class CompletionMemory:
@@ -97,33 +99,35 @@ class CompletionMemory:
     def __init__(self, size: int, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._ttl = ttl
-        self._exact: TTLCache[tuple[Hashable, str, str], str] = TTLCache(
+        self._exact: TTLCache[tuple[Hashable, str, str], tuple[str, object]] = TTLCache(
             maxsize=max(size, 1), ttl=ttl, timer=clock
         )
         self._recent: dict[str, collections.deque[Remembered]] = {}
         self.enabled = size > 0
         self.shape = (size, ttl)
 
-    def remember(self, context: FimContext, key: Hashable, text: str) -> None:
+    def remember(
+        self, context: FimContext, key: Hashable, text: str, origin: object = None
+    ) -> None:
         if not self.enabled or not text:
             return
-        self._exact[(key, context.sent_prompt, context.suffix)] = text
+        self._exact[(key, context.sent_prompt, context.suffix)] = (text, origin)
         recent = self._recent.setdefault(context.uri, collections.deque(maxlen=_PER_DOCUMENT))
-        recent.append(Remembered(context, key, text, self._clock()))
+        recent.append(Remembered(context, key, text, self._clock(), origin))
 
     def lookup(self, context: FimContext, key: Hashable) -> Hit | None:
         if not self.enabled:
             return None
         exact = self._exact.get((key, context.sent_prompt, context.suffix))
         if exact is not None:
-            return Hit(exact, "cache")
+            return Hit(exact[0], "cache", exact[1])
         now = self._clock()
         for item in reversed(self._recent.get(context.uri, ())):
             if item.key != key or now - item.stored_at > self._ttl:
                 continue
             typed = typed_since(item.context, context, item.text)
             if typed is not None and item.text.startswith(typed) and len(item.text) > len(typed):
-                return Hit(item.text[len(typed) :], "typed" if typed else "cache")
+                return Hit(item.text[len(typed) :], "typed" if typed else "cache", item.origin)
         return None
 
     def forget(self, uri: str) -> None:

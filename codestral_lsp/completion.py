@@ -133,15 +133,18 @@ class Completer:
             return Answer(request_id, outcome.source)
         current = self.documents.get(fim.uri)
         if current is None or not context.still_fits(current, fim):
+            self.stats.call_lost(outcome.use, "stale")
             outcome.source, outcome.text = "stale", None
             return Answer(request_id, "stale")
         around = context.surroundings(current, fim.cursor)
         shaped = shape(outcome.text, around, Options(settings.multiline, settings.max_lines))
         if shaped is None:
+            self.stats.call_lost(outcome.use, "shaped-away")
             outcome.source, outcome.text = "shaped-away", None
             return Answer(request_id, "shaped-away")
         outcome.text = shaped.text
         self.stats.shown()
+        self.stats.call_shown(outcome.use)
         suggestion = Suggestion(request_id, current, fim.cursor, shaped, around)
         return Answer(request_id, outcome.source, suggestion)
 

@@ -25,6 +25,7 @@ from codestral_lsp.cache import CompletionMemory, answer_key, typed_since
 from codestral_lsp.context import FimContext
 from codestral_lsp.engine import Completion, CompletionEngine
 from codestral_lsp.settings import Settings
+from codestral_lsp.stats import CallUse
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class Outcome:
     source: str  # upstream, coalesced, cache, typed, superseded, empty, limited, excluded
     debounce_s: float = 0.0
     upstream_s: float = 0.0
+    use: CallUse | None = None  # the call the text came from (directly, shared or remembered)
 
 
 @dataclass
@@ -48,6 +50,7 @@ class _Flight:
     context: FimContext
     key: Hashable
     task: asyncio.Task[Completion | None]
+    use: CallUse
     waiters: int = 0
     orphan: bool = False  # its last waiter was cancelled by the editor; it goes on to memory
 
@@ -143,7 +146,8 @@ class Scheduler:
                 older.superseded.set()  # also when memory answers: it must not go upstream
             self._drop_orphan(uri, shared)
             if hit is not None:
-                return Outcome(hit.text, hit.source)
+                use = hit.origin if isinstance(hit.origin, CallUse) else None
+                return Outcome(hit.text, hit.source, use=use)
             waited = 0.0
             if shared is not None:
                 started = time.monotonic()
@@ -182,7 +186,7 @@ class Scheduler:
         assert isinstance(completion, Completion)
         text = completion.text
         if text.startswith(typed) and len(text) > len(typed):
-            return Outcome(text[len(typed) :], "coalesced", upstream_s=waited)
+            return Outcome(text[len(typed) :], "coalesced", upstream_s=waited, use=flight.use)
         logger.info("[%s] shared answer disagrees with what was typed; asking anew", request_id)
         return None
 
@@ -209,13 +213,7 @@ class Scheduler:
         if not verdict.allowed:
             logger.info("[%s] not sent: %s", request_id, verdict.reason)
             return Outcome(None, "limited", debounce_s=debounce)
-        context = pending.context
-        task = asyncio.create_task(self._upstream(context, settings, key, request_id, need))
-        flight = _Flight(context, key, task)
-        task.add_done_callback(lambda t: self._landed(flight, t))
-        self._flights[context.uri] = flight
-        if self.on_flight is not None:
-            self.on_flight(context.uri, task)
+        flight = self._start(pending.context, settings, key, request_id, need)
         started = time.monotonic()
         completion = await self._wait(flight, pending)
         waited = time.monotonic() - started
@@ -224,15 +222,42 @@ class Scheduler:
         if completion is None:
             return Outcome(None, "empty", debounce, waited)
         assert isinstance(completion, Completion)
-        return Outcome(completion.text, "upstream", debounce, waited)
+        return Outcome(completion.text, "upstream", debounce, waited, flight.use)
+
+    def _start(
+        self,
+        context: FimContext,
+        settings: Settings,
+        key: Hashable,
+        request_id: str,
+        need: int,
+        speculative: bool = False,
+    ) -> _Flight:
+        """Start the upstream call for ``context``; it is the document's flight."""
+        use = self.engine.stats.call_started(speculative)
+        task = asyncio.create_task(self._upstream(context, settings, key, request_id, need, use))
+        flight = _Flight(context, key, task, use)
+        task.add_done_callback(lambda t: self._landed(flight, t))
+        self._flights[context.uri] = flight
+        if self.on_flight is not None:
+            self.on_flight(context.uri, task)
+        return flight
 
     async def _upstream(
-        self, context: FimContext, settings: Settings, key: Hashable, request_id: str, need: int
+        self,
+        context: FimContext,
+        settings: Settings,
+        key: Hashable,
+        request_id: str,
+        need: int,
+        use: CallUse,
     ) -> Completion | None:
         completion = await self.engine.complete(context, settings, request_id, need)
         if completion is not None:
             self.debouncer.observe_latency(completion.result.elapsed_s)
-            self.memory.remember(context, key, completion.text)
+            self.memory.remember(context, key, completion.text, use)
+        else:
+            self.engine.stats.call_lost(use, "empty")
         return completion
 
     async def _wait(self, flight: _Flight, pending: _Pending) -> Completion | object | None:
@@ -260,12 +285,13 @@ class Scheduler:
                 if cancelled:
                     flight.orphan = True  # on to memory; the next request may share it
                 else:
-                    self._abandon(flight)
+                    self._abandon(flight, "superseded")
 
-    def _abandon(self, flight: _Flight) -> None:
+    def _abandon(self, flight: _Flight, reason: str) -> None:
         """Cancel a call nobody will use; it can no longer be shared."""
         if self._flights.get(flight.context.uri) is flight:
             del self._flights[flight.context.uri]
+        self.engine.stats.call_lost(flight.use, reason)
         flight.task.cancel()
 
     def _drop_orphan(self, uri: str, shared: tuple[_Flight, str] | None) -> None:
@@ -274,7 +300,7 @@ class Scheduler:
         if flight is None or not flight.orphan or flight.waiters:
             return
         if shared is None or shared[0] is not flight:
-            self._abandon(flight)
+            self._abandon(flight, "superseded")
 
     def changed(self, uri: str) -> None:
         """``uri``'s text changed: learn the rhythm, and a request still in its pause is for a
@@ -297,7 +323,7 @@ class Scheduler:
             pending.superseded.set()
         flight = self._flights.get(uri)
         if flight is not None and flight.orphan and flight.waiters == 0:
-            self._abandon(flight)
+            self._abandon(flight, "closed")
         self.memory.forget(uri)
         self.debouncer.forget(uri)
 

@@ -76,6 +76,12 @@ async def test_superseded_request_gets_null_and_its_call_is_abandoned(
         assert await first is None
         assert texts(second) == ["2"]
         await fake_codestral.wait_until(lambda fake: fake.requests[0].aborted)
+        numbers = await client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command="codestral.stats")
+        )
+        assert numbers["calls"]["wasted"] == 1
+        assert numbers["calls"]["wastedBy"] == {"superseded": 1}
+        assert numbers["calls"]["shown"] == 1
     assert [r.body["prompt"] for r in fake_codestral.requests] == ["x = 1", "x = "]
 
 
