@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from codestral_lsp import context
-from codestral_lsp.documents import Cursor, Document, DocumentError, DocumentStore
+from codestral_lsp.documents import Cursor, Document, DocumentError, DocumentStore, TextChange
 from codestral_lsp.governor import Governor
-from codestral_lsp.positions import Encoding
+from codestral_lsp.positions import Encoding, to_units
 from codestral_lsp.privacy import DEFAULT_EXCLUDE, git_ignored, is_excluded
 from codestral_lsp.scheduler import Outcome, Scheduler
 from codestral_lsp.settings import Settings
@@ -42,6 +43,14 @@ class Suggestion:
     cursor: Cursor
     shaped: Shaped
     around: Surroundings
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """The last suggestion shown for a document (forgotten at its next change)."""
+
+    cursor: Cursor
+    text: str
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,7 @@ class Completer:
         self.root: str | None = None
         self._exclusions: dict[str, bool] = {}
         self._too_large_told: set[str] = set()
+        self._shown: dict[str, _Shown] = {}
         self._ids = 0
 
     async def suggest(
@@ -101,15 +111,7 @@ class Completer:
         if refusal is not None:
             answer = Answer(request_id, refusal)
             return self._done(answer, Outcome(None, refusal), started, f"trigger={trigger}")
-        others = [
-            d
-            for d in self.documents.recent()
-            if d.uri != uri and self.refusal(d, settings, quiet=True) is None
-        ]
-        full = self.assembler.budget_need(doc.language_id, settings)
-        scale = self.governor.scale(invoked, full)
-        fim = self.assembler.assemble(doc, cursor, settings, others, scale, self.root)
-        need = self.assembler.need(fim, settings)
+        fim, need = self._window(doc, cursor, settings, invoked)
         detail = (
             f"trigger={trigger} prompt={len(fim.prompt)} suffix={len(fim.suffix)} "
             f"extra={len(fim.extra)} est_tokens={need}"
@@ -124,6 +126,39 @@ class Completer:
             raise
         answer = self._fit(request_id, fim, outcome, settings)
         return self._done(answer, outcome, started, detail)
+
+    def _window(
+        self, doc: Document, cursor: Cursor, settings: Settings, invoked: bool
+    ) -> tuple[context.FimContext, int]:
+        """The context to send for ``cursor`` and the tokens it needs (prompt + maxTokens)."""
+        others = [
+            d
+            for d in self.documents.recent()
+            if d.uri != doc.uri and self.refusal(d, settings, quiet=True) is None
+        ]
+        full = self.assembler.budget_need(doc.language_id, settings)
+        scale = self.governor.scale(invoked, full)
+        fim = self.assembler.assemble(doc, cursor, settings, others, scale, self.root)
+        return fim, self.assembler.need(fim, settings)
+
+    def changed(
+        self, uri: str, changes: Sequence[TextChange], encoding: Encoding, settings: Settings
+    ) -> None:
+        """A didChange was applied. When it inserted the whole suggestion last shown (an
+        accept), the next request will come at its end: start that call now."""
+        self.scheduler.changed(uri)
+        shown = self._shown.pop(uri, None)
+        doc = self.documents.get(uri)
+        if shown is None or doc is None or not settings.speculate or len(changes) != 1:
+            return
+        cursor = _accepted(shown, changes[0], doc, encoding)
+        if cursor is None or self.refusal(doc, settings, quiet=True) is not None:
+            return
+        fim, need = self._window(doc, cursor, settings, invoked=False)
+        self._ids += 1
+        request_id = f"s{self._ids}"
+        if self.scheduler.speculate(fim, settings, request_id, need):
+            logger.info("[%s] speculative call after an accept, est_tokens=%d", request_id, need)
 
     def _fit(
         self, request_id: str, fim: context.FimContext, outcome: Outcome, settings: Settings
@@ -145,6 +180,7 @@ class Completer:
         outcome.text = shaped.text
         self.stats.shown()
         self.stats.call_shown(outcome.use)
+        self._shown[fim.uri] = _Shown(fim.cursor, shaped.text)
         suggestion = Suggestion(request_id, current, fim.cursor, shaped, around)
         return Answer(request_id, outcome.source, suggestion)
 
@@ -206,6 +242,26 @@ class Completer:
 
     def forget(self, uri: str) -> None:
         self._exclusions.pop(uri, None)
+        self._shown.pop(uri, None)
         self._too_large_told.discard(uri)
         self.scheduler.forget(uri)
         self.assembler.forget(uri)
+
+
+def _accepted(
+    shown: _Shown, change: TextChange, doc: Document, encoding: Encoding
+) -> Cursor | None:
+    """Where the cursor is after ``change``, the first since ``shown`` was shown, if it inserted
+    all of ``shown`` at its cursor (over what the suggestion replaced on that line), else None."""
+    if change.range is None:
+        return None
+    line, start, end_line, _ = change.range
+    at = shown.cursor
+    if line != at.line or end_line != line or change.text.replace("\r\n", "\n") != shown.text:
+        return None
+    if start != to_units(doc.line(line), at.index, encoding):
+        return None
+    rows = shown.text.split("\n")
+    if len(rows) == 1:
+        return Cursor(line, at.index + len(shown.text))
+    return Cursor(line + len(rows) - 1, len(rows[-1]))

@@ -266,6 +266,12 @@ class Governor:
             },
         }
 
+    def room_for_speculation(self, need: int) -> bool:
+        """Whether a call nobody asked for yet fits the budget now at full size; changes
+        nothing. (``scale`` says 1.0 also when refusing, hence ``_decide`` here.)"""
+        verdict = self._decide(self._clock(), False, max(need, 1))
+        return verdict.allowed and verdict.scale >= 1.0
+
 
 def _number(headers: Mapping[str, str], *names: str) -> int | None:
     for name in names:

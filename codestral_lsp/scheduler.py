@@ -302,6 +302,25 @@ class Scheduler:
         if shared is None or shared[0] is not flight:
             self._abandon(flight, "superseded")
 
+    def speculate(
+        self, context: FimContext, settings: Settings, request_id: str, need: int
+    ) -> bool:
+        """Start the call the next request will almost surely want (after an accept), unless
+        memory or a call in flight has it already or the budget has no room. Nobody waits for
+        it: the next request shares it or finds it in memory, else cancels it."""
+        uri, key = context.uri, answer_key(settings)
+        flight = self._flights.get(uri)
+        if flight is not None and not flight.task.done():
+            if flight.waiters or typed_since(flight.context, context) is not None:
+                return False
+            self._abandon(flight, "superseded")
+        if self.memory.lookup(context, key) is not None:
+            return False
+        if not self.engine.governor.room_for_speculation(need):
+            return False
+        self._start(context, settings, key, request_id, need, speculative=True).orphan = True
+        return True
+
     def changed(self, uri: str) -> None:
         """``uri``'s text changed: learn the rhythm, and a request still in its pause is for a
         state the document has left, so it never goes upstream (the editor asks again)."""

@@ -271,7 +271,7 @@ def create_server(environ: Mapping[str, str] | None = None) -> CodestralServer:
         doc = params.text_document
         changes = [to_change(c) for c in params.content_changes]
         ls.documents.change(doc.uri, doc.version, changes, ls.encoding)
-        ls.scheduler.changed(doc.uri)
+        ls.completer.changed(doc.uri, changes, ls.encoding, ls.settings)
         for change in changes:
             ls.assembler.trail.record(doc.uri, change.range[0] if change.range else 0)
 

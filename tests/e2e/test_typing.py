@@ -290,3 +290,47 @@ async def test_answer_for_a_state_the_document_left_is_never_shown(
         # The follow-up request for the new state is served from memory: typed through.
         assert texts(await inline(client, URI, 0, 5)) == ["alue"]
     assert len(fake_codestral.requests) == 1
+
+
+async def stats(client: Any) -> Any:
+    return await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="codestral.stats")
+    )
+
+
+async def test_accepting_a_whole_suggestion_starts_the_next_call_at_once(
+    start_server: ServerFactory, fake_codestral: FakeCodestral
+) -> None:
+    fake_codestral.enqueue(
+        Reply(completion="total = a + b"), Reply(completion="\n    return total")
+    )
+    async with start_server(init_options=NO_DEBOUNCE) as client:
+        typist = Typist(client, URI, "def f(a, b):\n    \n")
+        assert texts(await inline(client, URI, 1, 4)) == ["total = a + b"]
+        typist.edit(1, 4, 4, "total = a + b")  # the editor applies the accepted item
+        [_, speculative] = await fake_codestral.wait_for_requests(2)
+        assert speculative.body["prompt"].endswith("    total = a + b")
+        # The request the editor then sends at the end of the accepted text needs no call.
+        assert texts(await inline(client, URI, 1, 17)) == ["\n    return total"]
+        calls = (await stats(client))["calls"]
+    assert len(fake_codestral.requests) == 2
+    assert (calls["speculative"], calls["speculativeUnused"]) == (1, 0)
+
+
+async def test_no_speculation_after_a_partial_accept_or_without_budget(
+    start_server: ServerFactory, fake_codestral: FakeCodestral
+) -> None:
+    """Typing a part of the suggestion leaves its rest in memory: nothing to ask. With the
+    requests of this minute spent, nothing is spent on a guess either."""
+    fake_codestral.completion = "total = a + b"
+    limited = {**NO_DEBOUNCE, "rateLimit": {"rpm": 2, "tpm": None, "windowSeconds": 60}}
+    async with start_server(init_options=limited) as client:
+        typist = Typist(client, URI, "def f(a, b):\n    \n    \n")
+        assert texts(await inline(client, URI, 1, 4)) == ["total = a + b"]
+        typist.edit(1, 4, 4, "total")  # a part only
+        assert texts(await inline(client, URI, 1, 9)) == [" = a + b"]  # from memory
+        assert texts(await inline(client, URI, 2, 4)) == ["total = a + b"]  # 2nd call: rpm spent
+        typist.edit(2, 4, 4, "total = a + b")  # a whole accept, but no room left
+        calls = (await stats(client))["calls"]
+    assert len(fake_codestral.requests) == 2
+    assert calls["speculative"] == 0

@@ -369,3 +369,17 @@ def test_snapshot() -> None:
         "tokensToday": 100,
         "limits": {"rpm": 10, "tpm": 1_000, "windowSeconds": 30, "tokensPerDay": 5_000},
     }
+
+
+def test_speculation_only_with_room_for_a_full_size_call() -> None:
+    clock = Clock()
+    governor = Governor(clock=clock)
+    governor.configure(Limits(rpm=2, tpm=10_000, window_s=60))
+    assert governor.room_for_speculation(1_000)  # 8,500 spare >= 2 x 1,000
+    assert not governor.room_for_speculation(5_000)  # allowed, but only at a smaller size
+    assert governor.check(False, 5_000).allowed  # a request the user waits for still goes
+    governor.sent(1_000)
+    governor.sent(1_000)
+    assert not governor.room_for_speculation(100)  # no requests left in the window
+    clock.now += 61
+    assert governor.room_for_speculation(100)
