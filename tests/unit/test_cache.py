@@ -24,22 +24,25 @@ def ctx(marked: str, version: int = 1, uri: str = "file:///a.py") -> FimContext:
 
 
 @pytest.mark.parametrize(
-    ("old", "new", "text", "typed"),
+    ("old", "new", "typed"),
     [
-        ("x = █\n", "x = █\n", None, ""),
-        ("x = █\n", "x = ab█\n", None, "ab"),
-        ("x = █)\n", "x = ab█)\n", None, "ab"),
-        ("x = █)\n", "x = ab█\n", None, None),  # suffix changed
-        ("x = a█\n", "x = █\n", None, None),  # backspace
-        ("x = █\n", "y = ab█\n", None, None),  # an edit before the cursor
-        ("x = █\n", "x = 1\n█\n", None, None),  # new line, text unknown
-        ("x = █\n", "x = 1\n    █\n", "1\n    pass", "1\n    "),
-        ("x = █\n", "x = 1\n    █\n", "1", None),  # the text has no line end
-        ("a\nx = █\n", "x = ab█\n", None, None),  # different lines entirely
+        ("x = █\n", "x = █\n", ""),
+        ("x = █\n", "x = ab█\n", "ab"),
+        ("x = █)\n", "x = ab█)\n", "ab"),
+        ("x = █)\n", "x = ab█\n", None),  # suffix changed
+        ("x = a█\n", "x = █\n", None),  # backspace
+        ("x = █\n", "y = ab█\n", None),  # an edit before the cursor
+        ("x = █\n", "x = 1\n█\n", "1\n"),  # Enter
+        ("x = █\n", "x = 1\n    █\n", "1\n    "),  # Enter and indentation
+        ("def f():\n    █\n", "def f():\n    a = 1\n    b = 2\n    █\n", "a = 1\n    b = 2\n    "),
+        ("x = █\n", "x = 1\n\n█\n", "1\n\n"),  # an empty line in between
+        ("a\nx = █\n", "x = ab█\n", None),  # different lines entirely
+        ("x = 1█\n", "y = 1\n█\n", None),  # a new line, but the old line was edited too
+        ("x = █\n", "█\nx = \n", None),  # the cursor moved up
     ],
 )
-def test_typed_since(old: str, new: str, text: str | None, typed: str | None) -> None:
-    assert typed_since(ctx(old), ctx(new), text) == typed
+def test_typed_since(old: str, new: str, typed: str | None) -> None:
+    assert typed_since(ctx(old), ctx(new)) == typed
 
 
 def test_typed_since_when_the_window_drops_lines_at_its_start() -> None:
