@@ -14,6 +14,7 @@ the first item's edit. Node's timers in the peer are compressed like every other
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import shutil
@@ -34,7 +35,8 @@ from tests.fake_tabby import TABBY_PATH, FakeTabby, sent_text
 TABBY_VERSION = "1.5.0"
 FIRST_TOKEN_S = 0.150  # the issue's backend: 150 ms to the first token, then 5 ms per token
 TOKEN_S = 0.005
-OURS, OURS_SMALL, PEER = "codestral-lsp", "codestral-lsp @512", "tabby-agent"
+OURS, OURS_SMALL, OURS_SPEC = "codestral-lsp", "codestral-lsp @512", "codestral-lsp +spec"
+PEER = "tabby-agent"
 SMALL_CONTEXT = 512  # about tabby-agent's 20 + 20 lines
 
 
@@ -61,6 +63,7 @@ class PeerRun:
     calls: list[RecordedRequest] = field(default_factory=list)
     answers: dict[int, tuple[str, int, str]] = field(default_factory=dict)
     done: list[dict[str, str]] = field(default_factory=list)
+    server_calls: dict[str, Any] = field(default_factory=dict)  # codestral.stats "calls"
     wall_s: float = 0.0
 
     @property
@@ -149,7 +152,7 @@ def _tabby_home(work: Path, endpoint: str) -> Path:
 
 
 async def _spawn(server: str, fake: FakeCodestral, options: PeerOptions, work: Path) -> LspClient:
-    tag = server.replace(" ", "").replace("@", "-")
+    tag = _tag(server)
     stderr = work / f"{tag}.stderr"
     if server == PEER:
         script = ensure_tabby(options.cache)
@@ -169,6 +172,8 @@ def _settings(server: str, compression: float) -> dict[str, Any]:
     settings = full_settings(compression)
     if server == OURS_SMALL:
         settings["contextTokens"] = SMALL_CONTEXT
+    if server == OURS_SPEC:
+        settings["speculate"] = True
     return settings
 
 
@@ -191,8 +196,7 @@ async def run_one(
         try:
             await _replay(client, fake, oracle, run, options)
         except ServerGone as exc:
-            tag = server.replace(" ", "").replace("@", "-")
-            tail = (work / f"{tag}.stderr").read_text(errors="replace")[-3000:]
+            tail = (work / f"{_tag(server)}.stderr").read_text(errors="replace")[-3000:]
             raise RuntimeError(f"{server}: {exc}; its stderr ends:\n{tail}") from exc
         finally:
             await client.close()
@@ -202,8 +206,25 @@ async def run_one(
     run.calls = [r for r in fake.requests if r.path.endswith((FIM_PATH, TABBY_PATH))]
     run.answers = dict(oracle.answers)
     if server != PEER:
-        run.done = done_lines(work / f"{server.replace(' ', '').replace('@', '-')}.log")
+        log = work / f"{_tag(server)}.log"
+        run.done = done_lines(log)
+        run.server_calls = _session_calls(log)
     return run
+
+
+def _tag(server: str) -> str:
+    return server.replace(" ", "").replace("@", "-").replace("+", "-")
+
+
+def _session_calls(log: Path) -> dict[str, Any]:
+    """The ``calls`` part of the server's session stats, logged at shutdown ({} if none)."""
+    text = log.read_text(encoding="utf-8", errors="replace")
+    found: dict[str, Any] = {}
+    for line in text.splitlines():
+        if "session stats: " in line:
+            with contextlib.suppress(ValueError):
+                found = json.loads(line.split("session stats: ", 1)[1]).get("calls") or {}
+    return found
 
 
 async def _replay(
@@ -236,7 +257,7 @@ async def compare(options: PeerOptions) -> list[PeerRun]:
     samples = pick_functions(options.functions, options.seed)
     if not all(_ascii_where_typed(s) for s in samples):  # utf-8 for us, utf-16 for the peer
         raise RuntimeError("the peer replay needs ASCII regions")
-    plan = [(OURS, "neovim"), (OURS_SMALL, "neovim"), (PEER, "neovim")]
+    plan = [(OURS, "neovim"), (OURS_SMALL, "neovim"), (OURS_SPEC, "neovim"), (PEER, "neovim")]
     plan += [(OURS, "keystroke"), (PEER, "keystroke")]
     runs = []
     with tempfile.TemporaryDirectory(prefix="codestral-peer-") as tmp:

@@ -32,6 +32,13 @@ def _stale(run: PeerRun) -> int:
     return run.typing.stale + run.typing.inconsistent
 
 
+def _speculative(run: PeerRun) -> str:
+    calls = run.server_calls
+    if "speculative" not in calls:
+        return "n/a"
+    return f"{calls['speculative']} / {calls['speculativeUnused']}"
+
+
 ROWS: list[tuple[str, Callable[[PeerRun], object]]] = [
     ("keystrokes typed", lambda r: r.typing.keystrokes),
     ("characters accepted", lambda r: r.typing.chars_accepted),
@@ -41,6 +48,7 @@ ROWS: list[tuple[str, Callable[[PeerRun], object]]] = [
     ("upstream calls", lambda r: len(r.calls)),
     ("  abandoned midway", lambda r: sum(c.aborted for c in r.calls)),
     ("  wasted (answer never shown)", lambda r: r.wasted()),
+    ("  speculative / never used (stats)", lambda r: _speculative(r)),
     ("chars sent / char accepted", lambda r: f"{_per_char(r.sent_chars, r):.1f}"),
     ("tokens sent / char accepted", lambda r: f"{_per_char(r.sent_tokens, r):.1f}"),
     ("chars sent per call", lambda r: f"{r.sent_chars / max(1, len(r.calls)):.0f}"),

@@ -75,7 +75,7 @@ class Settings:
     """How long a remembered completion may be served again."""
     coalesce: bool = True
     """Let a request typed on top of an in-flight one share its upstream call."""
-    speculate: bool = True
+    speculate: bool = False
     """After a whole suggestion is accepted, ask for the next one at once (budget permitting)."""
     context_tokens: int = 2048
     """Budget for prompt + suffix + extra context, in (estimated) tokens; see the README."""

@@ -304,7 +304,7 @@ async def test_accepting_a_whole_suggestion_starts_the_next_call_at_once(
     fake_codestral.enqueue(
         Reply(completion="total = a + b"), Reply(completion="\n    return total")
     )
-    async with start_server(init_options=NO_DEBOUNCE) as client:
+    async with start_server(init_options={**NO_DEBOUNCE, "speculate": True}) as client:
         typist = Typist(client, URI, "def f(a, b):\n    \n")
         assert texts(await inline(client, URI, 1, 4)) == ["total = a + b"]
         typist.edit(1, 4, 4, "total = a + b")  # the editor applies the accepted item
@@ -323,7 +323,11 @@ async def test_no_speculation_after_a_partial_accept_or_without_budget(
     """Typing a part of the suggestion leaves its rest in memory: nothing to ask. With the
     requests of this minute spent, nothing is spent on a guess either."""
     fake_codestral.completion = "total = a + b"
-    limited = {**NO_DEBOUNCE, "rateLimit": {"rpm": 2, "tpm": None, "windowSeconds": 60}}
+    limited = {
+        **NO_DEBOUNCE,
+        "speculate": True,
+        "rateLimit": {"rpm": 2, "tpm": None, "windowSeconds": 60},
+    }
     async with start_server(init_options=limited) as client:
         typist = Typist(client, URI, "def f(a, b):\n    \n    \n")
         assert texts(await inline(client, URI, 1, 4)) == ["total = a + b"]
