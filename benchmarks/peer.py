@@ -14,9 +14,7 @@ the first item's edit. Node's timers in the peer are compressed like every other
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import random
 import shutil
 import subprocess
 import tempfile
@@ -26,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.corpus import Oracle, Sample, pick_functions
-from benchmarks.lsp_client import LspClient, ServerGone, done_lines, server_env
+from benchmarks.lsp_client import LspClient, ServerGone, done_lines, server_env, session_stats
 from benchmarks.replay import full_settings
 from benchmarks.typist import HumanClock, TypingStats, Typist
 from tests.fake_codestral import FIM_PATH, FakeCodestral, RecordedRequest, count_tokens
@@ -208,23 +206,12 @@ async def run_one(
     if server != PEER:
         log = work / f"{_tag(server)}.log"
         run.done = done_lines(log)
-        run.server_calls = _session_calls(log)
+        run.server_calls = session_stats(log).get("calls") or {}
     return run
 
 
 def _tag(server: str) -> str:
     return server.replace(" ", "").replace("@", "-").replace("+", "-")
-
-
-def _session_calls(log: Path) -> dict[str, Any]:
-    """The ``calls`` part of the server's session stats, logged at shutdown ({} if none)."""
-    text = log.read_text(encoding="utf-8", errors="replace")
-    found: dict[str, Any] = {}
-    for line in text.splitlines():
-        if "session stats: " in line:
-            with contextlib.suppress(ValueError):
-                found = json.loads(line.split("session stats: ", 1)[1]).get("calls") or {}
-    return found
 
 
 async def _replay(
@@ -265,6 +252,5 @@ async def compare(options: PeerOptions) -> list[PeerRun]:
             work = (options.keep_logs or Path(tmp)) / profile
             work.mkdir(parents=True, exist_ok=True)
             traces = samples if profile == "neovim" else samples[: options.keystroke_traces]
-            random.seed(options.seed)
             runs.append(await run_one(server, profile, traces, options, work))
     return runs
