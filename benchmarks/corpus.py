@@ -8,6 +8,7 @@ sends ends at some such offset, and the best possible completion is the text tha
 
 from __future__ import annotations
 
+import ast
 import bisect
 import hashlib
 import random
@@ -150,6 +151,40 @@ def _cut(
     return Sample(name, text, starts[first], starts[first + lines], starts)
 
 
+def pick_functions(count: int, seed: int, min_lines: int = 20, max_lines: int = 30) -> list[Sample]:
+    """``count`` functions (or methods) of ``min_lines``..``max_lines`` lines, one per stdlib
+    file in the preferred order, each chosen by ``seed`` among its file's; the region is the
+    function's whole lines, ``def`` line included (decorators not)."""
+    root = stdlib_root()
+    samples: list[Sample] = []
+    for path in _candidates(root, PREFERRED):
+        if len(samples) == count:
+            break
+        text = read_source(path)
+        if text is None:
+            continue
+        try:
+            tree = ast.parse(text)
+        except SyntaxError:
+            continue
+        spans = sorted(
+            (node.lineno, node.end_lineno)
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.end_lineno is not None
+            and min_lines <= node.end_lineno - node.lineno + 1 <= max_lines
+        )
+        if not spans:
+            continue
+        name = path.relative_to(root).as_posix()
+        first, last = random.Random(f"{seed}:{name}").choice(spans)
+        starts = (0, *(i + 1 for i, ch in enumerate(text) if ch == "\n"))
+        samples.append(Sample(name, text, starts[first - 1], starts[last], starts))
+    if len(samples) < count:
+        raise RuntimeError(f"only {len(samples)} stdlib functions found under {root}")
+    return samples
+
+
 def _hash(*parts: object) -> int:
     digest = hashlib.blake2b(":".join(map(str, parts)).encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big")
@@ -180,6 +215,8 @@ class Oracle:
         self.unmapped = 0
         self.wrong_texts: set[str] = set()
         self.prompts: list[PromptSize] = []
+        # id(request body) -> (file, offset, answer): which answer each call got, and where
+        self.answers: dict[int, tuple[str, int, str]] = {}
 
     def completion(self, body: dict[str, Any]) -> str:
         """The fake's `completion` callable: body -> the model's text."""
@@ -190,7 +227,10 @@ class Oracle:
             self.unmapped += 1
             return ""
         self.prompts.append(self.size(prompt, suffix, offset))
-        return self.continuation(offset)
+        text = self.continuation(offset)
+        assert self.sample is not None
+        self.answers[id(body.get("_body", body))] = (self.sample.name, offset, text)
+        return text
 
     def size(self, prompt: str, suffix: str, offset: int) -> PromptSize:
         """The request's size; its window is full unless it holds the whole document, which

@@ -69,6 +69,20 @@ def tagged_lines(log_file: Path, tag: str) -> list[dict[str, str]]:
     return found
 
 
+def session_stats(log_file: Path) -> dict[str, Any]:
+    """The session stats the server logs at shutdown (its ``codestral.stats``), {} if none."""
+    try:
+        text = log_file.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return {}
+    found: dict[str, Any] = {}
+    for line in text.splitlines():
+        if "session stats: " in line:
+            with contextlib.suppress(ValueError):
+                found = json.loads(line.split("session stats: ", 1)[1])
+    return found if isinstance(found, dict) else {}
+
+
 def server_env(home: Path, api_key: str) -> dict[str, str]:
     """The host's environment minus real keys and user config, plus the fake's key."""
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
@@ -89,10 +103,13 @@ class LspClient:
         self._reader = asyncio.create_task(self._read_loop())
 
     @classmethod
-    async def spawn(cls, args: list[str], env: Mapping[str, str], stderr: Path) -> LspClient:
+    async def spawn(
+        cls, args: list[str], env: Mapping[str, str], stderr: Path, program: str = sys.executable
+    ) -> LspClient:
+        """``program`` (this Python by default) with ``args``, stdio piped to us."""
         with stderr.open("wb") as err:  # the child keeps its own descriptor
             proc = await asyncio.create_subprocess_exec(
-                sys.executable,
+                program,
                 *args,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,

@@ -25,6 +25,7 @@ from benchmarks.lsp_client import (
     done_lines,
     process_stats,
     server_env,
+    session_stats,
     tagged_lines,
 )
 from benchmarks.typist import HumanClock, TypingStats, Typist
@@ -66,6 +67,7 @@ class ConfigResult:
     start: ProcessStats | None = None
     end: ProcessStats | None = None
     messages: list[str] = field(default_factory=list)
+    server_calls: dict[str, Any] = field(default_factory=dict)  # codestral.stats "calls"
     wall_s: float = 0.0
 
     def log_values(self, key: str, sources: Sequence[str] | None = None) -> list[float]:
@@ -208,6 +210,7 @@ def collect(
     log = work / f"{result.name}.log"
     result.done = done_lines(log)
     result.upstream_log = tagged_lines(log, "upstream")
+    result.server_calls = session_stats(log).get("calls") or {}
 
 
 async def _replay_all(

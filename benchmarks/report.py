@@ -93,6 +93,10 @@ def _per_char(result: ConfigResult) -> str:
     return f"{tokens / chars:.1f}  ({tokens} / {chars})" if chars else f"n/a  ({tokens} / 0)"
 
 
+def _wasted(result: ConfigResult) -> str:
+    return str(result.server_calls.get("wasted", "n/a"))
+
+
 def rows(report: ReplayReport) -> list[tuple[str, str, str]]:
     def row(label: str, get: Any) -> tuple[str, str, str]:
         return (label, str(get(report.full)), str(get(report.plain)))
@@ -106,6 +110,7 @@ def rows(report: ReplayReport) -> list[tuple[str, str, str]]:
         row("requests sent / logged by server", received),
         row("upstream calls", lambda r: r.upstream),
         row("upstream calls abandoned", lambda r: r.abandoned),
+        row("  wasted: never shown (server stats)", _wasted),
         row("suggestions shown", lambda r: r.typing.shown),
         row("characters accepted", lambda r: r.typing.chars_accepted),
         row("stale shown (must be 0)", lambda r: r.typing.stale + r.typing.inconsistent),
@@ -173,6 +178,9 @@ def format_report(report: ReplayReport) -> str:
     for result in (report.full, report.plain):
         sources = ", ".join(f"{k}={v}" for k, v in sorted(result.sources.items()))
         lines.append(f"{result.name} sources: {sources or 'n/a (no done lines in the log)'}")
+        wasted = sorted(result.server_calls.get("wastedBy", {}).items())
+        if wasted:
+            lines.append(f"{result.name} wasted calls by first reason: {dict(wasted)}")
         for problem in _problems(result):
             lines.append(f"{result.name}: {problem}")
     return "\n".join(lines)

@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks import micro, replay, report, shared, shared_report, team
+from benchmarks import micro, peer, peer_report, replay, report, shared, shared_report, team
 
 Check = tuple[str, "bool | None", str]
 PARTS = ("micro", "replay", "shared", "team")
@@ -35,6 +35,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="the same as --only team: 50 simulated clients of one workspace limit (seconds)",
     )
+    parser.add_argument(
+        "--peer",
+        choices=("tabby-agent",),
+        help="replay stdlib functions through us and this peer side by side (installs it from npm)",
+    )
+    parser.add_argument("--functions", type=int, default=4, help="functions for --peer (4)")
     parser.add_argument("--files", type=int, help="stdlib files to replay (default 3)")
     parser.add_argument(
         "--servers", type=int, default=4, help="servers sharing one limit (default 4)"
@@ -95,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parts = ("shared",) if args.shared else (args.only,) if args.only else PARTS
     if args.simulate_team:
         parts = ("team",)
+    parts = ("peer",) if args.peer else parts
     began = time.perf_counter()
     found: list[Check] = []
     try:
@@ -124,6 +131,19 @@ def run_part(part: str, args: argparse.Namespace) -> list[Check]:
         outcome = team.simulate(team.TeamOptions(seed=args.seed if args.seed != 1 else 7))
         print(team.format_team(outcome), end="\n\n", flush=True)
         return team.checks(outcome)
+    if part == "peer":
+        options = peer.PeerOptions(
+            peer=args.peer,
+            functions=args.functions,
+            seed=args.seed,
+            compression=args.compression or 5.0,
+            wrong_rate=args.wrong_rate,
+            keep_logs=args.keep_logs,
+        )
+        runs = asyncio.run(peer.compare(options))
+        print(peer_report.format_report(runs, options), flush=True)
+        print(f"(peer {time.perf_counter() - began:.1f} s)\n", flush=True)
+        return peer_report.checks(runs)
     result = asyncio.run(shared.run(shared_options(args)))
     print(shared_report.format_report(result), flush=True)
     print(f"(shared {time.perf_counter() - began:.1f} s)\n", flush=True)

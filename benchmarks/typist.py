@@ -1,11 +1,15 @@
-"""The simulated user in Neovim 0.12: types a region key by key, requests like Neovim, accepts.
+"""The simulated user in an editor: types a region key by key, requests, accepts.
 
-Neovim's `vim.lsp.inline_completion` (runtime/lua/vim/lsp/inline_completion.lua) is followed:
-every cursor move (re)starts a 200 ms timer that sends one request; older requests are never
-cancelled; whatever answer arrives last is shown (`null` keeps the shown item, `[]` hides it);
-accepting cancels the pending requests and applies the item (its `range`, or a paste at the
-cursor). The human accepts a shown item when it is what comes next (all of it, or its longest
-prefix that ends a word or a line), else types the next character.
+Two client profiles. ``neovim`` follows Neovim 0.12's `vim.lsp.inline_completion`
+(runtime/lua/vim/lsp/inline_completion.lua): every cursor move (re)starts a 200 ms timer that
+sends one request; older requests are never cancelled; whatever answer arrives last is shown
+(`null` keeps the shown item, `[]` hides it); accepting cancels the pending requests and applies
+the item (its `range`, or a paste at the cursor). ``keystroke`` is VS Code-like: a request on
+every key, cancelling the previous one, whose late answer is then dropped. With ``menu`` the
+typist asks `textDocument/completion` instead (for a server without inline completion) and
+takes the first item's edit as the suggestion. The human accepts a shown item when it is what
+comes next (all of it, or its longest prefix that ends a word or a line), else types the next
+character.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from benchmarks.corpus import Oracle, Sample
 from benchmarks.lsp_client import LspClient, Message, ServerGone
 
 NEOVIM_DEBOUNCE_S = 0.200
+PROFILES = ("neovim", "keystroke")
 SYNC_METHOD = "$/benchmark/sync"  # unknown to the server: its error reply marks a point in order
 
 
@@ -44,6 +49,7 @@ class TypingStats:
     answer_ms: dict[int, float] = field(default_factory=dict)  # request number -> sent..read
     shown_ms: list[float] = field(default_factory=list)  # same, for answers that were shown
     error_samples: list[str] = field(default_factory=list)
+    shown_items: list[tuple[str, int, str]] = field(default_factory=list)  # file, cursor, text
 
 
 @dataclass
@@ -53,6 +59,16 @@ class _Request:
     cursor: int
     sent_at: float
     cancelled: bool = False
+
+
+def inline_of(item: dict[str, Any]) -> dict[str, Any]:
+    """A completion item as the inline item it stands for: its edit (the insert range of an
+    insert/replace edit), or its insertText or label at the cursor."""
+    edit = item.get("textEdit")
+    if isinstance(edit, dict):
+        span = edit.get("range") or edit.get("insert")
+        return {"insertText": edit.get("newText"), "range": span}
+    return {"insertText": item.get("insertText") or item.get("label")}
 
 
 def _is_word(ch: str) -> bool:
@@ -107,8 +123,11 @@ class Typist:
         clock: HumanClock,
         compression: float,
         stats: TypingStats,
+        profile: str = "neovim",
+        menu: bool = False,
     ) -> None:
         self.client, self.sample, self.oracle = client, sample, oracle
+        self.profile, self.menu = profile, menu
         self.clock, self.compression, self.stats = clock, compression, stats
         self.cursor = sample.start  # offset into the original text
         self.line = sample.line_of(self.cursor)
@@ -203,10 +222,7 @@ class Typist:
         self.stats.probe_ms.append(round_trip_s * 1000)
 
     def _accept(self, text: str) -> None:
-        for msg_id, request in self.pending.items():  # Completor:abort() on accept
-            if not request.cancelled:
-                request.cancelled = True
-                self.client.notify("$/cancelRequest", {"id": msg_id})
+        self._cancel_pending()  # Completor:abort() on accept
         self.current = None
         self.stats.accepts += 1
         self.stats.chars_accepted += len(text)
@@ -215,23 +231,32 @@ class Typist:
     # --- requests and answers
 
     def _cursor_moved(self) -> None:
+        if self.profile == "keystroke":
+            self._cancel_pending()
+            self._request()
+            return
         if self._timer is not None:
             self._timer.cancel()
         delay = NEOVIM_DEBOUNCE_S / self.compression
         self._timer = asyncio.get_running_loop().call_later(delay, self._request)
+
+    def _cancel_pending(self) -> None:
+        for msg_id, request in self.pending.items():
+            if not request.cancelled:
+                request.cancelled = True
+                self.client.notify("$/cancelRequest", {"id": msg_id})
 
     def _request(self) -> None:
         self._timer = None
         params = {
             "textDocument": {"uri": self.sample.uri},
             "position": {"line": self.line, "character": self.col},
-            "context": {"triggerKind": 2},  # Automatic
+            "context": {"triggerKind": 1 if self.menu else 2},  # Invoked menu, Automatic inline
         }
         self.stats.requests += 1
         request = _Request(self.stats.requests, self.version, self.cursor, time.perf_counter())
-        msg_id, _ = self.client.request(
-            "textDocument/inlineCompletion", params, lambda m, t: self._answered(msg_id, m, t)
-        )
+        method = "textDocument/completion" if self.menu else "textDocument/inlineCompletion"
+        msg_id, _ = self.client.request(method, params, lambda m, t: self._answered(msg_id, m, t))
         self.pending[msg_id] = request
 
     def _answered(self, msg_id: int, message: Message, arrived: float) -> None:
@@ -250,11 +275,16 @@ class Typist:
                 if len(stats.error_samples) < 3:
                     stats.error_samples.append(str(message["error"].get("message"))[:200])
             return
+        if request.cancelled and self.profile == "keystroke":
+            stats.cancelled += 1  # VS Code drops the answer to a cancelled request
+            return
         result = message.get("result")
         if result is None:
             stats.nulls += 1
             return
         items = result.get("items", []) if isinstance(result, dict) else result
+        if self.menu:
+            items = [inline_of(item) for item in items[:1]]
         if not items:
             stats.empties += 1
             self.current = None
@@ -263,6 +293,9 @@ class Typist:
         stats.shown_ms.append((arrived - request.sent_at) * 1000)
         self._judge(items[0], request)
         self.current = (items[0], request)
+        shown = self._effective(items[0])
+        if shown:
+            stats.shown_items.append((self.sample.name, self.cursor, shown))
 
     def _judge(self, item: dict[str, Any], request: _Request) -> None:
         """Is a shown item for the document as it is now? (Neovim itself never checks.)"""

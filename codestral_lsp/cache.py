@@ -3,8 +3,8 @@
 Two lookups, both O(context window):
 - exact: a cachetools TTLCache keyed on the answer-changing settings, the prompt and the suffix;
 - typed-through: for the last few completions of a document, whether the current state is that
-  completion's state plus a prefix of its text typed (or accepted) at the cursor; if so, the rest
-  of the text is the answer.
+  completion's state plus a prefix of its text typed (or accepted) at the cursor, across line
+  ends too; if so, the rest of the text is the answer.
 """
 
 from __future__ import annotations
@@ -39,44 +39,32 @@ def answer_key(settings: Settings) -> Hashable:
     )
 
 
-def typed_since(old: FimContext, new: FimContext, text: str | None = None) -> str | None:
+def typed_since(old: FimContext, new: FimContext) -> str | None:
     """The text typed at ``old``'s cursor that leads to ``new``, or None if ``new`` is not that.
 
-    Typing on the cursor's line is recognised from the cursor alone; typing across line ends
-    (accepting a line of a suggestion) is recognised when ``text`` says where its lines end.
+    Typing across line ends (Enter and indentation, accepting lines of a suggestion) counts
+    too: the typed text then starts at ``old``'s column of the line as many lines up in
+    ``new``'s prompt as the cursor moved down. O(typed text).
     """
     if new.uri != old.uri or new.suffix != old.suffix:
         return None
     (l0, i0), (l1, i1) = (old.cursor.line, old.cursor.index), (new.cursor.line, new.cursor.index)
-    if l1 == l0:
-        if i1 < i0:
-            return None
-        size = i1 - i0
-    elif l1 > l0 and text is not None:
-        size = _offset_after_lines(text, l1 - l0)
-        if size < 0:
-            return None
-        size += i1
-    else:
+    if l1 < l0 or (l1 == l0 and i1 < i0):
         return None
-    if size > len(new.prompt):
+    if l0 < new.first_line:
+        return None  # the old cursor's line is not in the new window
+    prompt = new.prompt
+    line_start = len(prompt) - i1  # where the cursor's line starts in the prompt
+    for _ in range(l1 - l0):
+        line_start = prompt.rfind("\n", 0, max(0, line_start - 1)) + 1
+    at = line_start + i0
+    if at < 0 or at > len(prompt):
         return None
-    typed = new.prompt[len(new.prompt) - size :]
+    typed = prompt[at:]
     # The window may have dropped whole lines at its start; what remains must line up.
-    if not (old.prompt + typed).endswith(new.prompt):
+    if not (old.prompt + typed).endswith(prompt):
         return None
     return typed
-
-
-def _offset_after_lines(text: str, lines: int) -> int:
-    """Index just after the ``lines``-th line end of ``text``, or -1 if it has fewer."""
-    at = 0
-    for _ in range(lines):
-        found = text.find("\n", at)
-        if found < 0:
-            return -1
-        at = found + 1
-    return at
 
 
 @dataclass(frozen=True)
@@ -85,12 +73,14 @@ class Remembered:
     key: Hashable
     text: str
     stored_at: float
+    origin: object = None  # what the caller said the text came from (the call's record)
 
 
 @dataclass(frozen=True)
 class Hit:
     text: str
     source: str  # "cache" (same state) or "typed" (typed through)
+    origin: object = None
 
 
 class CompletionMemory:
@@ -99,33 +89,35 @@ class CompletionMemory:
     def __init__(self, size: int, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._ttl = ttl
-        self._exact: TTLCache[tuple[Hashable, str, str], str] = TTLCache(
+        self._exact: TTLCache[tuple[Hashable, str, str], tuple[str, object]] = TTLCache(
             maxsize=max(size, 1), ttl=ttl, timer=clock
         )
         self._recent: dict[str, collections.deque[Remembered]] = {}
         self.enabled = size > 0
         self.shape = (size, ttl)
 
-    def remember(self, context: FimContext, key: Hashable, text: str) -> None:
+    def remember(
+        self, context: FimContext, key: Hashable, text: str, origin: object = None
+    ) -> None:
         if not self.enabled or not text:
             return
-        self._exact[(key, context.sent_prompt, context.suffix)] = text
+        self._exact[(key, context.sent_prompt, context.suffix)] = (text, origin)
         recent = self._recent.setdefault(context.uri, collections.deque(maxlen=_PER_DOCUMENT))
-        recent.append(Remembered(context, key, text, self._clock()))
+        recent.append(Remembered(context, key, text, self._clock(), origin))
 
     def lookup(self, context: FimContext, key: Hashable) -> Hit | None:
         if not self.enabled:
             return None
         exact = self._exact.get((key, context.sent_prompt, context.suffix))
         if exact is not None:
-            return Hit(exact, "cache")
+            return Hit(exact[0], "cache", exact[1])
         now = self._clock()
         for item in reversed(self._recent.get(context.uri, ())):
             if item.key != key or now - item.stored_at > self._ttl:
                 continue
-            typed = typed_since(item.context, context, item.text)
+            typed = typed_since(item.context, context)
             if typed is not None and item.text.startswith(typed) and len(item.text) > len(typed):
-                return Hit(item.text[len(typed) :], "typed" if typed else "cache")
+                return Hit(item.text[len(typed) :], "typed" if typed else "cache", item.origin)
         return None
 
     def forget(self, uri: str) -> None:

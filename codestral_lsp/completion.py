@@ -11,13 +11,14 @@ import dataclasses
 import itertools
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from codestral_lsp import context, snippets
-from codestral_lsp.documents import Cursor, Document, DocumentError, DocumentStore
+from codestral_lsp.documents import Cursor, Document, DocumentError, DocumentStore, TextChange
 from codestral_lsp.exclusion import Exclusions, Policy
 from codestral_lsp.governor import Governor
-from codestral_lsp.positions import Encoding
+from codestral_lsp.positions import Encoding, to_units
 from codestral_lsp.scheduler import Outcome, Scheduler
 from codestral_lsp.settings import Settings
 from codestral_lsp.shaping import Options, Shaped, Surroundings, shape
@@ -44,6 +45,14 @@ class Suggestion:
     cursor: Cursor
     shaped: Shaped
     around: Surroundings
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """The last suggestion shown for a document (forgotten at its next change)."""
+
+    cursor: Cursor
+    text: str
 
 
 @dataclass(frozen=True)
@@ -76,6 +85,7 @@ class Completer:
         self.exclusions = Exclusions()
         self._too_large_told: set[str] = set()
         self._latest: dict[str, int] = {}  # the newest request's number, per document
+        self._shown: dict[str, _Shown] = {}
         self._ids = 0
 
     async def suggest(
@@ -110,19 +120,11 @@ class Completer:
         if refusal is not None:
             answer = Answer(request_id, refusal)
             return self._done(answer, Outcome(None, refusal), started, f"trigger={trigger}")
-        others = self.snippet_sources(uri, settings)
-        full = self.assembler.budget_need(doc.language_id, settings)
-        plan = self.governor.plan(invoked, full, settings.max_tokens)
-        if plan.max_tokens != settings.max_tokens:
-            settings = dataclasses.replace(settings, max_tokens=plan.max_tokens)
-        fim = self.assembler.assemble(doc, cursor, settings, others, plan.scale, self.root)
-        need = self.assembler.need(fim, settings)
+        fim, need, settings = self._window(doc, cursor, settings, invoked)
         detail = (
             f"trigger={trigger} prompt={len(fim.prompt)} suffix={len(fim.suffix)} "
             f"extra={len(fim.extra)} est_tokens={need}"
         )
-        if plan.reason:
-            detail += f" planned={plan.reason!r}"
         waiting = time.monotonic()
         try:
             outcome = await self.scheduler.request(fim, settings, invoked, request_id, need)
@@ -134,6 +136,39 @@ class Completer:
         answer = self._fit(request_id, fim, outcome, settings)
         return self._done(answer, outcome, started, detail)
 
+    def _window(
+        self, doc: Document, cursor: Cursor, settings: Settings, invoked: bool
+    ) -> tuple[context.FimContext, int, Settings]:
+        """The context to send for ``cursor``, the tokens it needs (prompt + maxTokens), and the
+        settings for its call (``maxTokens`` as the governor planned it)."""
+        others = self.snippet_sources(doc.uri, settings)
+        full = self.assembler.budget_need(doc.language_id, settings)
+        plan = self.governor.plan(invoked, full, settings.max_tokens)
+        if plan.max_tokens != settings.max_tokens:
+            settings = dataclasses.replace(settings, max_tokens=plan.max_tokens)
+        fim = self.assembler.assemble(doc, cursor, settings, others, plan.scale, self.root)
+        return fim, self.assembler.need(fim, settings), settings
+
+    def changed(
+        self, uri: str, changes: Sequence[TextChange], encoding: Encoding, settings: Settings
+    ) -> None:
+        """A didChange was applied. When it inserted the whole suggestion last shown (an
+        accept), the next request will come at its end: start that call now."""
+        self.scheduler.changed(uri)
+        shown = self._shown.pop(uri, None)
+        doc = self.documents.get(uri)
+        if shown is None or doc is None or not settings.speculate or len(changes) != 1:
+            return
+        cursor = _accepted(shown, changes[0], doc, encoding)
+        allowed = self.exclusions.allowed(uri) and doc.length <= settings.max_file_size
+        if cursor is None or not allowed:
+            return
+        fim, need, settings = self._window(doc, cursor, settings, invoked=False)
+        self._ids += 1
+        request_id = f"s{self._ids}"
+        if self.scheduler.speculate(fim, settings, request_id, need):
+            logger.info("[%s] speculative call after an accept, est_tokens=%d", request_id, need)
+
     def _fit(
         self, request_id: str, fim: context.FimContext, outcome: Outcome, settings: Settings
     ) -> Answer:
@@ -142,15 +177,19 @@ class Completer:
             return Answer(request_id, outcome.source)
         current = self.documents.get(fim.uri)
         if current is None or not context.still_fits(current, fim):
+            self.stats.call_lost(outcome.use, "stale")
             outcome.source, outcome.text = "stale", None
             return Answer(request_id, "stale")
         around = context.surroundings(current, fim.cursor)
         shaped = shape(outcome.text, around, Options(settings.multiline, settings.max_lines))
         if shaped is None:
+            self.stats.call_lost(outcome.use, "shaped-away")
             outcome.source, outcome.text = "shaped-away", None
             return Answer(request_id, "shaped-away")
         outcome.text = shaped.text
         self.stats.shown()
+        self.stats.call_shown(outcome.use)
+        self._shown[fim.uri] = _Shown(fim.cursor, shaped.text)
         suggestion = Suggestion(request_id, current, fim.cursor, shaped, around)
         return Answer(request_id, outcome.source, suggestion)
 
@@ -220,6 +259,26 @@ class Completer:
     def forget(self, uri: str) -> None:
         self.exclusions.forget(uri)
         self._latest.pop(uri, None)
+        self._shown.pop(uri, None)
         self._too_large_told.discard(uri)
         self.scheduler.forget(uri)
         self.assembler.forget(uri)
+
+
+def _accepted(
+    shown: _Shown, change: TextChange, doc: Document, encoding: Encoding
+) -> Cursor | None:
+    """Where the cursor is after ``change``, the first since ``shown`` was shown, if it inserted
+    all of ``shown`` at its cursor (over what the suggestion replaced on that line), else None."""
+    if change.range is None:
+        return None
+    line, start, end_line, _ = change.range
+    at = shown.cursor
+    if line != at.line or end_line != line or change.text.replace("\r\n", "\n") != shown.text:
+        return None
+    if start != to_units(doc.line(line), at.index, encoding):
+        return None
+    rows = shown.text.split("\n")
+    if len(rows) == 1:
+        return Cursor(line, at.index + len(shown.text))
+    return Cursor(line + len(rows) - 1, len(rows[-1]))

@@ -128,6 +128,9 @@ async def serve(
             _error(protocol, None, PARSE_ERROR, "Parse error: missing or bad Content-Length")
             continue
         dispatch(protocol, body)
+        # Let a request's handler start before the next message is read, so that it sees the
+        # documents as they were when it arrived, not after a didChange sent right behind it.
+        await asyncio.sleep(0)
 
 
 def dispatch(protocol: JsonRPCProtocol, body: bytes) -> None:

@@ -1,10 +1,13 @@
 """Latest wins per document: supersede, coalesce, debounce, cancel, and serve from memory.
 
-One request per document is current. A newer one answers every older one at once with nothing;
-an upstream call nobody waits for any more is cancelled, which closes its HTTP stream. A request
-whose state is an in-flight call's state plus text typed at the cursor shares that call instead
-of making its own. Automatic requests wait an adaptive pause first (see ``Debouncer``), and one
-superseded during that pause never reaches the network.
+One request per document is current. A newer one answers every older one at once with nothing,
+also when memory answers it; an upstream call nobody waits for any more is cancelled, which
+closes its HTTP stream, except when the editor cancelled its last request (VS Code cancels on
+every key): that call goes on and its answer goes to memory, unless the next request cannot use
+it. A request whose state is an in-flight call's state plus text typed at the cursor shares
+that call instead of making its own. Automatic requests wait an adaptive pause first (see
+``Debouncer``), and one superseded during that pause, or whose document changed during it,
+never reaches the network.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from codestral_lsp.cache import CompletionMemory, answer_key, typed_since
 from codestral_lsp.context import FimContext
 from codestral_lsp.engine import Completion, CompletionEngine
 from codestral_lsp.settings import Settings
+from codestral_lsp.stats import CallUse
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +40,7 @@ class Outcome:
     source: str  # upstream, coalesced, cache, typed, superseded, empty, limited, excluded
     debounce_s: float = 0.0
     upstream_s: float = 0.0
+    use: CallUse | None = None  # the call the text came from (directly, shared or remembered)
 
 
 @dataclass
@@ -45,7 +50,9 @@ class _Flight:
     context: FimContext
     key: Hashable
     task: asyncio.Task[Completion | None]
+    use: CallUse
     waiters: int = 0
+    orphan: bool = False  # its last waiter was cancelled by the editor; it goes on to memory
 
 
 @dataclass
@@ -54,25 +61,31 @@ class _Pending:
 
     context: FimContext
     superseded: asyncio.Event = field(default_factory=asyncio.Event)
+    pausing: bool = False  # in its debounce pause: a change to its document ends it
 
 
 class Debouncer:
     """The pause before an automatic request goes upstream.
 
-    ``debounceMs`` is the floor. While the user types steadily (at least three recent gaps
-    between requests under a second), the pause grows toward the median gap, so that a request
-    about to be superseded by the next key is not sent; how far toward it depends on backend
-    latency: with a slow backend (≥ 1 s) the whole gap, with an instant one half of it, since a
-    fast answer may still arrive before the next key. ``debounceMaxMs`` caps it.
+    The typing rhythm is read from the document changes (every keystroke is a ``didChange``),
+    not from the requests: a client that debounces itself (Neovim asks 200 ms after the last
+    key) would make every gap between requests look like slow typing. ``debounceMs`` is the
+    floor. While the user types steadily (at least three recent gaps between changes under a
+    second), the quiet time to wait for grows toward the median gap, so that a request about to
+    be overtaken by the next key is not sent; how far toward it depends on backend latency:
+    with a slow backend (≥ 1 s) the whole gap, with an instant one half of it, since a fast
+    answer may still arrive before the next key. ``debounceMaxMs`` caps it. The time already
+    quiet since the document's last change counts toward it.
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._last: dict[str, float] = {}
-        self._gaps: collections.deque[float] = collections.deque(maxlen=8)
+        self._gaps: collections.deque[float] = collections.deque(maxlen=16)
         self._latency: float | None = None
 
-    def observe_request(self, uri: str) -> None:
+    def observe_change(self, uri: str) -> None:
+        """A change to ``uri``'s text: a key, a paste, an accepted suggestion."""
         now = self._clock()
         last = self._last.get(uri)
         if last is not None and now - last < TYPING_GAP_S:
@@ -82,14 +95,18 @@ class Debouncer:
     def observe_latency(self, seconds: float) -> None:
         self._latency = seconds if self._latency is None else 0.8 * self._latency + 0.2 * seconds
 
-    def delay(self, settings: Settings) -> float:
+    def delay(self, settings: Settings, uri: str | None = None) -> float:
+        """How long a request for ``uri`` waits now before its call."""
         floor = settings.debounce_ms / 1000
         ceiling = max(settings.debounce_max_ms / 1000, floor)
         if len(self._gaps) < 3:
             return floor
         latency = 0.5 if self._latency is None else self._latency
         weight = 0.5 + 0.5 * min(1.0, latency)
-        return min(max(statistics.median(self._gaps) * weight, floor), ceiling)
+        quiet = min(max(statistics.median(self._gaps) * weight, floor), ceiling)
+        last = self._last.get(uri) if uri is not None else None
+        since = 0.0 if last is None else max(0.0, self._clock() - last)
+        return max(floor, quiet - since)
 
     def forget(self, uri: str) -> None:
         self._last.pop(uri, None)
@@ -119,17 +136,18 @@ class Scheduler:
         pending = _Pending(context)
         older = self._latest.get(uri)
         self._latest[uri] = pending
-        self.debouncer.observe_request(uri)
         key = answer_key(settings)
         try:
             hit = self.memory.lookup(context, key)
-            if hit is not None:
-                return Outcome(hit.text, hit.source)
             # Attach to a shared call before the older request is told it lost, so that the
             # call still has a waiter when that request lets go of it.
-            shared = self._shareable(context, key, settings)
+            shared = None if hit is not None else self._shareable(context, key, settings)
             if older is not None:
-                older.superseded.set()
+                older.superseded.set()  # also when memory answers: it must not go upstream
+            self._drop_orphan(uri, shared)
+            if hit is not None:
+                use = hit.origin if isinstance(hit.origin, CallUse) else None
+                return Outcome(hit.text, hit.source, use=use)
             waited = 0.0
             if shared is not None:
                 started = time.monotonic()
@@ -168,7 +186,7 @@ class Scheduler:
         assert isinstance(completion, Completion)
         text = completion.text
         if text.startswith(typed) and len(text) > len(typed):
-            return Outcome(text[len(typed) :], "coalesced", upstream_s=waited)
+            return Outcome(text[len(typed) :], "coalesced", upstream_s=waited, use=flight.use)
         logger.info("[%s] shared answer disagrees with what was typed; asking anew", request_id)
         return None
 
@@ -181,11 +199,13 @@ class Scheduler:
         request_id: str,
         need: int,
     ) -> Outcome:
-        debounce = 0.0 if invoked else self.debouncer.delay(settings)
+        debounce = 0.0 if invoked else self.debouncer.delay(settings, pending.context.uri)
         if debounce > 0:
             started = time.monotonic()
+            pending.pausing = True
             with contextlib.suppress(asyncio.TimeoutError):  # TimeoutError on 3.11+
                 await asyncio.wait_for(pending.superseded.wait(), debounce)
+            pending.pausing = False
             debounce = time.monotonic() - started
         if pending.superseded.is_set():
             return Outcome(None, "superseded", debounce_s=debounce)
@@ -193,13 +213,7 @@ class Scheduler:
         if not verdict.allowed:
             logger.info("[%s] not sent: %s", request_id, verdict.reason)
             return Outcome(None, "limited", debounce_s=debounce)
-        context = pending.context
-        task = asyncio.create_task(self._upstream(context, settings, key, request_id, need))
-        flight = _Flight(context, key, task)
-        task.add_done_callback(lambda t: self._landed(flight, t))
-        self._flights[context.uri] = flight
-        if self.on_flight is not None:
-            self.on_flight(context.uri, task)
+        flight = self._start(pending.context, settings, key, request_id, need)
         started = time.monotonic()
         completion = await self._wait(flight, pending)
         waited = time.monotonic() - started
@@ -208,15 +222,42 @@ class Scheduler:
         if completion is None:
             return Outcome(None, "empty", debounce, waited)
         assert isinstance(completion, Completion)
-        return Outcome(completion.text, "upstream", debounce, waited)
+        return Outcome(completion.text, "upstream", debounce, waited, flight.use)
+
+    def _start(
+        self,
+        context: FimContext,
+        settings: Settings,
+        key: Hashable,
+        request_id: str,
+        need: int,
+        speculative: bool = False,
+    ) -> _Flight:
+        """Start the upstream call for ``context``; it is the document's flight."""
+        use = self.engine.stats.call_started(speculative)
+        task = asyncio.create_task(self._upstream(context, settings, key, request_id, need, use))
+        flight = _Flight(context, key, task, use)
+        task.add_done_callback(lambda t: self._landed(flight, t))
+        self._flights[context.uri] = flight
+        if self.on_flight is not None:
+            self.on_flight(context.uri, task)
+        return flight
 
     async def _upstream(
-        self, context: FimContext, settings: Settings, key: Hashable, request_id: str, need: int
+        self,
+        context: FimContext,
+        settings: Settings,
+        key: Hashable,
+        request_id: str,
+        need: int,
+        use: CallUse,
     ) -> Completion | None:
         completion = await self.engine.complete(context, settings, request_id, need)
         if completion is not None:
             self.debouncer.observe_latency(completion.result.elapsed_s)
-            self.memory.remember(context, key, completion.text)
+            self.memory.remember(context, key, completion.text, use)
+        else:
+            self.engine.stats.call_lost(use, "empty")
         return completion
 
     async def _wait(self, flight: _Flight, pending: _Pending) -> Completion | object | None:
@@ -226,6 +267,7 @@ class Scheduler:
         """
         flight.waiters += 1
         superseded = asyncio.ensure_future(pending.superseded.wait())
+        cancelled = False
         try:
             await asyncio.wait({flight.task, superseded}, return_when=asyncio.FIRST_COMPLETED)
             if not flight.task.done():
@@ -233,11 +275,59 @@ class Scheduler:
             if flight.task.cancelled():
                 return None
             return flight.task.result()
+        except asyncio.CancelledError:
+            cancelled = True  # the editor cancelled this request
+            raise
         finally:
             superseded.cancel()
             flight.waiters -= 1
             if flight.waiters == 0 and not flight.task.done():
-                flight.task.cancel()
+                if cancelled:
+                    flight.orphan = True  # on to memory; the next request may share it
+                else:
+                    self._abandon(flight, "superseded")
+
+    def _abandon(self, flight: _Flight, reason: str) -> None:
+        """Cancel a call nobody will use; it can no longer be shared."""
+        if self._flights.get(flight.context.uri) is flight:
+            del self._flights[flight.context.uri]
+        self.engine.stats.call_lost(flight.use, reason)
+        flight.task.cancel()
+
+    def _drop_orphan(self, uri: str, shared: tuple[_Flight, str] | None) -> None:
+        """A new request for ``uri`` that does not share the orphaned call: cancel it."""
+        flight = self._flights.get(uri)
+        if flight is None or not flight.orphan or flight.waiters:
+            return
+        if shared is None or shared[0] is not flight:
+            self._abandon(flight, "superseded")
+
+    def speculate(
+        self, context: FimContext, settings: Settings, request_id: str, need: int
+    ) -> bool:
+        """Start the call the next request will almost surely want (after an accept), unless
+        memory or a call in flight has it already or the budget has no room. Nobody waits for
+        it: the next request shares it or finds it in memory, else cancels it."""
+        uri, key = context.uri, answer_key(settings)
+        flight = self._flights.get(uri)
+        if flight is not None and not flight.task.done():
+            if flight.waiters or typed_since(flight.context, context) is not None:
+                return False
+            self._abandon(flight, "superseded")
+        if self.memory.lookup(context, key) is not None:
+            return False
+        if not self.engine.governor.room_for_speculation(need):
+            return False
+        self._start(context, settings, key, request_id, need, speculative=True).orphan = True
+        return True
+
+    def changed(self, uri: str) -> None:
+        """``uri``'s text changed: learn the rhythm, and a request still in its pause is for a
+        state the document has left, so it never goes upstream (the editor asks again)."""
+        self.debouncer.observe_change(uri)
+        pending = self._latest.get(uri)
+        if pending is not None and pending.pausing:
+            pending.superseded.set()
 
     def _landed(self, flight: _Flight, task: asyncio.Task[Completion | None]) -> None:
         if self._flights.get(flight.context.uri) is flight:
@@ -250,6 +340,9 @@ class Scheduler:
         pending = self._latest.pop(uri, None)
         if pending is not None:
             pending.superseded.set()
+        flight = self._flights.get(uri)
+        if flight is not None and flight.orphan and flight.waiters == 0:
+            self._abandon(flight, "closed")
         self.memory.forget(uri)
         self.debouncer.forget(uri)
 

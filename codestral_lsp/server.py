@@ -326,6 +326,7 @@ def create_server(environ: Mapping[str, str] | None = None) -> CodestralServer:
         doc = params.text_document
         changes = [to_change(c) for c in params.content_changes]
         ls.assembler.edit(ls.documents, doc.uri, doc.version, changes, ls.encoding)
+        ls.completer.changed(doc.uri, changes, ls.encoding, ls.settings)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: CodestralServer, params: types.DidCloseTextDocumentParams) -> None:

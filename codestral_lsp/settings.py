@@ -77,6 +77,8 @@ class Settings:
     """How long a remembered completion may be served again."""
     coalesce: bool = True
     """Let a request typed on top of an in-flight one share its upstream call."""
+    speculate: bool = False
+    """After a whole suggestion is accepted, ask for the next one at once (budget permitting)."""
     context_tokens: int = 2048
     """Budget for prompt + suffix + extra context, in (estimated) tokens; see the README."""
     suffix_share: float = 0.25
@@ -339,6 +341,7 @@ FIELDS: tuple[_Field, ...] = (
     _Field("cacheSize", "cache_size", _integer(0, optional=False)),
     _Field("cacheTtlSeconds", "cache_ttl_seconds", _number(0, None, optional=False)),
     _Field("coalesce", "coalesce", _boolean),
+    _Field("speculate", "speculate", _boolean),
     _Field("contextTokens", "context_tokens", _integer(64, optional=False)),
     _Field("suffixShare", "suffix_share", _number(0, 0.9, optional=False)),
     _Field("extraContextShare", "extra_context_share", _number(0, 0.8, optional=False)),

@@ -14,12 +14,19 @@ raw text
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 
 CLOSERS = frozenset(")]}\"'`;,")
 _PAIRS = {")": "(", "]": "[", "}": "{"}
 _QUOTES = frozenset("\"'`")
 _OPENERS = ("{", "(", "[", ":")
+# A line that goes on with the statement whose block just ended: Python's else/elif/except/
+# finally, switch and match cases, and the brace languages' "} else {", "} catch (e) {".
+_CONTINUATION = re.compile(
+    r"^[)\]}]*\s*(?:else|elif|except|finally|catch|case|default)\b(?!\s*=|\.).*[:{]$"
+)
+_DO_WHILE = re.compile(r"^}\s*while\b.*;$")
 
 
 @dataclass(frozen=True)
@@ -133,20 +140,31 @@ def _cap(lines: list[str], max_lines: int) -> list[str]:
 def _natural_end(lines: list[str], base: int, block_opened: bool) -> list[str]:
     """Stop at a blank line after content, or where the block the cursor is in ends.
 
-    The block ends at a line indented less than the cursor's line; when the cursor's line
-    opened a block (``{``, ``(``, ``:``...), already at a line indented as much as it: a closer
-    there ends the block and is kept, anything else is past it.
+    A line indented less than the cursor's line leaves the block (when the cursor's line opened
+    a block, ``{``, ``(``, ``:``..., already a line indented as much as it), unless it is the
+    block's own continuation or end: ``else:``, ``except E:``, ``} else {``, ``} catch (e) {``,
+    ``case x:`` go on with their own body; closers (``}``, ``)``, ``});``) are kept, and after
+    one only another continuation or closer may follow.
     """
     seen_content = bool(lines[0].strip())
+    limit = base if block_opened else base - 1  # indented this much or less: the block ends
+    closed = False  # the last line closed a block
     for i, line in enumerate(lines[1:], start=1):
-        if not line.strip():
+        stripped = line.strip()
+        if not stripped:
             if seen_content:
                 return lines[:i]
             continue
         width = _indent_width(line, "    ")
-        if width < base or (block_opened and width == base):
-            closes = block_opened and width == base and line.strip()[0] in _PAIRS
-            return lines[: i + 1] if closes else lines[:i]
+        if width > limit and not closed:
+            seen_content = True
+            continue
+        if _CONTINUATION.match(stripped):
+            limit, closed = width, False
+        elif stripped[0] in _PAIRS and (closers_only(stripped) or _DO_WHILE.match(stripped)):
+            limit, closed = width, True
+        else:
+            return lines[:i]
         seen_content = True
     return lines
 

@@ -1,10 +1,21 @@
-"""Counts for this session: requests by outcome, upstream calls and tokens per model."""
+"""Counts for this session: requests by outcome, upstream calls and tokens per model, and the
+calls whose answer was never shown (wasted), by why."""
 
 from __future__ import annotations
 
 import collections
 import datetime
 from dataclasses import dataclass
+
+
+@dataclass(eq=False)
+class CallUse:
+    """One upstream call, followed until any answer drawn from it (directly, shared, or from
+    memory) is shown; ``loss`` is the first reason one of its answers was not."""
+
+    speculative: bool = False
+    shown: bool = False
+    loss: str | None = None
 
 
 @dataclass
@@ -26,6 +37,33 @@ class Stats:
         self.suggestions_shown = 0
         self.suggestions_accepted = 0
         self.accepted_chars = 0
+        self.calls_started = 0
+        self.calls_shown = 0
+        self.speculative_started = 0
+        self.speculative_shown = 0
+        self.losses: collections.Counter[str] = collections.Counter()  # of calls not shown yet
+
+    def call_started(self, speculative: bool = False) -> CallUse:
+        self.calls_started += 1
+        self.speculative_started += speculative
+        return CallUse(speculative)
+
+    def call_shown(self, use: CallUse | None) -> None:
+        """An answer drawn from ``use`` was shown: the call was not wasted."""
+        if use is None or use.shown:
+            return
+        use.shown = True
+        self.calls_shown += 1
+        self.speculative_shown += use.speculative
+        if use.loss is not None:
+            self.losses[use.loss] -= 1
+
+    def call_lost(self, use: CallUse | None, reason: str) -> None:
+        """An answer of ``use`` was not shown (superseded, stale, shaped-away, empty...)."""
+        if use is None or use.shown or use.loss is not None:
+            return
+        use.loss = reason
+        self.losses[reason] += 1
 
     def shown(self) -> None:
         self.suggestions_shown += 1
@@ -49,6 +87,22 @@ class Stats:
         stamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         self.last_error = (kind, message, stamp)
 
+    def _calls(self) -> dict[str, object]:
+        """Started, shown, wasted (never shown, so far) by first reason, speculative."""
+        wasted = self.calls_started - self.calls_shown
+        reasons = {k: v for k, v in self.losses.items() if v > 0}
+        unclaimed = wasted - sum(reasons.values())
+        if unclaimed > 0:
+            reasons["unclaimed"] = unclaimed  # answered into memory, not asked for (yet)
+        return {
+            "started": self.calls_started,
+            "shown": self.calls_shown,
+            "wasted": wasted,
+            "wastedBy": reasons,
+            "speculative": self.speculative_started,
+            "speculativeUnused": self.speculative_started - self.speculative_shown,
+        }
+
     def snapshot(self) -> dict[str, object]:
         total_prompt = sum(m.prompt_tokens for m in self.models.values())
         total_completion = sum(m.completion_tokens for m in self.models.values())
@@ -60,6 +114,7 @@ class Stats:
                 "acceptedChars": self.accepted_chars,
             },
             "upstreamCalls": sum(m.calls + m.failures for m in self.models.values()),
+            "calls": self._calls(),
             "promptTokens": total_prompt,
             "completionTokens": total_completion,
             "models": {

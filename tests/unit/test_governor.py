@@ -452,3 +452,15 @@ def test_snapshot_says_the_share_and_the_plan() -> None:
         "tokensPerDay": 5_000,
     }
     json.dumps(snapshot, allow_nan=False)
+
+
+def test_speculation_only_with_room_for_a_full_size_call() -> None:
+    governor, clock, _, _ = make(Limits(rpm=2, tpm=10_000, window_s=60))
+    assert governor.room_for_speculation(500)  # the share's bucket and the window have room
+    assert not governor.room_for_speculation(9_000)  # allowed, but not twice over
+    assert governor.admit(False, 5_000).allowed  # a request the user waits for still goes
+    governor.sent(1_000)
+    governor.sent(1_000)
+    assert not governor.room_for_speculation(100)  # no requests left in the window
+    clock.now += 61
+    assert governor.room_for_speculation(100)
