@@ -11,8 +11,9 @@ In the order ``admit`` asks:
 2. the daily cap ``maxTokensPerDay``;
 3. the guard: what our own ``rateLimit`` window and the backend's last report leave, carried
    forward to now (``pacing.Workspace``). Nothing goes out that it says would be refused;
-4. the share (``pacing.Share``), for automatic requests only: in a busy workspace, one request
-   per rhythm and each within the budget per request; where only tokens are reported, a rate.
+4. the share (``pacing.Share``), for automatic requests only: in a busy workspace, each
+   request within the budget per request (skipping some when even the floor is too much);
+   where only tokens are reported, a rate.
 
 Invoked requests skip 1, 2 and 4. Alone and unlimited (no ``rateLimit``, no headers), nothing
 is paced. Nothing here sleeps or retries: an autocomplete answer that arrives late is
@@ -91,7 +92,6 @@ class Governor:
         self.workspace = Workspace(self.limits.window_s)
         self.share = Share(clock())
         self._sent: collections.deque[Sent] = collections.deque()
-        self._last_sent: float | None = None
         self._bucket, self._bucket_at = 0.0, clock()
         self._gap_s: float | None = None  # our usual gap between requests
         self._asked_at: float | None = None
@@ -172,6 +172,7 @@ class Governor:
         return self._decide(now, False, need).allowed
 
     def _decide(self, now: float, invoked: bool, need: int) -> Verdict:
+        """The checks in the order the module docstring lists them."""
         self._expire(now)
         if now < self.state.cool_down_until and not invoked:
             left = self.state.cool_down_until - now
@@ -185,17 +186,15 @@ class Governor:
         room = self._room(now)
         if room is not None and room < need:
             return Verdict(False, f"token allowance low ({max(room, 0)} left)")
-        return Verdict(True) if invoked else self._paced(now)
+        return Verdict(True) if invoked else self._paced(now, need)
 
-    def _paced(self, now: float) -> Verdict:
+    def _paced(self, now: float, need: int) -> Verdict:
         """The share's word on an automatic request."""
         per = self._per_request()
         if per is not None:
-            busy = per < self._full  # the budget is below a full request
-            every = self.share.cadence
-            if busy and self._last_sent is not None and now - self._last_sent < every:
-                return Verdict(False, f"pacing: one request every {every:.0f} s, workspace busy")
-            return Verdict(True)
+            if per >= self._full or self.share.attempt(now, per, need):
+                return Verdict(True)
+            return Verdict(False, f"pacing: saving up for a request ({per:.0f} tokens each)")
         capacity = self._capacity()
         if capacity is None:
             return Verdict(True)
@@ -242,7 +241,7 @@ class Governor:
         now = self._clock()
         entry = Sent(now, tokens)
         self._sent.append(entry)
-        self._last_sent = now
+        self.share.spend(tokens)
         capacity = self._capacity()
         if capacity is not None:
             self._refill(now, self.share.rate_at(now, capacity))
@@ -283,7 +282,6 @@ class Governor:
             self.rpm,
             self._sent,
         )
-        self.share.follow_count(ws.requests_in_window(self.rpm), first)
         capacity = self._capacity()
         if capacity is not None and self.tpm is not None:
             congestion, quiet = ws.congestion(self.tpm)
@@ -367,8 +365,7 @@ class Governor:
     def _share_per_minute(self, now: float) -> float | None:
         per = self._per_request()
         if per is not None:
-            every = max(self.share.cadence, self._gap_s or 1.0)
-            return per * 60 / every
+            return per * self.share.sent_share * 60 / max(self._gap_s or 1.0, 1.0)
         capacity = self._capacity()
         return None if capacity is None else self.share.rate_at(now, capacity) * 60
 
@@ -388,7 +385,7 @@ class Governor:
             "othersTokensPerMinute": round(self.workspace.others_tokens_per_s * 60),
             "shareTokensPerMinute": _rounded(self._share_per_minute(now)),
             "plannedTokensPerRequest": _rounded(per if per is not None else self._affordable(now)),
-            "requestEverySeconds": round(self.share.cadence, 1) if per is not None else None,
+            "sentShare": round(self.share.sent_share, 2) if per is not None else None,
             "lastDecision": self.state.last_decision or None,
             "tokensToday": self.state.tokens_today,
             "limits": {

@@ -15,11 +15,11 @@ for its window: the tokens and the requests left. From them, carried forward to 
   to know how many others there are, and a newcomer has its share from its first answer. The
   budget is corrected by what a request really spends of what was planned (short files, short
   answers).
-- **A rhythm** (``Share.cadence``): while the budget is below a full request, each server sends
-  at most one request every ``CADENCE_S_PER_REQUEST`` seconds per request in the window. So
-  the busier the workspace, the fewer requests each server makes, the same for all, and the
-  budget of each stays above the floor. The rhythm follows the count smoothly
-  (``CADENCE_PULL``): following it at once would swing it from window to window.
+- **Skipping, when even the floor is too much**: below ``FLOOR_TOKENS`` a request would say
+  too little to be worth sending, so each automatic request earns the budget as credit and one
+  of the floor's size goes when the credit allows. The budget counts the requests sent, so it is
+  scaled by the share of this server's requests that go out (``Share.sent_share``): together the
+  servers then spend the target at the floor's size.
 - **A rate**, when the backend reports tokens only (``ratelimitbysize-*``) or only a configured
   ``rateLimit`` is known: a share of the token rate that grows while the workspace's projected
   use is under the target and settles where growth and a shrink proportional to the
@@ -34,14 +34,14 @@ from dataclasses import dataclass
 
 TARGET = 0.88  # the share of the workspace's limit its servers aim to spend together
 MARGIN_S = 1.0  # seconds of the others' spend kept back for their simultaneous decisions
-CADENCE_S_PER_REQUEST = 0.3  # while busy: seconds between requests, per request in the window
-CADENCE_PULL = 0.3  # how far the rhythm moves toward the count's at each report
-FLOOR_TOKENS = 384  # the smallest request: ~256 tokens of context nearest the cursor + a reply
+FLOOR_TOKENS = 192  # the smallest request: ~128 tokens of context (the 8-10 lines nearest the
+# cursor, most of a completion's signal) and a 64-token answer
 PROJECT_S = 10.0  # the rate fallback projects the usage this far ahead
 GROW = 0.0005  # the rate fallback: a share grows by this part of the limit's rate a second,
 SHRINK = 0.1  # and shrinks by this much a second at full congestion
 QUIET, QUIET_FILL = 0.6, 0.05  # below 60% of the target, shares grow by 5% a second
 NEWS_S = 10.0  # a share grows for at most this long after the last report
+SENT_SHARE_PULL = 0.1  # how fast the share of requests sent follows each decision
 NEWCOMER_TAKES = 0.25  # of what the others leave, a newcomer's share starts with this much
 
 
@@ -168,10 +168,11 @@ class Workspace:
 
 
 class Share:
-    """This server's share of the workspace: a budget per request and a rhythm, or a rate."""
+    """This server's share of the workspace: a budget per request, or a rate."""
 
     def __init__(self, now: float) -> None:
-        self.cadence = 0.0  # seconds between requests while busy
+        self.credit = 0.0  # tokens earned by automatic requests in a busy workspace
+        self.sent_share = 1.0  # of those requests, the share that went out
         self.rate: float | None = None  # the rate fallback, tokens a second
         self._rate_at = now
         self._congestion, self._quiet, self._heard_at = 0.0, False, -math.inf
@@ -186,11 +187,17 @@ class Share:
             return None
         return tpm * TARGET / max(1, requests) / (self.spent_of_estimate * self.estimate_of_plan)
 
-    def follow_count(self, requests: int | None, first: bool) -> None:
-        if requests is None:
-            return
-        aim = CADENCE_S_PER_REQUEST * requests
-        self.cadence = aim if first else self.cadence + CADENCE_PULL * (aim - self.cadence)
+    def attempt(self, now: float, budget: float, need: float) -> bool:
+        """An automatic request in a busy workspace: may it go? It earns ``budget`` as credit,
+        scaled by the share of requests that go out (the budget counts only those)."""
+        self.credit = min(self.credit + budget * self.sent_share, 2 * max(need, FLOOR_TOKENS))
+        goes = self.credit >= need
+        self.sent_share += SENT_SHARE_PULL * ((1.0 if goes else 0.0) - self.sent_share)
+        self.sent_share = max(0.05, self.sent_share)
+        return goes
+
+    def spend(self, tokens: float) -> None:
+        self.credit = max(0.0, self.credit - tokens)
 
     def learn_spend(self, estimated: int, counted: int) -> None:
         if estimated > 0:
