@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from lsprotocol import types
@@ -174,3 +175,38 @@ async def test_low_allowance_in_headers_holds_requests_back(
         numbers = await stats(client)
     assert len(fake_codestral.requests) == 1
     assert numbers["limiter"]["holding"] == "token allowance low"
+
+
+async def test_an_absurd_retry_after_is_capped_and_an_answer_ends_the_cool_down(
+    start_server: ServerFactory, fake_codestral: FakeCodestral
+) -> None:
+    fake_codestral.enqueue(
+        Reply(429, ERROR_BODIES["rate_limited_1300"], headers={"Retry-After": "31536000"})
+    )
+    async with start_server(init_options=FAST) as client:
+        open_doc(client, URI, "x = ")
+        assert items(await inline(client, URI, 0, 4)) == []
+        cooling = (await stats(client))["limiter"]["coolDownSeconds"]
+        assert 0 < cooling <= 300  # not a year
+        assert items(await inline(client, URI, 0, 4)) == []  # cooling down: no call
+        assert items(await send_inline(client, URI, 0, 4, invoked=True))  # asked for: answered
+        assert items(await inline(client, URI, 0, 4))  # the answer ended the cool-down
+        after = await stats(client)
+    assert after["limiter"]["coolDownSeconds"] == 0
+    assert len(fake_codestral.requests) == 3
+
+
+async def test_a_retry_after_that_is_no_number_keeps_the_status_valid_json(
+    start_server: ServerFactory, fake_codestral: FakeCodestral
+) -> None:
+    headers = {"Retry-After": "1e400", "x-ratelimit-remaining-tokens-minute": "inf"}
+    fake_codestral.enqueue(Reply(429, ERROR_BODIES["rate_limited_1300"], headers=headers))
+    async with start_server(init_options=FAST) as client:
+        open_doc(client, URI, "x = ")
+        assert items(await inline(client, URI, 0, 4)) == []
+        result = await client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command="codestral.status")
+        )
+    assert isinstance(result, dict)
+    json.dumps(result, allow_nan=False)  # no Infinity: valid JSON for every client
+    assert 0 < result["coolDownSeconds"] <= 300
