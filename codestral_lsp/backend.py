@@ -1,4 +1,7 @@
-"""The FIM backend client: one long-lived httpx.AsyncClient, JSON and SSE answers, typed errors.
+"""The backend client: one long-lived httpx.AsyncClient for every API, typed errors.
+
+The wire format (``backends.protocol.Wire``) builds each request and parses each answer, event
+or line; this client sends it and reads the answer (JSON, SSE or NDJSON) the same way for all.
 
 Answers are read within bounds, whatever the backend sends: the body is decoded (gzip, deflate)
 here, in steps of at most 64 KiB, and reading stops past a byte budget; the text stops at a
@@ -17,14 +20,17 @@ import re
 import ssl
 import time
 import zlib
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from httpx_sse import EventSource, ServerSentEvent, SSEError
+from httpx_sse import EventSource, SSEError
 
 from codestral_lsp import __version__
+from codestral_lsp.backends import PROVIDERS, endpoint_url
+from codestral_lsp.backends.mistral_fim import WIRE as MISTRAL_FIM
+from codestral_lsp.backends.protocol import FimCall, Piece, Usage, Wire
 from codestral_lsp.errors import (
     AuthError,
     BackendError,
@@ -46,8 +52,6 @@ _DRAIN_S = 0.25
 # Calls cancelled while connecting can leave connections stuck in httpcore's pool
 # (encode/httpcore#1093): past this many, a fresh pool replaces the old one.
 _POOL_LIMIT = 16
-# A lone surrogate (a utf-16 client may send one) cannot be encoded as UTF-8 for the request.
-_SURROGATE = re.compile("[\ud800-\udfff]")
 # Bounds on an answer. A token is rarely over 16 characters: 32 is generous. Without maxTokens
 # (or above this figure) an answer is read as if it had asked for this many tokens.
 _CHARS_PER_TOKEN = 32
@@ -63,13 +67,15 @@ _ENCODINGS = {"gzip": zlib.MAX_WBITS | 16, "x-gzip": zlib.MAX_WBITS | 16, "defla
 
 @dataclass(frozen=True)
 class FimRequest:
-    """One call, fully resolved: where to send it, with which key, and the JSON body."""
+    """One call, fully resolved: where to send it, with which key (None: no Authorization
+    header), the JSON body, and the wire format that built it and reads its answer."""
 
     url: str
-    api_key: str = field(repr=False)
+    api_key: str | None = field(repr=False)
     body: Mapping[str, Any]
     headers: tuple[tuple[str, str], ...] = ()
     timeout_s: float = 10.0
+    wire: Wire = MISTRAL_FIM
 
     @property
     def stream(self) -> bool:
@@ -77,7 +83,7 @@ class FimRequest:
 
     @property
     def _tokens_read(self) -> int:
-        wanted = self.body.get("max_tokens")
+        wanted = self.wire.max_tokens(self.body)
         return min(wanted, _TOKENS_READ) if isinstance(wanted, int) else _TOKENS_READ
 
     @property
@@ -92,12 +98,6 @@ class FimRequest:
 
 
 @dataclass(frozen=True)
-class Usage:
-    prompt_tokens: int
-    completion_tokens: int
-
-
-@dataclass(frozen=True)
 class FimResult:
     """The model's answer to one call."""
 
@@ -109,21 +109,42 @@ class FimResult:
     elapsed_s: float
 
 
-def request_body(settings: Settings, prompt: str, suffix: str) -> dict[str, Any]:
-    """The API's JSON body; only fields that are set (the API rejects unknown ones)."""
-    optional = {
-        "temperature": settings.temperature,
-        "top_p": settings.top_p,
-        "max_tokens": settings.max_tokens,
-        "min_tokens": settings.min_tokens,
-        "stop": list(settings.stop) if isinstance(settings.stop, tuple) else settings.stop,
-        "random_seed": settings.random_seed,
-    }
-    prompt, suffix = _SURROGATE.sub("\ufffd", prompt), _SURROGATE.sub("\ufffd", suffix)
-    body: dict[str, Any] = {"model": settings.model, "prompt": prompt, "suffix": suffix}
-    body.update({k: v for k, v in optional.items() if v is not None})
-    body["stream"] = settings.stream
-    return body
+def fim_call(settings: Settings, prompt: str, suffix: str, extra: str = "") -> FimCall:
+    """The neutral request for ``prompt``/``suffix`` (and other files' ``extra``)."""
+    return FimCall(
+        model=settings.model,
+        prompt=prompt,
+        suffix=suffix,
+        extra=extra,
+        max_tokens=settings.max_tokens,
+        min_tokens=settings.min_tokens,
+        temperature=settings.temperature,
+        top_p=settings.top_p,
+        stop=settings.stop,
+        seed=settings.random_seed,
+        stream=settings.stream,
+        fim_template=settings.fim_template,
+    )
+
+
+def request_body(settings: Settings, prompt: str, suffix: str, extra: str = "") -> dict[str, Any]:
+    """The provider's JSON body; only fields that are set (some APIs reject unknown ones)."""
+    wire = PROVIDERS[settings.provider].wire
+    return wire.body(fim_call(settings, prompt, suffix, extra))
+
+
+def fim_request(
+    settings: Settings, key: str | None, prompt: str, suffix: str, extra: str = ""
+) -> FimRequest:
+    """The whole request the settings ask for: URL, key, body, headers, deadline, wire."""
+    return FimRequest(
+        url=endpoint_url(settings.provider, settings.region, settings.endpoint),
+        api_key=key,
+        body=request_body(settings, prompt, suffix, extra),
+        headers=settings.headers,
+        timeout_s=settings.request_timeout_ms / 1000,
+        wire=PROVIDERS[settings.provider].wire,
+    )
 
 
 class FimClient:
@@ -199,6 +220,20 @@ class FimClient:
         self._retired.discard(old)
         await old.aclose()
 
+    async def health(self, url: str, timeout_s: float) -> int:
+        """The status of a GET of ``url`` (a server's health check; no key, body unread)."""
+        try:
+            return await asyncio.wait_for(self._status(url, timeout_s), timeout_s)
+        except (asyncio.TimeoutError, httpx.TimeoutException) as exc:
+            raise BackendTimeout(f"no answer within {timeout_s:g} s") from exc
+        except httpx.TransportError as exc:
+            detail = str(exc) or type(exc).__name__
+            raise BackendUnavailable(f"cannot reach {_host(url)}: {detail}") from exc
+
+    async def _status(self, url: str, timeout_s: float) -> int:
+        async with self._client.stream("GET", url, timeout=timeout_s) as response:
+            return response.status_code
+
     async def complete(self, request: FimRequest) -> FimResult:
         """Send one FIM request; raise a BackendError subclass on any failure."""
         started = time.monotonic()
@@ -209,15 +244,16 @@ class FimClient:
         except httpx.TimeoutException as exc:
             raise BackendTimeout(f"timed out: {type(exc).__name__}") from exc
         except httpx.TransportError as exc:
-            detail = redact(str(exc) or type(exc).__name__, [request.api_key])
+            detail = redact(str(exc) or type(exc).__name__, _keys(request))
             raise BackendUnavailable(f"cannot reach {_host(request.url)}: {detail}") from exc
         finally:
             self._recycle_if_leaking(request.timeout_s + 1)
 
     async def _send(self, request: FimRequest, started: float) -> FimResult:
+        wire = request.wire
         headers = {
-            "Authorization": f"Bearer {request.api_key}",
-            "Accept": "text/event-stream" if request.stream else "application/json",
+            **wire.auth_headers(request.api_key),
+            "Accept": wire.stream_type if request.stream else "application/json",
             "Accept-Encoding": ", ".join(_ENCODINGS),
             **dict(request.headers),
         }
@@ -227,15 +263,23 @@ class FimClient:
             limits = {k.lower(): v for k, v in response.headers.items() if _RATE_HEADER.match(k)}
             if response.status_code >= 300:
                 raw = await _read_capped(response)
-                raise _status_error(response, raw, request.api_key, limits)
+                raise _status_error(response, raw, _keys(request), limits)
             body = _bounded(response, request.byte_limit)
-            if "text/event-stream" in response.headers.get("content-type", ""):
-                text, finish, usage, model = await _read_events(body, request.text_limit)
+            kind = response.headers.get("content-type", "")
+            if "text/event-stream" in kind:
+                read = await _read_stream(_events(body), wire, request.text_limit)
+            elif "ndjson" in kind:
+                read = await _read_stream(_lines(body), wire, request.text_limit)
             else:
-                text, finish, usage, model = _parse_json_body(await body.aread())
-                if len(text) > request.text_limit:
-                    text, finish = text[: request.text_limit], "length"
-        return FimResult(text, finish, usage, model, limits, time.monotonic() - started)
+                read = wire.answer(_json_object(await body.aread()))
+                if len(read.text) > request.text_limit:
+                    read = Piece(read.text[: request.text_limit], "length", read.usage, read.model)
+        elapsed = time.monotonic() - started
+        return FimResult(read.text, read.finish, read.usage, read.model, limits, elapsed)
+
+
+def _keys(request: FimRequest) -> list[str]:
+    return [request.api_key] if request.api_key else []
 
 
 class _BoundedBody(httpx.AsyncByteStream):
@@ -350,72 +394,61 @@ async def _read_capped(response: httpx.Response) -> bytes:
     return b"".join(chunks)[:_MAX_ERROR_BODY]
 
 
-async def _read_events(
-    response: httpx.Response, limit: int
-) -> tuple[str, str | None, Usage | None, str | None]:
-    """The text of an event stream; past ``limit`` characters it is cut and reading stops."""
+async def _events(response: httpx.Response) -> AsyncGenerator[str, None]:
+    """The data of each server-sent event."""
+    async with contextlib.aclosing(EventSource(response).aiter_sse()) as events:
+        async for event in events:
+            yield event.data
+
+
+async def _lines(response: httpx.Response) -> AsyncGenerator[str, None]:
+    """Each line of an NDJSON body."""
+    async for line in response.aiter_lines():  # closed with the response
+        yield line
+
+
+async def _read_stream(data: AsyncGenerator[str, None], wire: Wire, limit: int) -> Piece:
+    """The text of a stream (events or lines); past ``limit`` characters it is cut and
+    reading stops."""
     parts: list[str] = []
     size = 0
     finish: str | None = None
     usage: Usage | None = None
     model: str | None = None
     done = False
-    events = EventSource(response).aiter_sse()
-    async for event in events:
-        if event.data.strip() == "[DONE]":
-            done = True
-            break
-        if not event.data.strip():
-            continue
-        chunk = _json_object(event.data.encode())
-        choice = _first_choice(chunk)
-        delta = choice.get("delta") or choice.get("message") or {}
-        content = delta.get("content") if isinstance(delta, dict) else None
-        if isinstance(content, str):
-            parts.append(content)
-            size += len(content)
-        finish = choice.get("finish_reason") or finish
-        usage = _usage(chunk) or usage
-        model = chunk.get("model") if isinstance(chunk.get("model"), str) else model
-        if size > limit:
-            await events.aclose()  # no drain: leaving the stream closes it, and ends generation
-            return "".join(parts)[:limit], "length", usage, model
-        if finish is not None:
-            break  # the answer is complete; [DONE] adds nothing (and may never come)
-    if not done and finish is None:
-        raise InvalidResponse("the event stream ended before the completion finished")
-    await _drain(events)
-    return "".join(parts), finish, usage, model
+    async with contextlib.aclosing(data):
+        async for item in data:
+            if wire.done_marker is not None and item.strip() == wire.done_marker:
+                done = True
+                break
+            if not item.strip():
+                continue
+            piece = wire.chunk(_json_object(item.encode()))
+            parts.append(piece.text)
+            size += len(piece.text)
+            finish = piece.finish or finish
+            usage, model = piece.usage or usage, piece.model or model
+            if size > limit:
+                # no drain: leaving the stream closes it, and ends generation
+                return Piece("".join(parts)[:limit], "length", usage, model)
+            if finish is not None and not wire.reads_to_end:
+                break  # the answer is complete; what follows adds nothing (and may never come)
+        if not done and finish is None:
+            raise InvalidResponse("the stream ended before the completion finished")
+        await _drain(data)
+    return Piece("".join(parts), finish, usage, model)
 
 
-async def _drain(events: AsyncIterator[ServerSentEvent]) -> None:
+async def _drain(items: AsyncIterator[str]) -> None:
     """Read what follows the answer ([DONE], the body's end) for a moment, so the connection
     goes back to the pool instead of being closed (a new TLS handshake per completion)."""
 
     async def rest() -> None:
-        async for _ in events:
+        async for _ in items:
             pass
 
     with contextlib.suppress(asyncio.TimeoutError, httpx.HTTPError, SSEError, InvalidResponse):
         await asyncio.wait_for(rest(), _DRAIN_S)
-
-
-def _parse_json_body(raw: bytes) -> tuple[str, str | None, Usage | None, str | None]:
-    data = _json_object(raw)
-    choice = _first_choice(data)
-    message = choice.get("message")
-    content = message.get("content") if isinstance(message, dict) else None
-    if content is None and isinstance(choice.get("text"), str):
-        content = choice["text"]  # OpenAI-style gateways
-    if not isinstance(content, str):
-        raise InvalidResponse("the answer has no choices[0].message.content string")
-    model = data.get("model")
-    return (
-        content,
-        choice.get("finish_reason"),
-        _usage(data),
-        model if isinstance(model, str) else None,
-    )
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:
@@ -425,33 +458,16 @@ def _json_object(raw: bytes) -> dict[str, Any]:
         raise InvalidResponse(f"the answer is not JSON: {_snippet(raw)}") from exc
     if not isinstance(data, dict):
         raise InvalidResponse("the answer is JSON but not an object")
-    if data.get("object") == "error":
+    if data.get("object") == "error" or data.get("error"):  # Mistral's; Ollama's, llama.cpp's
         raise ServerError(f"the backend reported an error: {_error_text(data)}")
     return data
 
 
-def _first_choice(data: Mapping[str, Any]) -> dict[str, Any]:
-    choices = data.get("choices")
-    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-        raise InvalidResponse("the answer has no choices")
-    return choices[0]
-
-
-def _usage(data: Mapping[str, Any]) -> Usage | None:
-    usage = data.get("usage")
-    if not isinstance(usage, dict):
-        return None
-    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-    if isinstance(prompt, int) and isinstance(completion, int):
-        return Usage(prompt, completion)
-    return None
-
-
 def _status_error(
-    response: httpx.Response, raw: bytes, api_key: str, limits: dict[str, str]
+    response: httpx.Response, raw: bytes, keys: list[str], limits: dict[str, str]
 ) -> BackendError:
     status = response.status_code
-    detail = redact(_error_text_from_body(raw), [api_key])
+    detail = redact(_error_text_from_body(raw), keys)
     message = f"HTTP {status} from {_host(str(response.request.url))}: {detail}"
     if status in (401, 403):
         return AuthError(message, status=status)

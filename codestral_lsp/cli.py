@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from codestral_lsp import __version__
-from codestral_lsp.providers import PROVIDERS
+from codestral_lsp.backends import PROVIDERS
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass, replace
 from typing import TextIO
 
 from codestral_lsp import __version__
-from codestral_lsp.backend import FimClient, FimRequest, FimResult, request_body
+from codestral_lsp.backend import FimClient, FimResult, fim_request
+from codestral_lsp.backends import PROVIDERS, endpoint_url, resolve_key
 from codestral_lsp.errors import (
     AuthError,
     BackendError,
@@ -26,7 +27,6 @@ from codestral_lsp.errors import (
     RequestRejected,
 )
 from codestral_lsp.privacy import RedactingFilter
-from codestral_lsp.providers import PROVIDERS, endpoint_url, resolve_key
 from codestral_lsp.settings import (
     FIELDS,
     Problem,
@@ -113,12 +113,12 @@ async def run_doctor(
     url = endpoint_url(settings.provider, settings.region, settings.endpoint)
     say("")
     say(f"Endpoint: POST {url}")
-    if key is None:
+    if key is None and PROVIDERS[settings.provider].key_required:
         say("")
         say(f"FAILED: no API key for provider '{settings.provider}'.")
         say(_wrap(f"Fix: {no_key_advice(settings)}"))
         return 1
-    if bad_key := key_problem(key):
+    if key is not None and (bad_key := key_problem(key)):
         say("")
         say(_wrap(f"FAILED: the API key from {key_source} {bad_key}."))
         return 1
@@ -138,6 +138,8 @@ def _print_settings(
         if spec.key == "apiKey":
             where = f"{key_source} in {source}" if loaded.settings.api_key else key_source
             shown = f"set (from {where})" if has_key else f"not set (no {key_source})"
+            if PROVIDERS[loaded.settings.provider].key_env is None:
+                shown = key_source
         else:
             value = _shown(getattr(loaded.settings, spec.attr), spec.key)
             shown = f"{value:<20}  " + ("(default)" if source == "default" else f"(from {source})")
@@ -157,24 +159,25 @@ def _shown(value: object, key: str) -> str:
 
 
 async def _probe(
-    say: _Say, settings: Settings, url: str, key: tuple[str, str], environ: Mapping[str, str]
+    say: _Say,
+    settings: Settings,
+    url: str,
+    key: tuple[str | None, str],
+    environ: Mapping[str, str],
 ) -> int:
     """One tiny FIM request with the user's settings, non-streaming; report what came back."""
     wanted = max(PROBE_MAX_TOKENS, settings.min_tokens or 0)
     probe = replace(settings, max_tokens=wanted, stream=False)
-    request = FimRequest(
-        url=url,
-        api_key=key[0],
-        body=request_body(probe, PROBE_PROMPT, ""),
-        headers=settings.headers,
-        timeout_s=settings.request_timeout_ms / 1000,
-    )
+    request = fim_request(probe, key[0], PROBE_PROMPT, "")
     say(f"Checking with one tiny FIM request (model {settings.model}, max_tokens {wanted}) ...")
     client = FimClient(ca_bundle=settings.ca_bundle)
     started = time.monotonic()
     try:
         if settings.ca_bundle and client.ca_bundle != settings.ca_bundle:
             say(f"  warning: caBundle {settings.ca_bundle} could not be loaded; default CAs used")
+        if (health := request.wire.health_url(url)) is not None:  # is the server up at all
+            status = await client.health(health, request.timeout_s)
+            say(f"  health       GET {health}: HTTP {status}")
         result = await client.complete(request)
     except BackendError as exc:
         say(f"  failed after {(time.monotonic() - started) * 1000:.0f} ms")
@@ -234,6 +237,8 @@ def advice(
     exc: BackendError, settings: Settings, key_source: str, url: str, environ: Mapping[str, str]
 ) -> str:
     """What to do about ``exc``: which setting or variable, which provider."""
+    if (own := PROVIDERS[settings.provider].wire.advice(exc, settings.model)) is not None:
+        return own
     if isinstance(exc, AuthError):
         return _auth_advice(settings, key_source, exc)
     if isinstance(exc, RateLimitError):
@@ -248,9 +253,10 @@ def advice(
     if isinstance(exc, RequestRejected):
         return _rejected_advice(settings, exc, url)
     if isinstance(exc, InvalidResponse):
+        hint = PROVIDERS[settings.provider].wire.endpoint_hint
         return (
-            f"{url} answered, but not as a FIM API does: point the endpoint setting at a FIM "
-            "URL (ending in /v1/fim/completions), or unset it to use the provider's."
+            f"{url} answered, but not as a FIM API does: the endpoint setting should hold "
+            f"{hint}; fix it, or unset it to use the provider's."
         )
     return "the backend or a proxy in front of it failed; try again later."
 
@@ -313,9 +319,10 @@ def _unreachable_advice(message: str, environ: Mapping[str, str]) -> str:
 
 def _rejected_advice(settings: Settings, exc: RequestRejected, url: str) -> str:
     if exc.status in (404, 405):
+        hint = PROVIDERS[settings.provider].wire.endpoint_hint
         return (
-            f"{url} is not a FIM endpoint (HTTP {exc.status}): its path should end in "
-            "/v1/fim/completions; fix the endpoint setting, or unset it to use the provider's."
+            f"{url} is not a FIM endpoint (HTTP {exc.status}): {hint}; fix the endpoint "
+            "setting, or unset it to use the provider's."
         )
     return (
         f"the request was rejected (HTTP {exc.status}): check the model name (now "

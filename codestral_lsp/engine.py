@@ -11,11 +11,11 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from codestral_lsp.backend import FimClient, FimRequest, FimResult, request_body
+from codestral_lsp.backend import FimClient, FimResult, fim_request
+from codestral_lsp.backends import PROVIDERS, resolve_key
 from codestral_lsp.context import FimContext
 from codestral_lsp.errors import AuthError, BackendError, RateLimitError
 from codestral_lsp.governor import Governor
-from codestral_lsp.providers import PROVIDERS, endpoint_url, resolve_key
 from codestral_lsp.redaction import CODE_LANGUAGES, mask, redact_secrets
 from codestral_lsp.settings import Settings, key_problem
 from codestral_lsp.stats import Stats
@@ -63,24 +63,18 @@ class CompletionEngine:
     ) -> Completion | None:
         """The completion for ``context``, or None when there is none to show."""
         key, key_source = resolve_key(settings.provider, settings.api_key, self._environ)
-        if key is None:
+        if key is None and PROVIDERS[settings.provider].key_required:
             self._tell_once("no-key", _no_key_message(settings))
             return None
-        if problem := key_problem(key):
+        if key is not None and (problem := key_problem(key)):
             self._tell_once(
                 f"bad-key {key_source}", f"codestral-lsp: the API key from {key_source} {problem}."
             )
             return None
-        url = endpoint_url(settings.provider, settings.region, settings.endpoint)
-        prompt, suffix = outgoing(context, settings)
-        logger.debug("[%s] prompt %r suffix %r", request_id, prompt, suffix)
-        request = FimRequest(
-            url=url,
-            api_key=key,
-            body=request_body(settings, prompt, suffix),
-            headers=settings.headers,
-            timeout_s=settings.request_timeout_ms / 1000,
-        )
+        extra, prompt, suffix = outgoing_parts(context, settings)
+        logger.debug("[%s] prompt %r suffix %r", request_id, extra + prompt, suffix)
+        request = fim_request(settings, key, prompt, suffix, extra)
+        url = request.url
         sent = self.governor.sent(need)
         try:
             result = await self._client.complete(request)
@@ -120,12 +114,12 @@ class CompletionEngine:
         settings: Settings,
         key_source: str,
         url: str,
-        key: str,
+        key: str | None,
         request_id: str,
     ) -> None:
         self.stats.failure(settings.model, exc.kind, str(exc))
         if isinstance(exc, AuthError):
-            fingerprint = hashlib.sha256(f"{url}\0{key}".encode()).hexdigest()
+            fingerprint = hashlib.sha256(f"{url}\0{key or ''}".encode()).hexdigest()
             self._tell_once(fingerprint, _refused_message(settings, key_source, exc))
         elif isinstance(exc, RateLimitError):
             logger.info("[%s] rate limited: %s", request_id, exc)
@@ -154,20 +148,29 @@ def _refused_message(settings: Settings, key_source: str, exc: AuthError) -> str
     where = settings.endpoint or provider.name
     return (
         f"codestral-lsp: {where} refused the API key from {key_source} (HTTP {exc.status}). "
-        f"Set {provider.key_env} to {provider.key_hint}, or choose the provider the key belongs to "
+        f"Set {provider.key_env or 'the headers setting'} to {provider.key_hint}, or choose "
+        "the provider the key belongs to "
         "with the 'provider' setting: a Codestral key gets 401 on api.mistral.ai and the reverse."
     )
 
 
 def outgoing(context: FimContext, settings: Settings) -> tuple[str, str]:
-    """Prompt and suffix as they leave the machine: secrets masked when asked (``redaction``).
+    """Prompt (other files' context first) and suffix as they leave the machine."""
+    extra, prompt, suffix = outgoing_parts(context, settings)
+    return extra + prompt, suffix
 
-    The server and ``codestral-lsp complete`` both send exactly this.
+
+def outgoing_parts(context: FimContext, settings: Settings) -> tuple[str, str, str]:
+    """Other files' context, prompt and suffix as they leave the machine: secrets masked when
+    asked (``redaction``). The server and ``codestral-lsp complete`` both send exactly this.
     """
     if not settings.redact_secrets:
-        return context.sent_prompt, context.suffix
+        return context.extra, context.prompt, context.suffix
     hidden = context.hidden
+    code = context.language_id in CODE_LANGUAGES
     if hidden is None:  # built without its document's index: look in the text itself
-        code = context.language_id in CODE_LANGUAGES
-        return redact_secrets(context.sent_prompt, code), redact_secrets(context.suffix, code)
-    return context.extra + mask(context.prompt, hidden.prompt), mask(context.suffix, hidden.suffix)
+        sent = redact_secrets(context.sent_prompt, code)
+        extra = sent[: len(context.extra)] if sent.startswith(context.extra) else ""
+        return extra, sent[len(extra) :], redact_secrets(context.suffix, code)
+    prompt = mask(context.prompt, hidden.prompt)
+    return context.extra, prompt, mask(context.suffix, hidden.suffix)

@@ -17,16 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from codestral_lsp.backend import FimClient, FimRequest, FimResult, request_body
+from codestral_lsp.backend import FimClient, FimResult, fim_request
+from codestral_lsp.backends import PROVIDERS, endpoint_url, resolve_key
 from codestral_lsp.context import FimContext, surroundings
 from codestral_lsp.doctor import advice, hide_secrets_in_logs, load_settings, no_key_advice
 from codestral_lsp.documents import Cursor, Document
-from codestral_lsp.engine import outgoing
+from codestral_lsp.engine import outgoing_parts
 from codestral_lsp.errors import BackendError
 from codestral_lsp.exclusion import Policy, decide
 from codestral_lsp.gitignore import GitIgnores
 from codestral_lsp.positions import UTF16, to_units
-from codestral_lsp.providers import endpoint_url, resolve_key
 from codestral_lsp.settings import Settings
 from codestral_lsp.shaping import Options, Shaped, shape
 from codestral_lsp.tokens import TokenEstimator
@@ -147,7 +147,7 @@ class _Job:
     settings: Settings
     place: Place
     url: str
-    key: str
+    key: str | None
     key_source: str
 
 
@@ -175,7 +175,7 @@ async def _prepare(
         raise _Stop(NOTHING)
     key, key_source = resolve_key(settings.provider, settings.api_key, environ)
     hide_secrets_in_logs(settings, key)
-    if key is None:
+    if key is None and PROVIDERS[settings.provider].key_required:
         err.write(f"codestral-lsp complete: no API key: {no_key_advice(settings)}\n")
         raise _Stop(FAILED)
     url = endpoint_url(settings.provider, settings.region, settings.endpoint)
@@ -231,15 +231,9 @@ async def run_complete(
 async def _call(fim: FimContext, job: _Job, timings: dict[str, float]) -> FimResult:
     """The server's request for ``fim``, sent once."""
     settings = job.settings
-    prompt, suffix = outgoing(fim, settings)
-    logger.debug("prompt %r suffix %r", prompt, suffix)
-    request = FimRequest(
-        url=job.url,
-        api_key=job.key,
-        body=request_body(settings, prompt, suffix),
-        headers=settings.headers,
-        timeout_s=settings.request_timeout_ms / 1000,
-    )
+    extra, prompt, suffix = outgoing_parts(fim, settings)
+    logger.debug("prompt %r suffix %r", extra + prompt, suffix)
+    request = fim_request(settings, job.key, prompt, suffix, extra)
     client = FimClient(ca_bundle=settings.ca_bundle)
     before = time.monotonic()
     try:

@@ -15,6 +15,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 
 from codestral_lsp import __version__, items
 from codestral_lsp.backend import FimClient
+from codestral_lsp.backends import PROVIDERS, endpoint_url, resolve_key
 from codestral_lsp.cache import CompletionMemory
 from codestral_lsp.completion import Answer, BadRequest, Completer
 from codestral_lsp.documents import DocumentStore, TextChange
@@ -23,7 +24,6 @@ from codestral_lsp.governor import Governor, Limits
 from codestral_lsp.positions import Encoding
 from codestral_lsp.privacy import RedactingFilter
 from codestral_lsp.progress import CallProgress
-from codestral_lsp.providers import endpoint_url, resolve_key
 from codestral_lsp.scheduler import Scheduler
 from codestral_lsp.settings import (
     Problem,
@@ -144,8 +144,9 @@ class CodestralServer(StdioServer):
         logger.info("settings: %r", self.settings_layers.current)
 
     def _update_redactor(self) -> None:
-        env_key, _ = resolve_key(self.settings.provider, None, self.environ)
-        self.redactor.secrets = tuple(secrets(self.settings, [env_key, *self._learned]))
+        # every provider's key in the environment, sent or not (the current provider may take none)
+        env_keys = [self.environ.get(p.key_env) for p in PROVIDERS.values() if p.key_env]
+        self.redactor.secrets = tuple(secrets(self.settings, [*env_keys, *self._learned]))
 
     def _settings_changed(self) -> None:
         settings = self.settings

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from codestral_lsp.backends import PROVIDERS, endpoint_url
 from codestral_lsp.exclusion import check_patterns
-from codestral_lsp.providers import PROVIDERS, endpoint_url
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -38,17 +38,16 @@ class RateLimit:
     window_seconds: float = 60.0
 
 
-LANGDOCK_LIMIT = RateLimit(rpm=500, tpm=60_000)
-
-
 @dataclass(frozen=True)
 class Settings:
     """Everything a user can set. Field docs are the README's, keep them in step."""
 
     provider: str = "codestral"
-    """`codestral`, `mistral` or `langdock`: picks the endpoint URL and the key's variable."""
+    """`codestral`, `mistral`, `langdock`, `ollama` or `llamacpp`: the API, its
+    default URL, the key's variable and the default limits (``backends.PROVIDERS``)."""
     endpoint: str | None = None
-    """Full URL of a FIM endpoint; overrides the provider's URL (gateways, proxies, tests)."""
+    """Overrides the provider's URL: the whole FIM URL (codestral, mistral, langdock),
+    or the server's base URL (ollama, llamacpp)."""
     region: str = "eu"
     """Langdock region in its URL."""
     api_key: str | None = field(default=None, repr=False)
@@ -63,6 +62,9 @@ class Settings:
     random_seed: int | None = None
     stream: bool = True
     """Server-sent events (the answer is read as it is generated) or one JSON body."""
+    fim_template: str | None = None
+    """ollama: write the FIM prompt out instead of sending ``suffix``: ``codestral``, or a
+    string with ``{prefix}`` and ``{suffix}``."""
     headers: tuple[tuple[str, str], ...] = ()
     """Extra HTTP headers for gateways; shown as a table/object in settings."""
     request_timeout_ms: int = 10_000
@@ -307,6 +309,14 @@ def _pem_file(value: object) -> str | None:
     return str(path)
 
 
+def _fim_template(value: object) -> str | None:
+    if value is None or value == "" or value == "codestral":
+        return value or None
+    if not isinstance(value, str) or "{prefix}" not in value or "{suffix}" not in value:
+        raise ValueError('must be "codestral" or a string with {prefix} and {suffix}')
+    return value
+
+
 def _boolean(value: object) -> bool:
     if not isinstance(value, bool):
         raise ValueError("must be true or false")
@@ -334,6 +344,7 @@ FIELDS: tuple[_Field, ...] = (
     _Field("stop", "stop", _stop),
     _Field("randomSeed", "random_seed", _integer(0)),
     _Field("stream", "stream", _boolean),
+    _Field("fimTemplate", "fim_template", _fim_template),
     _Field("headers", "headers", _headers, secret=True),
     _Field("requestTimeoutMs", "request_timeout_ms", _integer(100, optional=False)),
     _Field("debounceMs", "debounce_ms", _integer(0, optional=False)),
@@ -543,7 +554,8 @@ def rate_limit(settings: Settings) -> RateLimit:
     """The limits in force: the setting, else the provider's known limits."""
     if settings.rate_limit is not None:
         return settings.rate_limit
-    return LANGDOCK_LIMIT if settings.provider == "langdock" else RateLimit()
+    row = PROVIDERS[settings.provider]
+    return RateLimit(rpm=row.rpm, tpm=row.tpm)
 
 
 def secrets(settings: Settings, extra: Iterable[str | None] = ()) -> list[str]:

@@ -1,5 +1,8 @@
 """A fake Mistral Codestral `POST /v1/fim/completions` server that records what it receives.
 
+It also plays the local servers (`tests/fake_dialects.py`): Ollama's `POST /api/generate`,
+and llama.cpp's `POST /infill`, on the same port.
+
 Plays the contract in FACTS.md ("The Codestral FIM API"): bearer auth, strict 422 validation,
 JSON and SSE replies with usage, `stop` and `max_tokens`; plus scripted one-shot faults
 (`enqueue(Reply(...))`), an optional workspace rate limit shared by all its clients
@@ -36,6 +39,11 @@ except ModuleNotFoundError as exc:  # run by hand after a plain `pip install .`
         f"{exc}: the fake Codestral needs the test dependencies. From the repository: "
         "pip install '.[test]'  (or only: pip install aiohttp)"
     )
+
+if __package__:
+    from tests.fake_dialects import Dialect, LlamaCpp, Ollama, Refusal
+else:  # run as a script: tests/ is on sys.path
+    from fake_dialects import Dialect, LlamaCpp, Ollama, Refusal  # type: ignore[no-redef]
 
 log = logging.getLogger("fake_codestral")
 
@@ -259,6 +267,7 @@ class RecordedRequest:
     completion_tokens: int = 0  # tokens delivered (a JSON reply's all, a stream's until it ended)
     limit_headers: dict[str, str] = field(default_factory=dict, repr=False)  # x-ratelimit-* sent
     window: int | None = None  # the number of the limit's window it arrived in
+    completion_tokens_planned: int = 0  # tokens the generation has (a stream may stop sooner)
 
 
 @dataclass
@@ -284,8 +293,11 @@ class FakeCodestral:
         space_after_data: bool = True,
         limit: WorkspaceLimit | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        local_key: str | None = None,
     ) -> None:
         self.api_key, self.completion = api_key, completion
+        self.local_key = local_key  # the bearer key llama.cpp wants (None: none)
+        self.dialects: dict[str, Dialect] = {d.path: d for d in (Ollama(), LlamaCpp())}
         self.limit = limit
         self.ssl_context = ssl_context  # serve https with this context
         self.first_token_delay, self.token_delay = first_token_delay, token_delay
@@ -388,7 +400,11 @@ class FakeCodestral:
             await self._notify()
 
     async def _respond(self, request: web.Request, rec: RecordedRequest) -> web.StreamResponse:
-        if not request.path.endswith(FIM_PATH):
+        health = {"/api/version": {"version": "0.12.0"}, "/health": {"status": "ok"}}
+        if request.method == "GET" and request.path in health:
+            return await _send(request, rec, web.json_response(health[request.path]))
+        dialect = self.dialects.get(request.path)
+        if dialect is None and not request.path.endswith(FIM_PATH):
             return await _send(request, rec, web.json_response({"detail": "Not Found"}, status=404))
         if request.method != "POST":
             body = {"detail": "Method Not Allowed"}
@@ -404,6 +420,8 @@ class FakeCodestral:
             return await _send(request, rec, _canned(reply))
         if reply.body is not None:
             return await _send_flood(request, rec, reply.headers, reply.body())
+        if dialect is not None:
+            return await self._local(request, rec, reply, dialect)
         auth = request.headers.get("Authorization", "").encode()
         if not secrets.compare_digest(auth, f"Bearer {self.api_key}".encode()):
             body = {"message": "Unauthorized", "request_id": uuid.uuid4().hex}
@@ -416,7 +434,9 @@ class FakeCodestral:
         meta = {"id": f"cmpl-{uuid.uuid4().hex}", "created": int(time.time())}
         meta["model"] = rec.body["model"]
         if rec.body.get("stream") if reply.stream is None else reply.stream:
-            return await self._stream(request, rec, reply, gen, meta)
+            events = self._sse_events(gen, meta)
+            rec.completion_tokens_planned = len(gen.tokens)
+            return await self._stream(request, rec, reply, events, "text/event-stream", 1)
         rec.completion_tokens = len(gen.tokens)
         if delay := self._first_token_delay() + self._chunk_delay(reply) * len(gen.tokens):
             await asyncio.sleep(delay)
@@ -428,6 +448,38 @@ class FakeCodestral:
             data = json.dumps(payload).encode()
             return await _send_bytes(request, rec, reply, data, "application/json")
         return await _send(request, rec, web.json_response(payload, headers=headers))
+
+    async def _local(
+        self, request: web.Request, rec: RecordedRequest, reply: Reply, dialect: Dialect
+    ) -> web.StreamResponse:
+        """A local server's answer: its auth, validation, JSON or stream, as it writes them."""
+        if request.method != "POST":
+            body = {"error": "Method Not Allowed"}
+            return await _send(request, rec, web.json_response(body, status=405))
+        if dialect.keyed and self.local_key is not None:
+            auth = request.headers.get("Authorization", "").encode()
+            if not secrets.compare_digest(auth, f"Bearer {self.local_key}".encode()):
+                refused = web.json_response(dialect.unauthorized(), status=401)
+                return await _send(request, rec, refused)
+        asked = dialect.read(rec.body)
+        if isinstance(asked, Refusal):
+            return await _send(request, rec, web.json_response(asked.body, status=asked.status))
+        rec.prompt_tokens = count_tokens(asked.prompt) + count_tokens(asked.suffix)
+        as_fim = {"prompt": asked.prompt, "stop": asked.stop, "max_tokens": asked.max_tokens}
+        gen = self._generate(as_fim, reply, rec.prompt_tokens)
+        usage = (rec.prompt_tokens, len(gen.tokens))
+        if asked.stream if reply.stream is None else reply.stream:
+            events = dialect.events(asked, gen.tokens, gen.finish_reason, usage)
+            rec.completion_tokens_planned = len(gen.tokens)
+            return await self._stream(request, rec, reply, events, dialect.stream_type, 0)
+        rec.completion_tokens = len(gen.tokens)
+        if delay := self._first_token_delay() + self._chunk_delay(reply) * len(gen.tokens):
+            await asyncio.sleep(delay)
+        payload = dialect.answer(asked, "".join(gen.tokens), gen.finish_reason, usage)
+        if reply.drip_interval is not None or reply.cut_after_bytes is not None:
+            data = json.dumps(payload).encode()
+            return await _send_bytes(request, rec, reply, data, "application/json")
+        return await _send(request, rec, web.json_response(payload, headers=reply.headers))
 
     def _over_limit(self, rec: RecordedRequest) -> web.Response | None:
         """Count a valid request against the workspace limit: None if admitted, else the 429."""
@@ -463,24 +515,27 @@ class FakeCodestral:
         request: web.Request,
         rec: RecordedRequest,
         reply: Reply,
-        gen: _Generation,
-        meta: dict[str, Any],
+        events: list[str],
+        content_type: str,
+        first: int,
     ) -> web.StreamResponse:
-        """Write the events one by one, with the delays, cut and omissions `reply` asks for."""
-        events = self._sse_events(gen, meta)
+        """Write the events one by one, with the delays, cut and omissions `reply` asks for;
+        events `first` to the last but `first`-after are one token each."""
         if reply.drip_interval is not None:
             data = "".join(events).encode()
-            return await _send_bytes(request, rec, reply, data, "text/event-stream")
+            return await _send_bytes(request, rec, reply, data, content_type)
         headers = {"Cache-Control": "no-cache", **rec.limit_headers, **reply.headers}
         resp = web.StreamResponse(headers=headers)
-        resp.content_type = "text/event-stream"
+        resp.content_type = content_type
         rec.status = resp.status
         try:
             await resp.prepare(request)
         except ConnectionError:  # the client left before the headers went out
             rec.aborted = True
             return resp
-        delays = [0.0, self._first_token_delay()] + [self._chunk_delay(reply)] * len(events)
+        delays = [0.0] * first + [self._first_token_delay()]
+        delays += [self._chunk_delay(reply)] * len(events)
+        tokens = rec.completion_tokens_planned
         for i, event in enumerate(events[:-1] if reply.omit_done else events):
             if i == reply.cut_after_chunks:
                 if request.transport is not None:
@@ -493,7 +548,7 @@ class FakeCodestral:
             except ConnectionError:
                 rec.aborted = True
                 return resp
-            if 0 < i <= len(gen.tokens):  # event 0 is the role chunk, then one per token
+            if first <= i < first + tokens:  # one event per token
                 rec.completion_tokens += 1
         if reply.keep_open:
             await asyncio.Event().wait()  # ended by cancellation: disconnect or stop()

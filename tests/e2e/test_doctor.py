@@ -182,7 +182,7 @@ async def test_sources_of_the_file_the_editor_settings_and_the_command_line(
 
 @pytest.mark.parametrize(
     "args",
-    [["--endpoint", "not-a-url"], ["--settings", "{not json"], ["--provider", "openai"]],
+    [["--endpoint", "not-a-url"], ["--settings", "{not json"], ["--provider", "anthropic"]],
 )
 async def test_bad_usage_exits_2(
     fake_codestral: FakeCodestral, tmp_path: Path, args: list[str]

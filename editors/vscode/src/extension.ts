@@ -23,6 +23,7 @@ const KEY_VARIABLES: Record<string, string> = {
   codestral: 'CODESTRAL_API_KEY',
   mistral: 'MISTRAL_API_KEY',
   langdock: 'LANGDOCK_API_KEY',
+  llamacpp: 'LLAMA_API_KEY',
 };
 const SECRET = 'codestral.apiKey';
 // Settings that decide where the key goes (and which key): package.json scopes them "machine", so

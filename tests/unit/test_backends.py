@@ -1,0 +1,295 @@
+"""Each wire format builds its API's request and reads its API's answers; the provider table
+routes keys, URLs and limits. Answers go through the one client (httpx's MockTransport)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+import httpx
+import pytest
+
+from codestral_lsp.backend import FimClient, FimResult, fim_call, fim_request
+from codestral_lsp.backends import PROVIDERS, endpoint_url, resolve_key
+from codestral_lsp.backends.protocol import FimCall, Piece, Usage
+from codestral_lsp.errors import InvalidResponse, RequestRejected, ServerError
+from codestral_lsp.settings import RateLimit, Settings, SettingsLayers, rate_limit
+
+ENV = {"CODESTRAL_API_KEY": "cdst-key-0123456789", "OPENAI_API_KEY": "sk-openai-0123456789"}
+CALL = FimCall(
+    "codestral", "def f(", "):\n", extra="# a.py\nx = 1\n", max_tokens=64, stop="\n\n", seed=3
+)
+
+
+def wire(provider: str) -> Any:
+    return PROVIDERS[provider].wire
+
+
+# --- requests
+
+
+def test_mistral_body_is_the_fim_api_body() -> None:
+    assert wire("codestral").body(CALL) == {
+        "model": "codestral",
+        "prompt": "# a.py\nx = 1\ndef f(",
+        "suffix": "):\n",
+        "max_tokens": 64,
+        "stop": "\n\n",
+        "random_seed": 3,
+        "stream": True,
+    }
+
+
+def test_ollama_body_puts_the_sampling_in_options_and_keeps_raw_unset() -> None:
+    body = wire("ollama").body(CALL)
+    assert body == {
+        "model": "codestral",
+        "prompt": "# a.py\nx = 1\ndef f(",
+        "suffix": "):\n",
+        "stream": True,
+        "keep_alive": "30m",
+        "options": {"num_predict": 64, "stop": ["\n\n"], "seed": 3},
+    }
+    assert wire("ollama").max_tokens(body) == 64
+
+
+def test_ollama_fim_template_sends_the_prompt_raw_without_suffix() -> None:
+    body = wire("ollama").body(replace(CALL, fim_template="{prefix}<FILL>{suffix}"))
+    assert body["prompt"] == "# a.py\nx = 1\ndef f(<FILL>):\n"
+    assert body["raw"] is True
+    assert "suffix" not in body
+
+
+def test_llamacpp_body_sends_other_files_as_input_extra() -> None:
+    body = wire("llamacpp").body(CALL)
+    assert body == {
+        "input_prefix": "def f(",
+        "input_suffix": "):\n",
+        "input_extra": [{"filename": "context", "text": "# a.py\nx = 1\n"}],
+        "n_predict": 64,
+        "stop": ["\n\n"],
+        "seed": 3,
+        "stream": True,
+    }
+    assert "input_extra" not in wire("llamacpp").body(replace(CALL, extra=""))
+    assert wire("llamacpp").max_tokens(body) == 64
+
+
+def test_braces_in_code_are_not_template_fields() -> None:
+    call = FimCall("m", "d = {prefix}", "{suffix}", fim_template="codestral")
+    assert call.written_out() == "<s>[SUFFIX]{suffix}[PREFIX]d = {prefix}"
+    assert wire("ollama").body(call)["prompt"] == call.written_out()
+
+
+def test_lone_surrogates_never_reach_a_body() -> None:
+    call = FimCall("m", "a\ud800", "b\udfff", extra="\udbff")
+    for row in PROVIDERS.values():
+        json.dumps(row.wire.body(call)).encode("utf-8")  # would raise on a surrogate
+    assert call.prompt == "a\ufffd"
+
+
+# --- the provider table
+
+
+@pytest.mark.parametrize(
+    ("provider", "endpoint", "url"),
+    [
+        ("codestral", None, "https://codestral.mistral.ai/v1/fim/completions"),
+        ("langdock", None, "https://api.langdock.com/mistral/eu/v1/fim/completions"),
+        ("ollama", None, "http://127.0.0.1:11434/api/generate"),
+        ("ollama", "http://gpu-box:11434/", "http://gpu-box:11434/api/generate"),
+        ("llamacpp", None, "http://127.0.0.1:8080/infill"),
+        ("llamacpp", "https://llm.corp/llama", "https://llm.corp/llama/infill"),
+    ],
+)
+def test_endpoint_url(provider: str, endpoint: str | None, url: str) -> None:
+    assert endpoint_url(provider, "eu", endpoint) == url
+
+
+def test_a_provider_that_takes_no_key_gets_none_whatever_is_set() -> None:
+    key, source = resolve_key("ollama", "an-api-key-setting", ENV)
+    assert key is None
+    assert "takes none" in source
+    request = fim_request(Settings(provider="ollama", api_key="an-api-key-setting"), key, "p", "")
+    assert "Authorization" not in wire("ollama").auth_headers("anything")
+    assert request.api_key is None
+
+
+def test_a_key_goes_only_to_the_backend_it_belongs_to() -> None:
+    assert resolve_key("llamacpp", None, ENV) == (None, "$LLAMA_API_KEY")
+    assert resolve_key("codestral", None, ENV) == ("cdst-key-0123456789", "$CODESTRAL_API_KEY")
+    assert wire("llamacpp").auth_headers(None) == {}
+    assert wire("llamacpp").auth_headers("k") == {"Authorization": "Bearer k"}
+
+
+def test_local_servers_get_no_rate_limit_by_default() -> None:
+    for provider in PROVIDERS:
+        langdock = RateLimit(rpm=500, tpm=60_000)
+        assert rate_limit(Settings(provider=provider)) == (
+            langdock if provider == "langdock" else RateLimit()
+        )
+    required = [p.name for p in PROVIDERS.values() if p.key_required]
+    assert required == ["codestral", "mistral", "langdock"]
+
+
+def test_the_request_follows_the_provider() -> None:
+    settings = Settings(provider="llamacpp", max_tokens=12, stream=False)
+    request = fim_request(settings, None, "def f(", ")", "# b.py\n")
+    assert request.url == "http://127.0.0.1:8080/infill"
+    assert request.wire is wire("llamacpp")
+    assert request.body["input_extra"] == [{"filename": "context", "text": "# b.py\n"}]
+    assert request.text_limit == 12 * 32  # the bound follows n_predict
+    assert fim_call(settings, "a", "b").max_tokens == 12
+
+
+# --- answers, through the client
+
+
+async def _complete(provider: str, response: httpx.Response, stream: bool) -> FimResult:
+    settings = Settings(provider=provider, stream=stream)
+    request = fim_request(settings, "k-0123456789", "def f(", "")
+    seen: list[httpx.Request] = []
+
+    def reply(sent: httpx.Request) -> httpx.Response:
+        seen.append(sent)
+        return response
+
+    client = FimClient(httpx.MockTransport(reply))
+    try:
+        return await client.complete(request)
+    finally:
+        await client.aclose()
+
+
+def _ndjson(*lines: dict[str, Any]) -> httpx.Response:
+    text = "".join(json.dumps(line) + "\n" for line in lines)
+    return httpx.Response(200, headers={"content-type": "application/x-ndjson"}, text=text)
+
+
+def _sse(*events: object) -> httpx.Response:
+    text = "".join(f"data: {e if isinstance(e, str) else json.dumps(e)}\n\n" for e in events)
+    return httpx.Response(200, headers={"content-type": "text/event-stream"}, text=text)
+
+
+OLLAMA_LAST = {"model": "codestral", "response": "", "done": True, "done_reason": "length"}
+OLLAMA_COUNTS = {"prompt_eval_count": 21, "eval_count": 4}
+LLAMA_LAST = {"content": "", "stop": True, "stop_type": "eos", "tokens_evaluated": 30}
+
+
+@pytest.mark.parametrize(
+    ("provider", "response", "stream", "expected"),
+    [
+        (
+            "ollama",
+            _ndjson(
+                {"model": "codestral", "response": "ret", "done": False},
+                {"model": "codestral", "response": "urn", "done": False},
+                {**OLLAMA_LAST, **OLLAMA_COUNTS},
+            ),
+            True,
+            Piece("return", "length", Usage(21, 4), "codestral"),
+        ),
+        (
+            "ollama",
+            httpx.Response(200, json={**OLLAMA_LAST, "response": "x", "done_reason": "stop"}),
+            False,
+            Piece("x", "stop", None, "codestral"),
+        ),
+        (
+            "llamacpp",
+            _sse(
+                {"content": "a", "stop": False},
+                {"content": "b", "stop": False},
+                {**LLAMA_LAST, "tokens_predicted": 2, "model": "c.gguf"},
+            ),
+            True,
+            Piece("ab", "stop", Usage(30, 2), "c.gguf"),
+        ),
+        (
+            "llamacpp",
+            httpx.Response(
+                200,
+                json={**LLAMA_LAST, "content": "z", "stop_type": "limit", "tokens_predicted": 1},
+            ),
+            False,
+            Piece("z", "length", Usage(30, 1), None),
+        ),
+    ],
+    ids=[
+        "ollama-ndjson",
+        "ollama-json",
+        "llamacpp-sse",
+        "llamacpp-json",
+    ],
+)
+async def test_each_api_answer_is_read_with_its_token_counts(
+    provider: str, response: httpx.Response, stream: bool, expected: Piece
+) -> None:
+    result = await _complete(provider, response, stream)
+    got = Piece(result.text, result.finish_reason, result.usage, result.model)
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("provider", "response", "error", "match"),
+    [
+        ("ollama", _ndjson({"response": "a", "done": False}), InvalidResponse, "ended before"),
+        ("ollama", _ndjson({"error": "out of memory"}), ServerError, "out of memory"),
+        ("llamacpp", _sse({"content": "a", "stop": False}), InvalidResponse, "ended before"),
+        ("llamacpp", _sse({"error": {"code": 500, "message": "slot busy"}}), ServerError, "busy"),
+        (
+            "ollama",
+            httpx.Response(404, json={"error": 'model "codestral" not found, try pulling it'}),
+            RequestRejected,
+            "not found",
+        ),
+    ],
+)
+async def test_each_api_failure_is_typed(
+    provider: str, response: httpx.Response, error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        await _complete(provider, response, stream=True)
+
+
+async def test_ollama_text_is_cut_at_the_text_limit_and_reading_stops() -> None:
+    lines = [{"response": "y" * 100, "done": False}] * 50  # never done
+    settings = Settings(provider="ollama", max_tokens=10)
+    request = fim_request(settings, None, "p", "")
+    client = FimClient(httpx.MockTransport(lambda r: _ndjson(*lines)))
+    try:
+        result = await client.complete(request)
+    finally:
+        await client.aclose()
+    assert result.finish_reason == "length"
+    assert len(result.text) == 10 * 32
+
+
+async def test_no_authorization_header_without_a_key() -> None:
+    seen: list[httpx.Request] = []
+
+    def reply(sent: httpx.Request) -> httpx.Response:
+        seen.append(sent)
+        return httpx.Response(200, json={"content": "a", "stop": True})
+
+    client = FimClient(httpx.MockTransport(reply))
+    try:
+        await client.complete(
+            fim_request(Settings(provider="llamacpp", stream=False), None, "", "")
+        )
+        await client.complete(
+            fim_request(Settings(provider="llamacpp", stream=False), "kk", "", "")
+        )
+    finally:
+        await client.aclose()
+    assert "authorization" not in seen[0].headers
+    assert seen[1].headers["authorization"] == "Bearer kk"
+
+
+def test_a_fim_template_without_its_fields_is_refused() -> None:
+    layers = SettingsLayers({}, "file")
+    [problem] = layers.set_layer("init", {"fimTemplate": "<PRE>{prefix}<MID>"})
+    assert problem.key == "fimTemplate"
+    assert "{prefix} and {suffix}" in problem.reason
+    assert layers.current.fim_template is None
