@@ -43,10 +43,10 @@ class Settings:
     """Everything a user can set. Field docs are the README's, keep them in step."""
 
     provider: str = "codestral"
-    """`codestral`, `mistral`, `langdock`, `ollama` or `llamacpp`: the API, its
+    """`codestral`, `mistral`, `langdock`, `ollama`, `llamacpp` or `openai`: the API, its
     default URL, the key's variable and the default limits (``backends.PROVIDERS``)."""
     endpoint: str | None = None
-    """Overrides the provider's URL: the whole FIM URL (codestral, mistral, langdock),
+    """Overrides the provider's URL: the whole FIM URL (codestral, mistral, langdock, openai),
     or the server's base URL (ollama, llamacpp)."""
     region: str = "eu"
     """Langdock region in its URL."""
@@ -63,8 +63,8 @@ class Settings:
     stream: bool = True
     """Server-sent events (the answer is read as it is generated) or one JSON body."""
     fim_template: str | None = None
-    """ollama: write the FIM prompt out instead of sending ``suffix``: ``codestral``, or a
-    string with ``{prefix}`` and ``{suffix}``."""
+    """ollama and openai: write the FIM prompt out instead of sending ``suffix``: ``codestral``,
+    or a string with ``{prefix}`` and ``{suffix}``."""
     headers: tuple[tuple[str, str], ...] = ()
     """Extra HTTP headers for gateways; shown as a table/object in settings."""
     request_timeout_ms: int = 10_000

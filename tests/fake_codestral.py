@@ -1,7 +1,7 @@
 """A fake Mistral Codestral `POST /v1/fim/completions` server that records what it receives.
 
 It also plays the local servers (`tests/fake_dialects.py`): Ollama's `POST /api/generate`,
-and llama.cpp's `POST /infill`, on the same port.
+llama.cpp's `POST /infill` and OpenAI's `POST /v1/completions`, on the same port.
 
 Plays the contract in FACTS.md ("The Codestral FIM API"): bearer auth, strict 422 validation,
 JSON and SSE replies with usage, `stop` and `max_tokens`; plus scripted one-shot faults
@@ -41,9 +41,9 @@ except ModuleNotFoundError as exc:  # run by hand after a plain `pip install .`
     )
 
 if __package__:
-    from tests.fake_dialects import Dialect, LlamaCpp, Ollama, Refusal
+    from tests.fake_dialects import Dialect, LlamaCpp, Ollama, OpenAI, Refusal
 else:  # run as a script: tests/ is on sys.path
-    from fake_dialects import Dialect, LlamaCpp, Ollama, Refusal  # type: ignore[no-redef]
+    from fake_dialects import Dialect, LlamaCpp, Ollama, OpenAI, Refusal  # type: ignore[no-redef]
 
 log = logging.getLogger("fake_codestral")
 
@@ -294,10 +294,13 @@ class FakeCodestral:
         limit: WorkspaceLimit | None = None,
         ssl_context: ssl.SSLContext | None = None,
         local_key: str | None = None,
+        reject_suffix: bool = False,
     ) -> None:
         self.api_key, self.completion = api_key, completion
-        self.local_key = local_key  # the bearer key llama.cpp wants (None: none)
-        self.dialects: dict[str, Dialect] = {d.path: d for d in (Ollama(), LlamaCpp())}
+        self.local_key = local_key  # the bearer key llama.cpp and OpenAI want (None: none)
+        self.dialects: dict[str, Dialect] = {
+            d.path: d for d in (Ollama(), LlamaCpp(), OpenAI(reject_suffix))
+        }
         self.limit = limit
         self.ssl_context = ssl_context  # serve https with this context
         self.first_token_delay, self.token_delay = first_token_delay, token_delay

@@ -1,9 +1,10 @@
-"""The local servers' contracts the fake plays besides Codestral's: Ollama, llama.cpp.
+"""The local servers' contracts the fake plays besides Codestral's: Ollama, llama.cpp, OpenAI.
 
 Each dialect reads a request body into what to generate (prefix, suffix, stop, token limit),
 validates it as its server does, and writes the generation as that server answers: one JSON
-object, or a stream (NDJSON lines for Ollama; SSE for llama.cpp, without ``[DONE]``). Shapes
-from FACTS.md ("Local completion servers") and each server's public documentation.
+object, or a stream (NDJSON lines for Ollama; SSE for llama.cpp, without ``[DONE]``; SSE ending
+``[DONE]`` for OpenAI). Shapes from FACTS.md ("Local completion servers") and each server's
+public documentation.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class Asked:
     stop: Any
     max_tokens: int | None
     stream: bool
+    usage_event: bool = False  # OpenAI: stream_options.include_usage
 
 
 @dataclass(frozen=True)
@@ -154,3 +156,53 @@ class LlamaCpp(Dialect):
     def events(self, asked: Asked, tokens: list[str], finish: str, usage: Counts) -> list[str]:
         pieces = [{"content": t, "stop": False, "id_slot": 0} for t in tokens]
         return [_sse(p) for p in [*pieces, self._final(finish, usage)]]
+
+
+class OpenAI(Dialect):
+    """``POST /v1/completions``; ``max_tokens`` defaults to 16; ``reject_suffix`` plays vLLM."""
+
+    name, path = "openai", "/v1/completions"
+
+    def __init__(self, reject_suffix: bool = False) -> None:
+        self.reject_suffix = reject_suffix
+
+    def read(self, body: Any) -> Asked | Refusal:
+        if not isinstance(body, dict) or not isinstance(body.get("prompt"), str):
+            return Refusal(400, _error(400, "prompt is required", "BadRequestError"))
+        if self.reject_suffix and body.get("suffix") is not None:
+            message = "suffix is not currently supported"
+            return Refusal(400, {"object": "error", "message": message, "code": 400})
+        return Asked(
+            str(body.get("model")),
+            body["prompt"],
+            str(body.get("suffix") or ""),
+            body.get("stop"),
+            body.get("max_tokens", 16),
+            bool(body.get("stream")),
+            bool((body.get("stream_options") or {}).get("include_usage")),
+        )
+
+    def _head(self, asked: Asked) -> dict[str, Any]:
+        return {"id": "cmpl-fake", "object": "text_completion", "created": 0, "model": asked.model}
+
+    def _usage(self, usage: Counts) -> dict[str, int]:
+        return {
+            "prompt_tokens": usage[0],
+            "completion_tokens": usage[1],
+            "total_tokens": sum(usage),
+        }
+
+    def answer(self, asked: Asked, text: str, finish: str, usage: Counts) -> Any:
+        choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": finish}
+        return {**self._head(asked), "choices": [choice], "usage": self._usage(usage)}
+
+    def events(self, asked: Asked, tokens: list[str], finish: str, usage: Counts) -> list[str]:
+        events = []
+        for i, token in enumerate(tokens or [""]):
+            last = i == max(len(tokens), 1) - 1
+            choice = {"index": 0, "text": token, "logprobs": None, "finish_reason": None}
+            choice["finish_reason"] = finish if last else None
+            events.append(_sse({**self._head(asked), "choices": [choice]}))
+        if asked.usage_event:
+            events.append(_sse({**self._head(asked), "choices": [], "usage": self._usage(usage)}))
+        return [*events, _sse("[DONE]")]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from codestral_lsp.backends import llamacpp, mistral_fim, ollama
+from codestral_lsp.backends import llamacpp, mistral_fim, ollama, openai
 from codestral_lsp.backends.protocol import Wire
 
 
@@ -71,6 +71,14 @@ PROVIDERS: Mapping[str, Provider] = {
             "http://127.0.0.1:8080",
             "LLAMA_API_KEY",
             "the key llama-server was started with (--api-key), if any",
+            key_required=False,
+        ),
+        Provider(
+            "openai",
+            openai.WIRE,
+            "http://127.0.0.1:8000/v1/completions",
+            "OPENAI_API_KEY",
+            "the server's API key, if it wants one",
             key_required=False,
         ),
     )

@@ -1,6 +1,6 @@
 """The seam between the one HTTP client and each API: a neutral request in, text pieces out.
 
-A wire format (``mistral_fim``, ``ollama``, ``llamacpp``) turns a ``FimCall`` into
+A wire format (``mistral_fim``, ``ollama``, ``llamacpp``, ``openai``) turns a ``FimCall`` into
 the URL and JSON body its API takes, and each JSON answer, stream event (SSE) or stream line
 (NDJSON) into a ``Piece``: text, the finish reason once the answer is over, token counts, the
 model. The client (``codestral_lsp.backend``) does everything else the same way for all.

@@ -15,6 +15,7 @@ from lsprotocol import types
 
 from tests.e2e.conftest import ServerFactory, items, open_doc, run_cli, send_inline, server_env
 from tests.fake_codestral import FIM_PATH, FakeCodestral, Reply, count_tokens
+from tests.fake_dialects import OpenAI
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,13 @@ BACKENDS = [
     Backend("codestral", FIM_PATH, "codestral-latest", lambda f: f.url, lambda b: b["prompt"]),
     Backend("ollama", "/api/generate", "codestral", lambda f: f.base_url, lambda b: b["prompt"]),
     Backend("llamacpp", "/infill", "codestral", lambda f: f.base_url, lambda b: b["input_prefix"]),
+    Backend(
+        "openai",
+        "/v1/completions",
+        "codestral",
+        lambda f: f.base_url + "/v1/completions",
+        lambda b: b["prompt"],
+    ),
 ]
 LOCAL = [b for b in BACKENDS if b.provider != "codestral"]
 BY_NAME = {b.provider: b for b in BACKENDS}
@@ -125,6 +133,7 @@ async def test_a_local_server_gets_no_key_that_is_not_its_own(
     ("backend", "variable"),
     [
         (BY_NAME["llamacpp"], "LLAMA_API_KEY"),
+        (BY_NAME["openai"], "OPENAI_API_KEY"),
     ],
     ids=str,
 )
@@ -154,6 +163,26 @@ async def test_ollama_without_the_model_says_to_pull_it(
     assert "run `ollama pull qwen-x`" in text
 
 
+async def test_vllm_refuses_a_suffix_and_fim_template_writes_the_prompt_out(
+    start_server: ServerFactory, fake_codestral: FakeCodestral, tmp_path: Path
+) -> None:
+    fake_codestral.dialects["/v1/completions"] = OpenAI(reject_suffix=True)
+    environ = server_env(tmp_path, {"CODESTRAL_API_KEY": fake_codestral.api_key})
+    args = ["--provider", "openai", "--endpoint", fake_codestral.base_url + "/v1/completions"]
+    ran = await run_cli("doctor", *args, env=environ)
+    assert ran.code == 1
+    assert "set fimTemplate" in re.sub(r"\s+", " ", ran.out)
+
+    options = {**FAST, **BY_NAME["openai"].options(fake_codestral), "fimTemplate": "codestral"}
+    async with start_server(init_options=options) as client:
+        open_doc(client, URI, "x = 1\n    \nprint(x)\n")
+        [item] = items(await send_inline(client, URI, 1, 4, invoked=True))
+    assert item.insert_text == "return 42"
+    body = fake_codestral.requests[-1].body
+    assert body["prompt"] == "<s>[SUFFIX]\nprint(x)\n[PREFIX]x = 1\n    "
+    assert "suffix" not in body
+
+
 @pytest.mark.parametrize("backend", BACKENDS, ids=str)
 async def test_doctor_and_complete_work_with_every_backend(
     fake_codestral: FakeCodestral, tmp_path: Path, backend: Backend
@@ -179,6 +208,7 @@ async def test_doctor_and_complete_work_with_every_backend(
     [
         (BY_NAME["ollama"], "ollama serve"),
         (BY_NAME["llamacpp"], "llama-server -m"),
+        (BY_NAME["openai"], "start the server"),
     ],
     ids=str,
 )

@@ -76,6 +76,34 @@ def test_llamacpp_body_sends_other_files_as_input_extra() -> None:
     assert wire("llamacpp").max_tokens(body) == 64
 
 
+def test_openai_body_sends_suffix_and_asks_for_usage_in_the_stream() -> None:
+    body = wire("openai").body(CALL)
+    assert body["prompt"] == "# a.py\nx = 1\ndef f("
+    assert body["suffix"] == "):\n"
+    assert body["max_tokens"] == 64
+    assert body["seed"] == 3
+    assert body["stop"] == "\n\n"
+    assert body["stream_options"] == {"include_usage": True}
+    assert "stream_options" not in wire("openai").body(replace(CALL, stream=False))
+
+
+@pytest.mark.parametrize(
+    ("template", "prompt"),
+    [
+        # mistral-common's encode_fim: BOS, [SUFFIX], suffix, [PREFIX], prefix; no middle token
+        ("codestral", "<s>[SUFFIX]):\n[PREFIX]# a.py\nx = 1\ndef f("),
+        ("<PRE> {prefix} <SUF>{suffix} <MID>", "<PRE> # a.py\nx = 1\ndef f( <SUF>):\n <MID>"),
+        ("{suffix}|{prefix}|{suffix}", "):\n|# a.py\nx = 1\ndef f(|):\n"),
+    ],
+)
+def test_openai_fim_template_writes_the_prompt_out_and_sends_no_suffix(
+    template: str, prompt: str
+) -> None:
+    body = wire("openai").body(replace(CALL, fim_template=template))
+    assert body["prompt"] == prompt
+    assert "suffix" not in body
+
+
 def test_braces_in_code_are_not_template_fields() -> None:
     call = FimCall("m", "d = {prefix}", "{suffix}", fim_template="codestral")
     assert call.written_out() == "<s>[SUFFIX]{suffix}[PREFIX]d = {prefix}"
@@ -101,6 +129,8 @@ def test_lone_surrogates_never_reach_a_body() -> None:
         ("ollama", "http://gpu-box:11434/", "http://gpu-box:11434/api/generate"),
         ("llamacpp", None, "http://127.0.0.1:8080/infill"),
         ("llamacpp", "https://llm.corp/llama", "https://llm.corp/llama/infill"),
+        ("openai", None, "http://127.0.0.1:8000/v1/completions"),
+        ("openai", "http://vllm:8000/v1/completions", "http://vllm:8000/v1/completions"),
     ],
 )
 def test_endpoint_url(provider: str, endpoint: str | None, url: str) -> None:
@@ -118,9 +148,11 @@ def test_a_provider_that_takes_no_key_gets_none_whatever_is_set() -> None:
 
 def test_a_key_goes_only_to_the_backend_it_belongs_to() -> None:
     assert resolve_key("llamacpp", None, ENV) == (None, "$LLAMA_API_KEY")
+    assert resolve_key("openai", None, ENV) == ("sk-openai-0123456789", "$OPENAI_API_KEY")
     assert resolve_key("codestral", None, ENV) == ("cdst-key-0123456789", "$CODESTRAL_API_KEY")
     assert wire("llamacpp").auth_headers(None) == {}
     assert wire("llamacpp").auth_headers("k") == {"Authorization": "Bearer k"}
+    assert wire("openai").auth_headers("k") == {"Authorization": "Bearer k"}
 
 
 def test_local_servers_get_no_rate_limit_by_default() -> None:
@@ -215,12 +247,35 @@ LLAMA_LAST = {"content": "", "stop": True, "stop_type": "eos", "tokens_evaluated
             False,
             Piece("z", "length", Usage(30, 1), None),
         ),
+        (
+            "openai",
+            _sse(
+                {"model": "m", "choices": [{"text": "q", "finish_reason": None}]},
+                {"model": "m", "choices": [{"text": "r", "finish_reason": "stop"}]},
+                {
+                    "model": "m",
+                    "choices": [],
+                    "usage": {"prompt_tokens": 9, "completion_tokens": 2},
+                },
+                "[DONE]",
+            ),
+            True,
+            Piece("qr", "stop", Usage(9, 2), "m"),
+        ),
+        (
+            "openai",
+            httpx.Response(200, json={"choices": [{"text": "t", "finish_reason": "length"}]}),
+            False,
+            Piece("t", "length", None, None),
+        ),
     ],
     ids=[
         "ollama-ndjson",
         "ollama-json",
         "llamacpp-sse",
         "llamacpp-json",
+        "openai-sse",
+        "openai-json",
     ],
 )
 async def test_each_api_answer_is_read_with_its_token_counts(
@@ -238,6 +293,7 @@ async def test_each_api_answer_is_read_with_its_token_counts(
         ("ollama", _ndjson({"error": "out of memory"}), ServerError, "out of memory"),
         ("llamacpp", _sse({"content": "a", "stop": False}), InvalidResponse, "ended before"),
         ("llamacpp", _sse({"error": {"code": 500, "message": "slot busy"}}), ServerError, "busy"),
+        ("openai", _sse({"choices": [{"text": "a"}]}), InvalidResponse, "ended before"),
         (
             "ollama",
             httpx.Response(404, json={"error": 'model "codestral" not found, try pulling it'}),

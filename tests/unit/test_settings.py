@@ -100,7 +100,7 @@ def test_sources_name_the_layer_whose_value_is_in_force() -> None:
         ("maxTokens", 1.5, "whole number"),
         ("maxTokens", 0, "at least 1"),
         ("randomSeed", True, "whole number"),
-        ("provider", "anthropic", "one of codestral, mistral, langdock, ollama, llamacpp"),
+        ("provider", "anthropic", "one of codestral, mistral, langdock, ollama, llamacpp, openai"),
         ("endpoint", "ftp://x", "http:// or https:// URL"),
         ("stop", [1, 2], "string or a list of strings"),
         ("headers", {"X": 1}, "header names to string values"),

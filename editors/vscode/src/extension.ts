@@ -24,6 +24,7 @@ const KEY_VARIABLES: Record<string, string> = {
   mistral: 'MISTRAL_API_KEY',
   langdock: 'LANGDOCK_API_KEY',
   llamacpp: 'LLAMA_API_KEY',
+  openai: 'OPENAI_API_KEY',
 };
 const SECRET = 'codestral.apiKey';
 // Settings that decide where the key goes (and which key): package.json scopes them "machine", so
