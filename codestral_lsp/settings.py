@@ -53,6 +53,7 @@ class Settings:
     api_key: str | None = field(default=None, repr=False)
     """The key; when unset it is read from the provider's environment variable."""
     model: str = "codestral-latest"
+    """Sent as ``model``; when unset, the provider's default (``codestral`` for ollama)."""
     temperature: float | None = None
     top_p: float | None = None
     max_tokens: int | None = 256
@@ -469,6 +470,8 @@ class SettingsLayers:
             for spec in (_BY_KEY["endpoint"], _BY_KEY["provider"], _BY_KEY["region"]):
                 changes[spec.attr] = getattr(self.current, spec.attr)
                 sources[spec.key] = self._sources.get(spec.key, "default")
+        if "model" not in changes:  # unset anywhere: the provider's own default
+            changes["model"] = PROVIDERS[changes.get("provider", Settings.provider)].model
         self.current = replace(Settings(), **changes)
         self._sources = sources
         return problems

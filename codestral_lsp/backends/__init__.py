@@ -22,6 +22,7 @@ class Provider:
     key_env: str | None  # variable read when no ``apiKey`` setting is given; None: takes no key
     key_hint: str  # where a user gets a key for it
     key_required: bool = True
+    model: str = "codestral-latest"  # the model setting's default for this provider
     rpm: int | None = None  # default client-side limits (the rateLimit setting overrides)
     tpm: int | None = None
 
@@ -64,6 +65,7 @@ PROVIDERS: Mapping[str, Provider] = {
             None,
             "no key: Ollama takes none",
             key_required=False,
+            model="codestral",
         ),
         Provider(
             "llamacpp",

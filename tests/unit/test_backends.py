@@ -165,6 +165,18 @@ def test_local_servers_get_no_rate_limit_by_default() -> None:
     assert required == ["codestral", "mistral", "langdock"]
 
 
+def test_the_model_defaults_to_the_providers_own() -> None:
+    layers = SettingsLayers({}, "file")
+    layers.set_layer("init", {"provider": "ollama"})
+    assert layers.current.model == "codestral"
+    assert layers.sources()["model"] == "default"
+    layers.set_layer("change", {"model": "qwen2.5-coder:7b"})
+    assert layers.current.model == "qwen2.5-coder:7b"
+    layers.set_layer("init", {"provider": "codestral"})
+    layers.set_layer("change", {})
+    assert layers.current.model == "codestral-latest"
+
+
 def test_the_request_follows_the_provider() -> None:
     settings = Settings(provider="llamacpp", max_tokens=12, stream=False)
     request = fim_request(settings, None, "def f(", ")", "# b.py\n")
