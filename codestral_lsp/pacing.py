@@ -42,6 +42,7 @@ SHRINK = 0.1  # and shrinks by this much a second at full congestion
 QUIET, QUIET_FILL = 0.6, 0.05  # below 60% of the target, shares grow by 5% a second
 NEWS_S = 10.0  # a share grows for at most this long after the last report
 SENT_SHARE_PULL = 0.1  # how fast the share of requests sent follows each decision
+FILLING = 0.2  # a window under this share of its limit at our first look is still filling
 NEWCOMER_TAKES = 0.25  # of what the others leave, a newcomer's share starts with this much
 
 
@@ -113,6 +114,13 @@ class Workspace:
         counted = max(1, rpm - report.requests)
         if self.request_inflow is not None:
             counted = max(counted, int(self.request_inflow * self.window_s))
+        first = self._first
+        if first is not None and first[1] < FILLING * (self.tpm or math.inf):
+            # The window was nearly empty at our first look: it is still filling, so what it
+            # counts so far is the count of a shorter window.
+            young = report.at - first[0]
+            if young < self.window_s:
+                counted = max(counted, int(counted * self.window_s / max(young, 5.0)))
         return counted
 
     def predicted_left(self, now: float, tpm: int | None, ours: Iterable[Sent]) -> float | None:
