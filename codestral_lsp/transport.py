@@ -126,7 +126,22 @@ class StdioServer(LanguageServer):
             )
         except (ValueError, OSError) as exc:
             raise _NotAPipeError from exc
-        await jsonrpc.serve(reader, self.protocol, stop)
+        await self._serve(reader, stop)
+
+    async def _serve(self, reader: asyncio.StreamReader, stop: threading.Event) -> None:
+        """The message loop, then the background work stopped while the loop still runs.
+
+        ``exit`` raises SystemExit from inside the loop, and ``asyncio.run`` would then cancel
+        every task at once, asyncio's own among them; work that owns a child process must be
+        stopped first, in order (see ``stop_background``).
+        """
+        try:
+            await jsonrpc.serve(reader, self.protocol, stop)
+        finally:
+            await self.stop_background()
+
+    async def stop_background(self) -> None:
+        """Cancel and await this server's background work; subclasses that have some override."""
 
     def start_tcp(self, host: str, port: int) -> None:
         """Serve one editor over TCP with the same message loop as stdio."""
@@ -138,7 +153,7 @@ class StdioServer(LanguageServer):
             async def connection(reader: asyncio.StreamReader, writer: Any) -> None:
                 self.protocol.set_writer(writer)
                 try:
-                    await jsonrpc.serve(reader, self.protocol, stop)
+                    await self._serve(reader, stop)
                 finally:
                     done.set()
 
