@@ -365,7 +365,7 @@ class Governor:
     def _share_per_minute(self, now: float) -> float | None:
         per = self._per_request()
         if per is not None:
-            return per * self.share.sent_share * 60 / max(self._gap_s or 1.0, 1.0)
+            return per * 60 / max(self._gap_s or 1.0, 1.0)
         capacity = self._capacity()
         return None if capacity is None else self.share.rate_at(now, capacity) * 60
 

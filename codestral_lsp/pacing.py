@@ -17,9 +17,7 @@ for its window: the tokens and the requests left. From them, carried forward to 
   answers).
 - **Skipping, when even the floor is too much**: below ``FLOOR_TOKENS`` a request would say
   too little to be worth sending, so each automatic request earns the budget as credit and one
-  of the floor's size goes when the credit allows. The budget counts the requests sent, so it is
-  scaled by the share of this server's requests that go out (``Share.sent_share``): together the
-  servers then spend the target at the floor's size.
+  of the floor's size goes when the credit allows (``Share.sent_share`` says how many go).
 - **A rate**, when the backend reports tokens only (``ratelimitbysize-*``) or only a configured
   ``rateLimit`` is known: a share of the token rate that grows while the workspace's projected
   use is under the target and settles where growth and a shrink proportional to the
@@ -196,12 +194,14 @@ class Share:
         return tpm * TARGET / max(1, requests) / (self.spent_of_estimate * self.estimate_of_plan)
 
     def attempt(self, now: float, budget: float, need: float) -> bool:
-        """An automatic request in a busy workspace: may it go? It earns ``budget`` as credit,
-        scaled by the share of requests that go out (the budget counts only those)."""
-        self.credit = min(self.credit + budget * self.sent_share, 2 * max(need, FLOOR_TOKENS))
+        """An automatic request in a busy workspace: may it go? It earns ``budget`` as credit;
+        one goes when the credit covers it. (The budget counts only requests sent, so while
+        some are skipped the servers spend a little over the target; the guard holds the
+        limit. Scaling the credit by the share sent instead starves a server that falls
+        behind: fewer sent, less credit, fewer sent.)"""
+        self.credit = min(self.credit + budget, 2 * max(need, FLOOR_TOKENS))
         goes = self.credit >= need
         self.sent_share += SENT_SHARE_PULL * ((1.0 if goes else 0.0) - self.sent_share)
-        self.sent_share = max(0.05, self.sent_share)
         return goes
 
     def spend(self, tokens: float) -> None:
