@@ -192,7 +192,7 @@ class Governor:
         """The share's word on an automatic request."""
         per = self._per_request()
         if per is not None:
-            if per >= self._full or self.share.attempt(now, per, need):
+            if per >= self._full or self.share.attempt(per, need):
                 return Verdict(True)
             return Verdict(False, f"pacing: saving up for a request ({per:.0f} tokens each)")
         capacity = self._capacity()
@@ -206,7 +206,9 @@ class Governor:
         return Verdict(True)
 
     def _per_request(self) -> float | None:
-        return self.share.per_request(self.tpm, self.workspace.requests_in_window(self.rpm))
+        return self.share.per_request(
+            self.tpm, self.workspace.requests_in_window(self.rpm, self.tpm)
+        )
 
     def _capacity(self) -> float | None:
         tpm = self.tpm

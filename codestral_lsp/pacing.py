@@ -104,7 +104,7 @@ class Workspace:
             ) / self.window_s
             self.request_inflow = _ema(self.request_inflow, max(0.0, came), 0.4)
 
-    def requests_in_window(self, rpm: int | None) -> int | None:
+    def requests_in_window(self, rpm: int | None, tpm: int | None) -> int | None:
         """The workspace's requests in its window, counting those coming while it fills."""
         report = self.report
         if report is None or report.requests is None or rpm is None:
@@ -113,7 +113,7 @@ class Workspace:
         if self.request_inflow is not None:
             counted = max(counted, int(self.request_inflow * self.window_s))
         first = self._first
-        if first is not None and first[1] < FILLING * (self.tpm or math.inf):
+        if first is not None and tpm is not None and first[1] < FILLING * tpm:
             # The window was nearly empty at our first look: it is still filling, so what it
             # counts so far is the count of a shorter window.
             young = report.at - first[0]
@@ -193,7 +193,7 @@ class Share:
             return None
         return tpm * TARGET / max(1, requests) / (self.spent_of_estimate * self.estimate_of_plan)
 
-    def attempt(self, now: float, budget: float, need: float) -> bool:
+    def attempt(self, budget: float, need: float) -> bool:
         """An automatic request in a busy workspace: may it go? It earns ``budget`` as credit;
         one goes when the credit covers it. (The budget counts only requests sent, so while
         some are skipped the servers spend a little over the target; the guard holds the
