@@ -30,10 +30,10 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-TARGET = 0.88  # the share of the workspace's limit its servers aim to spend together
+TARGET = 0.89  # the share of the workspace's limit its servers aim to spend together
 MARGIN_S = 1.0  # seconds of the others' spend kept back for their simultaneous decisions
-FLOOR_TOKENS = 192  # the smallest request: ~128 tokens of context (the 8-10 lines nearest the
-# cursor, most of a completion's signal) and a 64-token answer
+FLOOR_TOKENS = 256  # the smallest request: ~128 tokens of context (the 8-10 lines nearest the
+# cursor, most of a completion's signal) and an answer of up to 128 tokens
 PROJECT_S = 10.0  # the rate fallback projects the usage this far ahead
 GROW = 0.0005  # the rate fallback: a share grows by this part of the limit's rate a second,
 SHRINK = 0.1  # and shrinks by this much a second at full congestion
