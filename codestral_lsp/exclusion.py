@@ -6,6 +6,8 @@ is the single answer both the server and ``codestral-lsp complete`` use. ``Exclu
 open document's decision: made when the document opens (and again when the policy changes or a
 ``.gitignore`` is saved), never on the event loop, and awaited only by that document's requests,
 with a deadline. Unknown means excluded: a git that fails or hangs keeps the file out.
+``Exclusions.aclose`` stops it all when the server exits (see ``gitignore``: the checks must be
+cancelled before ``asyncio.run``'s teardown, or a git being started can hang the exit).
 
 Patterns:
 - ``exclude`` (the user's) has gitignore semantics (``pathspec``'s ``GitIgnoreSpec``, the rules
@@ -164,6 +166,7 @@ class Decision:
 
 
 ALLOWED = Decision(False)
+_STOPPING = Decision(True, "the server is stopping")
 
 
 @dataclass(frozen=True)
@@ -248,6 +251,7 @@ class Exclusions:
         self.git = git or GitIgnores()
         self.policy = Policy()
         self._entries: dict[str, _Entry] = {}
+        self._closed = False
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -271,6 +275,10 @@ class Exclusions:
             entry.task = None
         entry.decision = None
         entry.ready.clear()
+        if self._closed:
+            entry.decision = _STOPPING
+            entry.ready.set()
+            return
         rule = self.policy.match(file_path(uri))
         if rule is not None:
             self._settle(uri, entry, Decision(True, f"matches an exclude pattern ({rule})"))
@@ -299,6 +307,23 @@ class Exclusions:
         if decision.excluded and entry.told != decision.why:
             entry.told = decision.why
             logger.warning("%s %s: no completions, never sent", uri, decision.why)
+
+    async def aclose(self) -> None:
+        """Stop deciding: running decisions are cancelled and read as excluded, git is stopped.
+
+        Called while the event loop still runs normally, before ``asyncio.run``'s teardown.
+        """
+        self._closed = True
+        tasks = []
+        for entry in self._entries.values():
+            if entry.task is not None:
+                tasks.append(entry.task)
+                entry.task.cancel()
+                entry.decision, entry.task = _STOPPING, None
+                entry.ready.set()  # a request still waiting answers now
+        await self.git.aclose()
+        if tasks:
+            await asyncio.wait(tasks)
 
     def forget(self, uri: str) -> None:
         entry = self._entries.pop(uri, None)

@@ -15,19 +15,28 @@ closed) excluded.
 Calls are batched: every path waiting for one repository goes in one ``check-ignore --stdin -z``
 call, at most ``MAX_RUNNING`` calls run at once, each within ``TIMEOUT_S``. An answer git cannot
 give (timeout, error, no git) is ``None``: the caller treats it as ignored.
+
+Stopping (``GitIgnores.aclose``, when the server exits) cancels every check while the event loop
+still runs normally: each git is killed with its process group and reaped, and every waiter is
+answered (unknown). Left to ``asyncio.run``'s own teardown, a git that was just starting could
+hang the exit for good: the teardown also cancels asyncio's internal task that connects the
+child's pipes, and the subprocess transport then waits forever for pipes it never connected.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import signal
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 logger = logging.getLogger(__name__)
 
 TIMEOUT_S = 20.0
+STOP_S = 5.0  # how long stopping waits for the running checks to end
 MAX_RUNNING = 2
 SAFE_CONFIG: tuple[str, ...] = (
     "core.fsmonitor=false",
@@ -92,29 +101,57 @@ Runner = Callable[[str, Sequence[str]], Awaitable[Ran]]
 
 async def check_ignore(repo: str, paths: Sequence[str], timeout_s: float = TIMEOUT_S) -> Ran:
     """Run ``git check-ignore`` once in ``repo`` for ``paths`` (relative to it)."""
+    starting = asyncio.ensure_future(_start(repo))
     try:
-        process = await asyncio.create_subprocess_exec(
-            *git_command(repo),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=git_environment(os.environ),
-        )
+        process = await asyncio.shield(starting)
     except OSError as exc:
         return Ran(frozenset(), f"git cannot be run: {exc.strerror or exc}")
+    except asyncio.CancelledError:
+        # asyncio's own clean-up of a start cut short kills git alone, then waits for every
+        # holder of its pipes: let the start finish (a second cancel does not cut it short
+        # either), then stop git as below.
+        await asyncio.shield(_stop_once_started(starting))
+        raise
     request = b"".join(os.fsencode(p) + b"\0" for p in paths)
     try:
         out, err = await asyncio.wait_for(process.communicate(request), timeout_s)
     except asyncio.TimeoutError:
         return Ran(frozenset(), f"git took longer than {timeout_s:g} s")
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        await _stop(process)
     if process.returncode not in (0, 1):  # 0: some ignored, 1: none; else git failed
         said = err.decode("utf-8", "replace").strip().splitlines()
         return Ran(frozenset(), f"git failed: {said[-1] if said else process.returncode}")
     return Ran(frozenset(os.fsdecode(p) for p in out.split(b"\0") if p))
+
+
+async def _start(repo: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        *git_command(repo),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=git_environment(os.environ),
+        start_new_session=os.name == "posix",  # its own process group: killed as one
+    )
+
+
+async def _stop_once_started(starting: asyncio.Future[asyncio.subprocess.Process]) -> None:
+    with contextlib.suppress(OSError):
+        await _stop(await starting)
+
+
+async def _stop(process: asyncio.subprocess.Process) -> None:
+    """Kill git and anything it started (a child still holding git's pipes would keep
+    ``wait()`` waiting: a git wrapper script, say), and reap it."""
+    if process.returncode is not None:
+        return
+    if os.name == "posix":
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        process.kill()
+    await process.wait()
 
 
 class GitIgnores:
@@ -126,9 +163,12 @@ class GitIgnores:
         self._waiting: dict[str, dict[str, asyncio.Future[Verdict]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._told: set[str] = set()
+        self._closed = False
 
     async def ignored(self, repo: str, path: str) -> Verdict:
         """Whether git ignores ``path`` (relative to ``repo``); waits for its batch."""
+        if self._closed:
+            return _STOPPED
         batch = self._waiting.get(repo)
         if batch is None:
             batch = self._waiting[repo] = {}
@@ -152,6 +192,22 @@ class GitIgnores:
                     if not future.done():
                         future.set_result(verdicts.get(path, _GONE))
 
+    async def aclose(self) -> None:
+        """Stop: cancel every check (git killed and reaped), answer every waiter, start no more."""
+        self._closed = True
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for batch in self._waiting.values():  # batches whose task never started
+            for future in batch.values():
+                if not future.done():
+                    future.set_result(_STOPPED)
+        self._waiting.clear()
+        if tasks:
+            _, running = await asyncio.wait(tasks, timeout=STOP_S)
+            if running:
+                logger.error("%d git checks did not stop within %g s", len(running), STOP_S)
+
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
@@ -171,3 +227,4 @@ class GitIgnores:
 
 
 _GONE = Verdict(None, "the check was stopped")
+_STOPPED = Verdict(None, "the server is stopping")

@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 BACKOFF_BASE_S, BACKOFF_MAX_S = 1.0, 60.0
 MAX_COOL_DOWN_S = 300.0  # a Retry-After longer than this is not believed
+REPLY_FLOOR = 128  # maxTokens is not planned below this: a long answer is what a short one cuts
 BURST_S = 8.0  # the rate fallback's bucket holds this many seconds of the share
 
 
@@ -130,7 +131,9 @@ class Governor:
         tokens = max(float(FLOOR_TOKENS), affordable)
         reply = max_tokens
         if max_tokens is not None:
-            reply = max(min(max_tokens, 64), min(max_tokens, int(tokens * max_tokens / full)))
+            reply = max(
+                min(max_tokens, REPLY_FLOOR), min(max_tokens, int(tokens * max_tokens / full))
+            )
         context_full = full - (max_tokens or 0)
         scale = min(1.0, max(0.0, (tokens - (reply or 0)) / context_full)) if context_full else 1.0
         reason = f"busy workspace: request planned at {tokens:.0f} of {full} tokens"
@@ -192,7 +195,7 @@ class Governor:
         """The share's word on an automatic request."""
         per = self._per_request()
         if per is not None:
-            if per >= self._full or self.share.attempt(now, per, need):
+            if per >= self._full or self.share.attempt(per, need):
                 return Verdict(True)
             return Verdict(False, f"pacing: saving up for a request ({per:.0f} tokens each)")
         capacity = self._capacity()
@@ -206,7 +209,9 @@ class Governor:
         return Verdict(True)
 
     def _per_request(self) -> float | None:
-        return self.share.per_request(self.tpm, self.workspace.requests_in_window(self.rpm))
+        return self.share.per_request(
+            self.tpm, self.workspace.requests_in_window(self.rpm, self.tpm)
+        )
 
     def _capacity(self) -> float | None:
         tpm = self.tpm
@@ -365,7 +370,7 @@ class Governor:
     def _share_per_minute(self, now: float) -> float | None:
         per = self._per_request()
         if per is not None:
-            return per * self.share.sent_share * 60 / max(self._gap_s or 1.0, 1.0)
+            return per * 60 / max(self._gap_s or 1.0, 1.0)
         capacity = self._capacity()
         return None if capacity is None else self.share.rate_at(now, capacity) * 60
 

@@ -17,9 +17,7 @@ for its window: the tokens and the requests left. From them, carried forward to 
   answers).
 - **Skipping, when even the floor is too much**: below ``FLOOR_TOKENS`` a request would say
   too little to be worth sending, so each automatic request earns the budget as credit and one
-  of the floor's size goes when the credit allows. The budget counts the requests sent, so it is
-  scaled by the share of this server's requests that go out (``Share.sent_share``): together the
-  servers then spend the target at the floor's size.
+  of the floor's size goes when the credit allows (``Share.sent_share`` says how many go).
 - **A rate**, when the backend reports tokens only (``ratelimitbysize-*``) or only a configured
   ``rateLimit`` is known: a share of the token rate that grows while the workspace's projected
   use is under the target and settles where growth and a shrink proportional to the
@@ -32,16 +30,17 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-TARGET = 0.88  # the share of the workspace's limit its servers aim to spend together
+TARGET = 0.89  # the share of the workspace's limit its servers aim to spend together
 MARGIN_S = 1.0  # seconds of the others' spend kept back for their simultaneous decisions
-FLOOR_TOKENS = 192  # the smallest request: ~128 tokens of context (the 8-10 lines nearest the
-# cursor, most of a completion's signal) and a 64-token answer
+FLOOR_TOKENS = 256  # the smallest request: ~128 tokens of context (the 8-10 lines nearest the
+# cursor, most of a completion's signal) and an answer of up to 128 tokens
 PROJECT_S = 10.0  # the rate fallback projects the usage this far ahead
 GROW = 0.0005  # the rate fallback: a share grows by this part of the limit's rate a second,
 SHRINK = 0.1  # and shrinks by this much a second at full congestion
 QUIET, QUIET_FILL = 0.6, 0.05  # below 60% of the target, shares grow by 5% a second
 NEWS_S = 10.0  # a share grows for at most this long after the last report
 SENT_SHARE_PULL = 0.1  # how fast the share of requests sent follows each decision
+FILLING = 0.2  # a window under this share of its limit at our first look is still filling
 NEWCOMER_TAKES = 0.25  # of what the others leave, a newcomer's share starts with this much
 
 
@@ -105,7 +104,7 @@ class Workspace:
             ) / self.window_s
             self.request_inflow = _ema(self.request_inflow, max(0.0, came), 0.4)
 
-    def requests_in_window(self, rpm: int | None) -> int | None:
+    def requests_in_window(self, rpm: int | None, tpm: int | None) -> int | None:
         """The workspace's requests in its window, counting those coming while it fills."""
         report = self.report
         if report is None or report.requests is None or rpm is None:
@@ -113,6 +112,13 @@ class Workspace:
         counted = max(1, rpm - report.requests)
         if self.request_inflow is not None:
             counted = max(counted, int(self.request_inflow * self.window_s))
+        first = self._first
+        if first is not None and tpm is not None and first[1] < FILLING * tpm:
+            # The window was nearly empty at our first look: it is still filling, so what it
+            # counts so far is the count of a shorter window.
+            young = report.at - first[0]
+            if young < self.window_s:
+                counted = max(counted, int(counted * self.window_s / max(young, 5.0)))
         return counted
 
     def predicted_left(self, now: float, tpm: int | None, ours: Iterable[Sent]) -> float | None:
@@ -187,13 +193,15 @@ class Share:
             return None
         return tpm * TARGET / max(1, requests) / (self.spent_of_estimate * self.estimate_of_plan)
 
-    def attempt(self, now: float, budget: float, need: float) -> bool:
-        """An automatic request in a busy workspace: may it go? It earns ``budget`` as credit,
-        scaled by the share of requests that go out (the budget counts only those)."""
-        self.credit = min(self.credit + budget * self.sent_share, 2 * max(need, FLOOR_TOKENS))
+    def attempt(self, budget: float, need: float) -> bool:
+        """An automatic request in a busy workspace: may it go? It earns ``budget`` as credit;
+        one goes when the credit covers it. (The budget counts only requests sent, so while
+        some are skipped the servers spend a little over the target; the guard holds the
+        limit. Scaling the credit by the share sent instead starves a server that falls
+        behind: fewer sent, less credit, fewer sent.)"""
+        self.credit = min(self.credit + budget, 2 * max(need, FLOOR_TOKENS))
         goes = self.credit >= need
         self.sent_share += SENT_SHARE_PULL * ((1.0 if goes else 0.0) - self.sent_share)
-        self.sent_share = max(0.05, self.sent_share)
         return goes
 
     def spend(self, tokens: float) -> None:

@@ -210,6 +210,10 @@ class CodestralServer(StdioServer):
             "stats": numbers,
         }
 
+    async def stop_background(self) -> None:
+        """Exclusion checks stop (their git processes killed and reaped) before the loop ends."""
+        await self.completer.exclusions.aclose()
+
     def run_task(self, work: Coroutine[Any, Any, None], what: str) -> None:
         """Run ``work`` in the background; failures are logged, never lost."""
         task = asyncio.ensure_future(work)

@@ -167,13 +167,28 @@ class StdioServer(LanguageServer):
             await loop.connect_read_pipe(
                 lambda: asyncio.StreamReaderProtocol(reader), sys.stdin.buffer
             )
-            await jsonrpc.serve(reader, self.protocol, stop)
+            await self._serve(reader, stop)
             return
         feeding = asyncio.ensure_future(_feed(reader, sys.stdin.fileno()))
         try:
-            await jsonrpc.serve(reader, self.protocol, stop)
+            await self._serve(reader, stop)
         finally:
             feeding.cancel()
+
+    async def _serve(self, reader: asyncio.StreamReader, stop: threading.Event) -> None:
+        """The message loop, then the background work stopped while the loop still runs.
+
+        ``exit`` raises SystemExit from inside the loop, and ``asyncio.run`` would then cancel
+        every task at once, asyncio's own among them; work that owns a child process must be
+        stopped first, in order (see ``stop_background``).
+        """
+        try:
+            await jsonrpc.serve(reader, self.protocol, stop)
+        finally:
+            await self.stop_background()
+
+    async def stop_background(self) -> None:
+        """Cancel and await this server's background work; subclasses that have some override."""
 
     def start_tcp(self, host: str, port: int) -> None:
         """Serve one editor over TCP (see ``connections``); raises OSError if it cannot listen."""
@@ -190,8 +205,14 @@ class StdioServer(LanguageServer):
     def _serve_one_editor(self, listen: connections.Listen) -> None:
         stop = self._stop_event = threading.Event()
         with contextlib.suppress(KeyboardInterrupt, SystemExit):
-            asyncio.run(connections.serve_one_editor(listen, self.protocol, stop))
+            asyncio.run(self._serve_editor(listen, stop))
         self.shutdown()  # type: ignore[no-untyped-call]
+
+    async def _serve_editor(self, listen: connections.Listen, stop: threading.Event) -> None:
+        try:
+            await connections.serve_one_editor(listen, self.protocol, stop)
+        finally:
+            await self.stop_background()
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         """Log server-side errors; pygls would also show each one to the user."""

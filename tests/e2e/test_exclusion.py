@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -194,6 +195,41 @@ async def test_decisions_follow_gitignore_saves_and_settings(
         )
         assert items(await send_inline(client, util, 0, 4, invoked=True)) == []
     assert len(fake_codestral.requests) == 2
+
+
+def running(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie waiting for its reaper does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+@pytest.mark.timeout(60)  # the old server never exited here: the test hangs, then fails
+async def test_exit_stops_a_running_git_check_and_what_it_started(
+    start_server: ServerFactory, tmp_path: Path
+) -> None:
+    repo = new_repo(tmp_path / "repo")
+    pids = tmp_path / "git-pids"
+    # A git wrapper whose child holds git's pipes: killing git alone would leave them open.
+    hang = (
+        f'    sleep 600 &\n    echo "$$ $!" > "{pids}.tmp"\n    mv "{pids}.tmp" "{pids}"\n    wait'
+    )
+    env = fake_git(tmp_path, repo, hang)
+    async with start_server(init_options=FAST, env=env) as client:
+        open_doc(client, (repo / "app.py").as_uri(), "x = ")
+        await until(pids.exists, "git to start")
+        server = client._server  # type: ignore[attr-defined]
+    git_pid, child_pid = (int(p) for p in pids.read_text(encoding="utf-8").split())
+    try:
+        assert server.returncode == 0
+        await until(lambda: not running(git_pid) and not running(child_pid), "git to be killed")
+    finally:
+        for pid in (git_pid, child_pid):
+            if running(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 async def test_complete_in_the_terminal_uses_the_same_decision(

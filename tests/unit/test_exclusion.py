@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import signal
 import subprocess
+import sys
+import textwrap
+import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -303,6 +309,28 @@ async def test_a_closed_document_answers_its_waiting_request(tmp_path: Path) -> 
     fake.release.set()
 
 
+async def test_stopping_answers_every_waiter_and_starts_no_more_checks(tmp_path: Path) -> None:
+    root = repo(tmp_path, "r")
+    fake = FakeGit()
+    fake.slow.add(str(root))
+    git = GitIgnores(fake, running=1)
+    gate = Exclusions(git)
+    first, second = (root / "a.py").as_uri(), (root / "b.py").as_uri()
+    gate.open(first)
+    await until(lambda: fake.calls, "git to be asked")
+    gate.open(second)  # queued behind the running call
+    await until(lambda: git._waiting.get(str(root)), "the second to queue")
+    waiting = [asyncio.ensure_future(gate.decision(u, wait_s=60)) for u in (first, second)]
+    await gate.aclose()
+    decisions = await asyncio.gather(*waiting)
+    assert [(d.excluded, d.why) for d in decisions] == [(True, "the server is stopping")] * 2
+    assert not git._tasks
+    gate.open((root / "c.py").as_uri())  # a request that comes in late: no new check
+    assert (await gate.decision((root / "c.py").as_uri())).excluded
+    assert (await git.ignored(str(root), "d.py")).ignored is None
+    assert len(fake.calls) == 1
+
+
 # --- the git call itself (a real git) ------------------------------------------------------
 
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
@@ -377,3 +405,95 @@ def test_a_bad_exclude_pattern_is_named_and_the_last_good_value_kept() -> None:
     assert [p.key for p in problems] == ["exclude"]
     assert "'bad\\\\' is not a valid gitignore pattern" in str(problems[0])
     assert layers.current.exclude == ("secrets/",)
+
+
+# --- stopping: nothing git does may keep the server from exiting --------------------------
+
+ENDS_WHILE_GIT_STARTS = textwrap.dedent(
+    """
+    import asyncio, sys
+    from codestral_lsp.gitignore import GitIgnores
+
+    async def main(turns):
+        git = GitIgnores()
+        asyncio.ensure_future(git.ignored(sys.argv[1], "a.py"))
+        for _ in range(turns):  # end the loop at every step of git's start, one per run
+            await asyncio.sleep(0)
+        await git.aclose()
+
+    for turns in range(8):
+        asyncio.run(main(turns))
+    print("exited")
+    """
+)
+
+
+@needs_git
+def test_a_loop_that_ends_while_git_starts_still_exits(tmp_path: Path) -> None:
+    """``asyncio.run``'s teardown cancelled asyncio's own pipe-connecting task along with the
+    check, and the subprocess transport then waited forever; stopping first avoids it."""
+    root = real_repo(tmp_path / "r")
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", ENDS_WHILE_GIT_STARTS, str(root)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("the event loop never finished: a git check being started hung its end")
+    assert (done.returncode, done.stdout.strip()) == (0, "exited"), done.stderr
+
+
+def running(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie waiting for its reaper does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+@pytest.mark.parametrize("when", ["while git starts", "while git runs"])
+async def test_a_stopped_check_kills_git_and_what_git_started(
+    when: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pids = tmp_path / "pids"
+    fake = tmp_path / "bin" / "git"
+    fake.parent.mkdir()
+    fake.write_text(  # a wrapper whose child holds git's pipes open
+        f'#!/bin/sh\nsleep 600 &\necho "$$ $!" > "{pids}.tmp"\nmv "{pids}.tmp" "{pids}"\nwait\n',
+        encoding="utf-8",
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    checking: asyncio.Future[Ran] | None = None
+
+    class CancelledAtStart(subprocess.Popen):  # type: ignore[type-arg]
+        """Cancels the check once git has started its child, before asyncio has its pipes."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            deadline = time.monotonic() + 10
+            while not pids.exists() and time.monotonic() < deadline:
+                time.sleep(0.005)  # the event loop must not run on until then
+            assert checking is not None
+            checking.cancel()
+
+    if when == "while git starts":
+        monkeypatch.setattr(subprocess, "Popen", CancelledAtStart)
+    checking = asyncio.ensure_future(check_ignore(str(tmp_path), ["a.py"]))
+    await until(pids.exists, "git to start")
+    wrapper, child = (int(p) for p in pids.read_text(encoding="utf-8").split())
+    try:
+        if when == "while git runs":
+            checking.cancel()
+        stopped, _ = await asyncio.wait([checking], timeout=30)
+        assert stopped, "stopping git waited for its child (600 s)"
+        assert checking.cancelled()
+        await until(lambda: not running(wrapper) and not running(child), "both to be killed")
+    finally:
+        for pid in (wrapper, child):
+            if running(pid):
+                os.kill(pid, signal.SIGKILL)

@@ -407,8 +407,11 @@ def test_below_the_floor_requests_are_skipped_to_keep_the_target() -> None:
 
 def test_a_quiet_workspace_is_not_paced_per_request() -> None:
     governor, clock, _, _ = make()
+    governor.observe_headers(busy(50_000, 490))  # 10 requests: quiet, or still filling?
+    assert governor.plan(False, FULL, 256).scale < 1.0  # filling: counted over a whole window
+    clock.now += 61
     entry = governor.sent(1_000)
-    governor.observe_headers(busy(50_000, 490), as_of=entry.at)  # 10 requests in the window
+    governor.observe_headers(busy(50_000, 490), as_of=entry.at)  # a window on: quiet
     assert governor.plan(False, FULL, 256) == Plan(1.0, 256)  # 5,280 tokens each: plenty
     for _ in range(5):
         assert governor.admit(False, FULL).allowed
