@@ -79,6 +79,21 @@ async def ends_cleanly(proc: asyncio.subprocess.Process) -> None:
     assert await proc.stdout.read() == b""  # type: ignore[union-attr]
 
 
+async def _complete(reader: asyncio.StreamReader, writer: Any) -> None:
+    """Open a document and ask for a completion there; one must come back."""
+    doc = {"uri": "file:///t.py", "languageId": "python", "version": 1, "text": "x = "}
+    opened = {"textDocument": doc}
+    writer.write(frame({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": opened}))
+    request = {
+        "textDocument": {"uri": "file:///t.py"},
+        "position": {"line": 0, "character": 4},
+        "context": {"triggerKind": 1},
+    }
+    method = "textDocument/inlineCompletion"
+    writer.write(frame({"jsonrpc": "2.0", "id": 2, "method": method, "params": request}))
+    assert (await response(reader, 2))["result"]["items"]
+
+
 async def test_a_second_connection_is_refused_and_cannot_stop_the_server(
     fake_codestral: FakeCodestral, tmp_path: Path
 ) -> None:
@@ -172,24 +187,7 @@ async def test_a_later_client_cannot_send_the_key_elsewhere(
             evil_writer.write(frame(message))
         assert await closed_without_a_word(evil_reader)
         evil_writer.close()
-        doc = {"uri": "file:///t.py", "languageId": "python", "version": 1, "text": "x = "}
-        writer.write(
-            frame(
-                {
-                    "jsonrpc": "2.0",
-                    "method": "textDocument/didOpen",
-                    "params": {"textDocument": doc},
-                }
-            )
-        )
-        request = {
-            "textDocument": {"uri": "file:///t.py"},
-            "position": {"line": 0, "character": 4},
-            "context": {"triggerKind": 1},
-        }
-        method = "textDocument/inlineCompletion"
-        writer.write(frame({"jsonrpc": "2.0", "id": 2, "method": method, "params": request}))
-        assert (await response(reader, 2))["result"]["items"]
+        await _complete(reader, writer)
         writer.close()
         await ends_cleanly(server.proc)
     assert attacker.requests == []
@@ -210,17 +208,7 @@ async def test_the_first_client_cannot_point_the_key_at_its_own_host(
         init = {**INIT, "initializationOptions": {"endpoint": attacker.url}}
         writer.write(frame({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init}))
         await response(reader, 1)
-        doc = {"uri": "file:///t.py", "languageId": "python", "version": 1, "text": "x = "}
-        opened = {"textDocument": doc}
-        writer.write(frame({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": opened}))
-        request = {
-            "textDocument": {"uri": "file:///t.py"},
-            "position": {"line": 0, "character": 4},
-            "context": {"triggerKind": 1},
-        }
-        method = "textDocument/inlineCompletion"
-        writer.write(frame({"jsonrpc": "2.0", "id": 2, "method": method, "params": request}))
-        assert (await response(reader, 2))["result"]["items"]
+        await _complete(reader, writer)
         writer.close()
         await ends_cleanly(server.proc)
     assert attacker.requests == []
