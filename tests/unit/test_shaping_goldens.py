@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from codestral_lsp.context import surroundings
 from codestral_lsp.documents import Cursor, Document, split_lines
+from codestral_lsp.local import surroundings
 from codestral_lsp.shaping import Options, Shaped, shape
 
 CURSOR = "█"
