@@ -103,7 +103,7 @@ def bench_build(text: str, line: int, samples: int) -> Timing:
     def op(_: int) -> None:
         local.build(doc, doc.resolve(line, length // 2, "utf-8"))
 
-    return measure("resolve + context.build (prompt, suffix)", op, samples)
+    return measure("resolve + local.build (prompt, suffix)", op, samples)
 
 
 LONG_LINES = (1_000_000, 5_000_000, 20_000_000)  # characters in the one long line
