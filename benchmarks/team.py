@@ -117,7 +117,8 @@ class Simulation:
         joins = 0.0 if i < o.clients // 3 else rng.uniform(60, o.seconds / 2)
         leaves = o.seconds if rng.random() < 0.7 else rng.uniform(joins + 120, o.seconds)
         governor = Governor(clock=lambda: self.now, today=lambda: "day", jitter=self.rng.random)
-        governor.configure(Limits(window_s=o.window_s))  # the limit is learnt from headers
+        # configured as the provider table configures Langdock; the usage is learnt from headers
+        governor.configure(Limits(o.rpm, o.tpm, o.window_s))
         return Client(i, joins, leaves, rng.uniform(3, 12), governor)
 
     def at(self, when: float, action: Callable[[], None]) -> None:

@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from codestral_lsp.pacing import FLOOR_TOKENS, Report, Sent, Share, Workspace
+from codestral_lsp.pacing import FLOOR_TOKENS, TARGET, Report, Sent, Share, Workspace
 
 logger = logging.getLogger(__name__)
 
@@ -145,6 +145,9 @@ class Governor:
         per = self._per_request()
         if per is not None:
             return per
+        cold = self._cold_budget()
+        if cold is not None:
+            return cold
         capacity = self._capacity()
         if capacity is None:
             return None
@@ -212,6 +215,14 @@ class Governor:
         return self.share.per_request(
             self.tpm, self.workspace.requests_in_window(self.rpm, self.tpm)
         )
+
+    def _cold_budget(self) -> float | None:
+        """Before the first report of a limit shared by requests and tokens: the budget each
+        request of that limit has when it is saturated. A newcomer knows nothing of the others
+        yet, and a full request from it is what refuses theirs; one answer later it knows."""
+        if self.workspace.report is not None or self.rpm is None or self.tpm is None:
+            return None
+        return self.tpm * TARGET / self.rpm
 
     def _capacity(self) -> float | None:
         tpm = self.tpm
