@@ -203,7 +203,7 @@ class Governor:
         """The share's word on an automatic request."""
         per = self._per_request()
         if per is not None:
-            if per >= self._full or self.share.attempt(per * self._pace(), need):
+            if per >= self._full or self.share.attempt(per * self._pace(per), need):
                 return Verdict(True)
             return Verdict(False, f"pacing: saving up for a request ({per:.0f} tokens each)")
         capacity = self._capacity()
@@ -216,9 +216,12 @@ class Governor:
             return Verdict(False, f"pacing: {wait:.1f} s to this server's next request")
         return Verdict(True)
 
-    def _pace(self) -> float:
-        """The part of the budget a request earns in a contended workspace: all of it at a
-        typist's usual pace or slower, less for a server that asks more often (``PACE_S``)."""
+    def _pace(self, per: float) -> float:
+        """The part of the budget a request earns: all of it at a typist's usual pace or
+        slower, less for a server that asks more often (``PACE_S``), once requests are near
+        their smallest (under twice the floor) and how often is the only lever left."""
+        if per >= 2 * FLOOR_TOKENS:
+            return 1.0
         gap = self._gap_s if self._gap_s is not None else PACE_S
         return min(1.0, gap / PACE_S)
 

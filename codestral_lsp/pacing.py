@@ -16,9 +16,10 @@ for its window: the tokens and the requests left. From them, carried forward to 
   to know how many others there are, and a newcomer has its share from its first answer. The
   budget is corrected by what a request really spends of what was planned (short files, short
   answers), learnt from a newcomer's first answer on.
-- **The same for every typist**, not for every request: a server earns the budget at most once
-  per ``PACE_S`` (a typist's usual gap between requests after the debounce), so one that asks
-  twice as often sends half its requests, each of the full budget. Skipped requests are not
+- **The same for every typist**, not for every request, once requests are near their smallest
+  (a budget under twice the floor): a server earns the budget at most once per ``PACE_S`` (a
+  typist's usual gap between requests after the debounce), so one that asks twice as often
+  sends half its requests, each of the full budget. Skipped requests are not
   counted by the backend, so the budget per request stays right without anyone knowing how
   many typists there are (sizing the fast ones' requests down instead would leave the
   workspace under its target by an amount nobody can see).
