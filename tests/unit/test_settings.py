@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -12,10 +15,14 @@ from codestral_lsp.settings import (
     FIELDS,
     Settings,
     SettingsLayers,
+    _Field,
     client_section,
     config_path,
     load_layers,
+    markdown_table,
 )
+
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_defaults() -> None:
@@ -184,3 +191,56 @@ def test_request_body_sends_only_set_fields() -> None:
     assert body["stop"] == ["a", "b"]
     assert body["temperature"] == 0.0
     assert body["random_seed"] == 0
+
+
+# The README's table of settings: made from the declarations, and true to the code.
+
+TABLE = re.compile(r"<!-- settings table: .*? -->\n(.*?)\n<!-- end of settings table -->", re.S)
+ROW = re.compile(r"^\| `(\w+)` \| (.*?) \| .* \|$", re.M)
+
+
+def readme_table() -> str:
+    found = TABLE.search(README.read_text(encoding="utf-8"))
+    assert found, "README.md: the settings table's marker comments are missing"
+    return found.group(1)
+
+
+def readme_rows() -> dict[str, str]:
+    """Setting -> the Default cell, for each row of the README's table."""
+    return dict(ROW.findall(readme_table()))
+
+
+def test_the_readme_holds_the_table_made_from_the_code() -> None:
+    assert readme_table() == markdown_table(), "run: python scripts/settings_table.py"
+
+
+def test_the_readme_documents_each_setting_once_and_no_other() -> None:
+    assert [key for key, _ in ROW.findall(readme_table())] == [f.key for f in FIELDS]
+
+
+@pytest.mark.parametrize("spec", FIELDS, ids=lambda f: f.key)
+def test_each_documented_default_is_the_real_one(spec: _Field) -> None:
+    """The README's default, read back as a user would type it, gives the dataclass default."""
+    shown = readme_rows()[spec.key]
+    real = getattr(Settings(), spec.attr)
+    if shown.startswith("`"):
+        layers = SettingsLayers({spec.key: json.loads(shown.strip("`"))}, "README")
+        assert layers.rebuild() == []
+        assert getattr(layers.current, spec.attr) == real
+    else:  # "unset", "unset (model default)", "the provider's"
+        assert real is None
+
+
+def test_each_field_has_a_description_and_accepted_values() -> None:
+    for f in fields(Settings):
+        assert f.metadata["doc"].strip(), f.name
+        assert f.metadata["kind"].accepts.strip(), f.name
+
+
+@pytest.mark.parametrize(
+    ("attr", "key"),
+    [("api_key", "apiKey"), ("cache_ttl_seconds", "cacheTtlSeconds"), ("model", "model")],
+)
+def test_wire_names_are_the_camel_case_of_the_attributes(attr: str, key: str) -> None:
+    [spec] = [f for f in FIELDS if f.attr == attr]
+    assert spec.key == key
