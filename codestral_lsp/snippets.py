@@ -189,10 +189,6 @@ def _fit(ranked: list[Scored], local: FimContext, budget: int) -> list[Chunk]:
     return chosen
 
 
-def _overlap(a: Chunk, b: Chunk) -> bool:
-    return a.uri == b.uri and a.start <= b.end and a.end >= b.start
-
-
 def display_path(uri: str, root: str | None = None) -> str:
     """A path the model can read: relative to the workspace root when under it."""
     parsed = urlparse(uri)
