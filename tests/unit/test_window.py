@@ -17,6 +17,12 @@ from codestral_lsp.tokens import TokenEstimator
 from codestral_lsp.window import Assembler, Budget, budget
 from tests.fake_codestral import count_tokens
 
+
+def stopped() -> float:
+    """A clock for the snippets' deadline that never moves: the same answer on any machine."""
+    return 0.0
+
+
 CURSOR = "█"
 URI = "file:///w/main.py"
 
@@ -244,7 +250,7 @@ def test_budget_uses_the_languages_ratio() -> None:
 
 
 def test_need_counts_every_part_and_max_tokens() -> None:
-    assembler = Assembler(Fixed())
+    assembler = Assembler(Fixed(), clock=stopped)
     settings = Settings(context_tokens=1000, max_tokens=100)
     assert assembler.budget_need("python", settings) == 1100
     fim = FimContext(URI, 1, "python", Cursor(0, 0), "p" * 300, "s" * 150, extra="e" * 150)
@@ -265,12 +271,6 @@ WEATHER = "def forecast(city):\n    return fetch_weather(city).tomorrow\n"
 MAIN = "lines = load_lines()\ntotal = invoice_total(lines, █"
 
 
-@pytest.fixture(autouse=True)
-def no_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Snippets are chosen until a wall-clock deadline: here the same answer on any machine."""
-    monkeypatch.setattr(snippets, "DEADLINE_S", 60.0)
-
-
 def docs(*pairs: tuple[str, str]) -> list[Document]:
     return [Document(uri, text, 1, "python") for uri, text in pairs]
 
@@ -278,7 +278,9 @@ def docs(*pairs: tuple[str, str]) -> list[Document]:
 def test_a_relevant_other_file_comes_before_the_prompt() -> None:
     doc, cursor = at_cursor(MAIN)
     others = docs((WEATHER_URI, WEATHER), (BILLING_URI, BILLING))
-    fim = Assembler(TokenEstimator()).assemble(doc, cursor, Settings(), others, root="/w")
+    fim = Assembler(TokenEstimator(), clock=stopped).assemble(
+        doc, cursor, Settings(), others, root="/w"
+    )
     assert fim.extra == f"+++++ billing.py\n{BILLING}+++++ main.py\n"
     assert "forecast" not in fim.extra  # shares no identifier with the code at the cursor
     assert fim.sent_prompt == fim.extra + "lines = load_lines()\ntotal = invoice_total(lines, "
@@ -287,7 +289,9 @@ def test_a_relevant_other_file_comes_before_the_prompt() -> None:
 def test_no_other_files_when_extra_context_is_off() -> None:
     doc, cursor = at_cursor(MAIN)
     settings = Settings(extra_context_share=0)
-    fim = Assembler(TokenEstimator()).assemble(doc, cursor, settings, docs((BILLING_URI, BILLING)))
+    fim = Assembler(TokenEstimator(), clock=stopped).assemble(
+        doc, cursor, settings, docs((BILLING_URI, BILLING))
+    )
     assert fim.extra == ""
 
 
@@ -295,7 +299,7 @@ def test_an_edited_spot_in_the_window_is_not_repeated_but_one_outside_is() -> No
     helper = "def invoice_total(lines, tax_rate):\n    return 0\n"
     filler = "".join(f"unrelated_{i} = {i}\n" for i in range(400))
     doc, cursor = at_cursor(helper + filler + MAIN)
-    assembler = Assembler(TokenEstimator())
+    assembler = Assembler(TokenEstimator(), clock=stopped)
     settings = Settings(context_tokens=600, extra_context_share=0.5)
     assembler.trail.record(URI, doc.line_count - 1)  # the cursor line: in the window
     fim = assembler.assemble(doc, cursor, settings, [], root="/w")
@@ -323,7 +327,7 @@ def relevant_others(count: int) -> list[Document]:
 @pytest.mark.parametrize("tokens", [500, 2048, 6000])
 def test_extra_stays_within_its_share(tokens: int) -> None:
     doc, cursor = at_cursor("".join(f"line_{i} = lines * tax_rate\n" for i in range(500)) + MAIN)
-    assembler = Assembler(TokenEstimator())
+    assembler = Assembler(TokenEstimator(), clock=stopped)
     settings = Settings(context_tokens=tokens, extra_context_share=0.5)
     fim = assembler.assemble(doc, cursor, settings, relevant_others(12), root="/w")
     plan = budget(settings, assembler.estimator, "python", 1.0)
@@ -335,7 +339,7 @@ def test_extra_stays_within_its_share(tokens: int) -> None:
 def test_extra_stays_within_its_share_when_a_snippet_just_fits() -> None:
     """Snippets of every size around the limit: the request never exceeds its budget."""
     doc, cursor = at_cursor("".join(f"line_{i} = 1\n" for i in range(500)) + MAIN)
-    assembler, settings = Assembler(TokenEstimator()), Settings(context_tokens=300)
+    assembler, settings = Assembler(TokenEstimator(), clock=stopped), Settings(context_tokens=300)
     plan = budget(settings, assembler.estimator, "python", 1.0)
     fitted = 0
     for size in range(plan.extra - 60, plan.extra + 20):
@@ -391,7 +395,7 @@ def counted(fim: FimContext) -> int:
 
 
 def test_windows_as_counted_land_near_the_budget(stdlib: list[Document]) -> None:
-    assembler = Assembler(calibrated(stdlib))
+    assembler = Assembler(calibrated(stdlib), clock=stopped)
     landed: list[tuple[float, str]] = []
     for settings in SETTINGS:
         for doc in stdlib:
@@ -414,7 +418,7 @@ def test_the_next_request_as_counted_is_within_the_budget() -> None:
     doc = Document(URI, SPARSE * 300, 1, "python")
     cursor = Cursor(150, len(SPARSE) - 1)
     other = Document("file:///w/o.py", SPARSE.strip() + " = 1\n" + DENSE * 15, 1, "python")
-    assembler, settings = Assembler(TokenEstimator()), Settings(context_tokens=1000)
+    assembler, settings = Assembler(TokenEstimator(), clock=stopped), Settings(context_tokens=1000)
     sent = []
     for _ in range(2):  # an answer teaches the estimator, then the next request at the spot
         fim = assembler.assemble(doc, cursor, settings, [other])
