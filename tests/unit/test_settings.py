@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from codestral_lsp.backend import request_body
-from codestral_lsp.backends import endpoint_url, resolve_key
+from codestral_lsp.backends import endpoint_url
 from codestral_lsp.settings import (
     FIELDS,
     Settings,
@@ -36,38 +35,6 @@ def test_defaults() -> None:
     assert endpoint_url(s.provider, s.region, s.endpoint) == (
         "https://codestral.mistral.ai/v1/fim/completions"
     )
-
-
-@pytest.mark.parametrize(
-    ("provider", "region", "url"),
-    [
-        ("codestral", "eu", "https://codestral.mistral.ai/v1/fim/completions"),
-        ("mistral", "eu", "https://api.mistral.ai/v1/fim/completions"),
-        ("langdock", "eu", "https://api.langdock.com/mistral/eu/v1/fim/completions"),
-        ("langdock", "us", "https://api.langdock.com/mistral/us/v1/fim/completions"),
-    ],
-)
-def test_provider_urls(provider: str, region: str, url: str) -> None:
-    assert endpoint_url(provider, region, None) == url
-    assert endpoint_url(provider, region, "http://gw/v1/fim/completions") == (
-        "http://gw/v1/fim/completions"
-    )
-
-
-@pytest.mark.parametrize(
-    ("provider", "env", "expected"),
-    [
-        ("codestral", {"CODESTRAL_API_KEY": "k1"}, ("k1", "$CODESTRAL_API_KEY")),
-        ("mistral", {"CODESTRAL_API_KEY": "k1"}, (None, "$MISTRAL_API_KEY")),
-        ("mistral", {"MISTRAL_API_KEY": " k2 \n"}, ("k2", "$MISTRAL_API_KEY")),
-        ("langdock", {"LANGDOCK_API_KEY": "k3"}, ("k3", "$LANGDOCK_API_KEY")),
-    ],
-)
-def test_key_from_the_providers_variable(
-    provider: str, env: dict[str, str], expected: tuple[str | None, str]
-) -> None:
-    assert resolve_key(provider, None, env) == expected
-    assert resolve_key(provider, "direct", env) == ("direct", "the apiKey setting")
 
 
 def test_precedence_file_then_init_options_then_did_change() -> None:
@@ -182,15 +149,6 @@ def test_toml_problems_are_reported(tmp_path: Path) -> None:
     assert "does not exist" in str(problems[0])
     _, problems = load_layers({"XDG_CONFIG_HOME": str(tmp_path / "none")})
     assert problems == []  # the default file is optional
-
-
-def test_request_body_sends_only_set_fields() -> None:
-    body = request_body(Settings(max_tokens=None), "p", "s")
-    assert body == {"model": "codestral-latest", "prompt": "p", "suffix": "s", "stream": True}
-    body = request_body(Settings(stop=("a", "b"), temperature=0.0, random_seed=0), "p", "")
-    assert body["stop"] == ["a", "b"]
-    assert body["temperature"] == 0.0
-    assert body["random_seed"] == 0
 
 
 # The README's table of settings: made from the declarations, and true to the code.
