@@ -3,7 +3,7 @@
 A wire format (``mistral_fim``, ``ollama``, ``llamacpp``, ``openai``) turns a ``FimCall`` into
 the URL and JSON body its API takes, and each JSON answer, stream event (SSE) or stream line
 (NDJSON) into a ``Piece``: text, the finish reason once the answer is over, token counts, the
-model. The client (``codestral_lsp.backend``) does everything else the same way for all.
+model. The client (``backends.client``) does everything else the same way for all.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from codestral_lsp.errors import BackendError, InvalidResponse
+from codestral_lsp.backends.errors import BackendError, InvalidResponse
 from codestral_lsp.positions import replace_lone_surrogates
 
 # Codestral's FIM order as mistral-common's encode_fim writes it: BOS, [SUFFIX], suffix,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from lsprotocol import types
+from lsprotocol import types  # noqa: TID251 - unit tests of the LSP edge (lsp/items.py)
 
-from codestral_lsp.completion import Suggestion
-from codestral_lsp.context import surroundings
+from codestral_lsp.completer import Suggestion
 from codestral_lsp.documents import Cursor, Document, split_lines
-from codestral_lsp.items import (
+from codestral_lsp.local import surroundings
+from codestral_lsp.lsp.items import (
     ACCEPTED,
     MenuCaps,
     escape_snippet,

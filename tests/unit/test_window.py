@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from codestral_lsp import snippets
-from codestral_lsp.context import FimContext
 from codestral_lsp.documents import Cursor, Document
+from codestral_lsp.local import FimContext
 from codestral_lsp.settings import Settings
 from codestral_lsp.tokens import TokenEstimator
 from codestral_lsp.window import Assembler, Budget, budget
 from tests.fake_codestral import count_tokens
-from tests.unit.test_context import URI, at_cursor
+from tests.unit.test_local import URI, at_cursor
 
 
 def stopped() -> float:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from codestral_lsp import context, snippets
+from codestral_lsp import local, snippets
 from codestral_lsp.documents import Cursor, Document, DocumentError, DocumentStore, TextChange
 from codestral_lsp.exclusion import Exclusions, Policy
 from codestral_lsp.governor import Governor
@@ -138,7 +138,7 @@ class Completer:
 
     def _window(
         self, doc: Document, cursor: Cursor, settings: Settings, invoked: bool
-    ) -> tuple[context.FimContext, int, Settings]:
+    ) -> tuple[local.FimContext, int, Settings]:
         """The context to send for ``cursor``, the tokens it needs (prompt + maxTokens), and the
         settings for its call (``maxTokens`` as the governor planned it)."""
         others = self.snippet_sources(doc.uri, settings)
@@ -170,17 +170,17 @@ class Completer:
             logger.info("[%s] speculative call after an accept, est_tokens=%d", request_id, need)
 
     def _fit(
-        self, request_id: str, fim: context.FimContext, outcome: Outcome, settings: Settings
+        self, request_id: str, fim: local.FimContext, outcome: Outcome, settings: Settings
     ) -> Answer:
         """Check the answer against the document as it is now, and shape it to fit there."""
         if outcome.text is None:
             return Answer(request_id, outcome.source)
         current = self.documents.get(fim.uri)
-        if current is None or not context.still_fits(current, fim):
+        if current is None or not local.still_fits(current, fim):
             self.stats.call_lost(outcome.use, "stale")
             outcome.source, outcome.text = "stale", None
             return Answer(request_id, "stale")
-        around = context.surroundings(current, fim.cursor)
+        around = local.surroundings(current, fim.cursor)
         shaped = shape(outcome.text, around, Options(settings.multiline, settings.max_lines))
         if shaped is None:
             self.stats.call_lost(outcome.use, "shaped-away")

@@ -1,4 +1,4 @@
-"""The local window around the cursor (codestral_lsp.context): its shape for a budget, as the
+"""The local window around the cursor (codestral_lsp.local): its shape for a budget, as the
 editor shows it, for any document, cursor and budget; and whether an answer still fits."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from codestral_lsp.context import FimContext, build, still_fits
 from codestral_lsp.documents import Cursor, Document
+from codestral_lsp.local import FimContext, build, still_fits
 
 CURSOR = "█"
 URI = "file:///w/main.py"
