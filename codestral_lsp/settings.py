@@ -512,7 +512,7 @@ class Settings:
 
 
 @dataclass(frozen=True)
-class _Field:
+class FieldSpec:
     """One setting as the parser sees it, derived from its Settings field."""
 
     key: str  # camelCase wire name
@@ -529,8 +529,8 @@ def _camel(name: str) -> str:
     return first + "".join(part.title() for part in rest)
 
 
-FIELDS: tuple[_Field, ...] = tuple(
-    _Field(
+FIELDS: tuple[FieldSpec, ...] = tuple(
+    FieldSpec(
         _camel(f.name),
         f.name,
         f.metadata["kind"].parse,
@@ -543,7 +543,7 @@ FIELDS: tuple[_Field, ...] = tuple(
 )
 
 
-def shown_default(spec: _Field) -> str:
+def shown_default(spec: FieldSpec) -> str:
     """A field's default as the README shows it: JSON in backticks, or what unset means."""
     value = getattr(Settings(), spec.attr)
     if value is None or value == ():
@@ -638,7 +638,7 @@ class SettingsLayers:
 
     def rebuild(self) -> list[Problem]:
         """Re-merge all layers; for each field the highest layer that sets it decides."""
-        chosen: dict[str, tuple[_Field, object, str]] = {}
+        chosen: dict[str, tuple[FieldSpec, object, str]] = {}
         problems: list[Problem] = []
         for source, values in self._layers.items():
             for key, value in values.items():

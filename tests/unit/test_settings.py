@@ -12,9 +12,9 @@ import pytest
 from codestral_lsp.backends import endpoint_url
 from codestral_lsp.settings import (
     FIELDS,
+    FieldSpec,
     Settings,
     SettingsLayers,
-    _Field,
     client_section,
     config_path,
     load_layers,
@@ -177,7 +177,7 @@ def test_the_readme_documents_each_setting_once_and_no_other() -> None:
 
 
 @pytest.mark.parametrize("spec", FIELDS, ids=lambda f: f.key)
-def test_each_documented_default_is_the_real_one(spec: _Field) -> None:
+def test_each_documented_default_is_the_real_one(spec: FieldSpec) -> None:
     """The README's default, read back as a user would type it, gives the dataclass default."""
     shown = readme_rows()[spec.key]
     real = getattr(Settings(), spec.attr)
