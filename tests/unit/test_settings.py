@@ -187,6 +187,7 @@ def test_each_documented_default_is_the_real_one(spec: FieldSpec) -> None:
         assert getattr(layers.current, spec.attr) == real
     else:  # "unset", "unset (model default)", "the provider's"
         assert real is None
+        assert spec.parse(None) is None  # null in a layer unsets it again
 
 
 def test_each_field_has_a_description_and_accepted_values() -> None:
