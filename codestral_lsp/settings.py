@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from codestral_lsp.backends import PROVIDERS, endpoint_url
-from codestral_lsp.exclusion import check_patterns
+from codestral_lsp.exclusion import DEFAULT_NAMES, DEFAULT_PATHS, check_patterns
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -450,14 +450,11 @@ class Settings:
     exclude_defaults: bool = _setting(
         True,
         _BOOLEAN,
-        "Also exclude the usual secret files, whatever the case of their names: by name `.env`, "
-        "`.env.*`, `*.env`, `.envrc`, `*.pem`, `*.key`, `*.p12`, `*.pfx`, `*.jks`, "
-        "`*.keystore`, `*.kdbx`, `id_rsa*` (and `id_dsa*`, `id_ecdsa*`, `id_ed25519*`), "
-        "`.netrc`, `_netrc`, `.npmrc`, `.pypirc`, `.pgpass`, `.htpasswd`, `.git-credentials`, "
-        "`secrets.*`, `secret.*`, `credentials*`, `application_default_credentials.json`, "
-        "`*.tfvars`, `*.tfvars.json`, `*.tfstate`, `*.tfstate.backup`; by place anything under "
-        "`.ssh/`, `.aws/`, `.gnupg/`, `.azure/`, `.config/gcloud/`, and `.kube/config`, "
-        "`.docker/config.json` (the full list: `codestral_lsp/exclusion.py`).",
+        "Also exclude the usual secret files, whatever the case of their names: by name "
+        + ", ".join(f"`{name}`" for name in DEFAULT_NAMES)
+        + "; by place, at any depth, "
+        + ", ".join(f"`{place.removeprefix('**/')}`" for place in DEFAULT_PATHS)
+        + ".",
     )
     multiline: str = _setting(
         "auto",
