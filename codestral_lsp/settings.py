@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from codestral_lsp.backends import PROVIDERS, endpoint_url
+from codestral_lsp.backends import PROVIDERS, Provider, endpoint_url
 from codestral_lsp.exclusion import DEFAULT_NAMES, DEFAULT_PATHS, check_patterns
 
 if sys.version_info >= (3, 11):
@@ -269,6 +269,15 @@ def _setting(
 _BOOLEAN = Kind("`true`, `false`", _boolean)
 
 
+def _provider_entry(row: Provider) -> str:
+    """``name`` (default URL, key variable) for the provider setting's description."""
+    if row.key_env is None:
+        key = "no key"
+    else:
+        key = f"{'key' if row.key_required else 'optional key'} in `{row.key_env}`"
+    return f"`{row.name}` (`{row.url_template}`, {key})"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a user can set, each field declared once: default, accepted values, meaning.
@@ -280,16 +289,10 @@ class Settings:
     provider: str = _setting(
         "codestral",
         _choice(*PROVIDERS),
-        "The API, its default URL, the key's variable and the default limits. Hosted: "
-        "`codestral` (`https://codestral.mistral.ai/v1/fim/completions`, key in "
-        "`CODESTRAL_API_KEY`), `mistral` (`https://api.mistral.ai/v1/fim/completions`, "
-        "`MISTRAL_API_KEY`) or `langdock` "
-        "(`https://api.langdock.com/mistral/{region}/v1/fim/completions`, `LANGDOCK_API_KEY`); "
-        "a Codestral key gets 401 on api.mistral.ai and the reverse. Local: `ollama` "
-        "(`http://127.0.0.1:11434`, no key), `llamacpp` (`http://127.0.0.1:8080`, optional key "
-        "in `LLAMA_API_KEY`), `openai` (`http://127.0.0.1:8000/v1/completions`, optional key in "
-        "`OPENAI_API_KEY`). A key goes only to its own provider: a local one never gets "
-        "`CODESTRAL_API_KEY`.",
+        "The API, its default URL, the key's variable and the default limits: "
+        + "; ".join(_provider_entry(row) for row in PROVIDERS.values())
+        + ". A Codestral key gets 401 on api.mistral.ai and the reverse. A key goes only to its "
+        "own provider: a local one never gets `CODESTRAL_API_KEY`.",
     )
     endpoint: str | None = _setting(
         None,
