@@ -278,6 +278,13 @@ def _provider_entry(row: Provider) -> str:
     return f"`{row.name}` (`{row.url_template}`, {key})"
 
 
+def _limits_entry(row: Provider) -> str:
+    """The provider's default limits for the rateLimit setting's description."""
+    limits = [f"{row.rpm:,} requests"] if row.rpm else []
+    limits += [f"{row.tpm:,} tokens"] if row.tpm else []
+    return f"`{row.name}`, {' and '.join(limits)} a minute"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a user can set, each field declared once: default, accepted values, meaning.
@@ -430,8 +437,9 @@ class Settings:
     rate_limit: RateLimit | None = _setting(  # noqa: RUF009 - a dataclasses.field
         None,
         Kind('`{"rpm": N, "tpm": N, "windowSeconds": 60}`', _rate_limit),
-        "Client-side limits. Default: Langdock's 500 requests and 60,000 tokens a minute for "
-        '`langdock`, none otherwise (local servers included). `{"rpm": null, "tpm": null}` '
+        "Client-side limits. Default: "
+        + "; ".join(_limits_entry(row) for row in PROVIDERS.values() if row.rpm or row.tpm)
+        + '; none for the others (local servers included). `{"rpm": null, "tpm": null}` '
         "turns them off.",
         unset="the provider's",
     )
