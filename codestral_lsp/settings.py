@@ -328,8 +328,13 @@ class Settings:
     model: str = _setting(
         "codestral-latest",
         _text(optional=False),
-        "`model` sent to the API (`codestral-2508`, ...); with `ollama` the default is "
-        '`"codestral"`.',
+        "`model` sent to the API (`codestral-2508`, ...). When unset, the provider's own: "
+        + ", ".join(
+            f'`"{row.model}"` for `{row.name}`'
+            for row in PROVIDERS.values()
+            if row.model != "codestral-latest"
+        )
+        + "; the default shown here for the others.",
     )
     temperature: float | None = _setting(
         None, _number(0, 1.5), "Sampling temperature.", unset="unset (model default)"
