@@ -19,6 +19,7 @@ from cachetools import TTLCache
 from codestral_lsp.backends import endpoint_url
 from codestral_lsp.context import FimContext
 from codestral_lsp.settings import Settings
+from codestral_lsp.source import Source
 
 _PER_DOCUMENT = 8  # recent completions per document checked for typed-through reuse
 
@@ -79,7 +80,7 @@ class Remembered:
 @dataclass(frozen=True)
 class Hit:
     text: str
-    source: str  # "cache" (same state) or "typed" (typed through)
+    source: Source  # CACHE (same state) or TYPED (typed through)
     origin: object = None
 
 
@@ -110,14 +111,16 @@ class CompletionMemory:
             return None
         exact = self._exact.get((key, context.sent_prompt, context.suffix))
         if exact is not None:
-            return Hit(exact[0], "cache", exact[1])
+            return Hit(exact[0], Source.CACHE, exact[1])
         now = self._clock()
         for item in reversed(self._recent.get(context.uri, ())):
             if item.key != key or now - item.stored_at > self._ttl:
                 continue
             typed = typed_since(item.context, context)
             if typed is not None and item.text.startswith(typed) and len(item.text) > len(typed):
-                return Hit(item.text[len(typed) :], "typed" if typed else "cache", item.origin)
+                return Hit(
+                    item.text[len(typed) :], Source.TYPED if typed else Source.CACHE, item.origin
+                )
         return None
 
     def forget(self, uri: str) -> None:

@@ -22,14 +22,11 @@ from codestral_lsp.positions import Encoding, to_units
 from codestral_lsp.scheduler import Outcome, Scheduler
 from codestral_lsp.settings import Settings
 from codestral_lsp.shaping import Options, Shaped, Surroundings, shape
+from codestral_lsp.source import Source
 from codestral_lsp.stats import Stats
 from codestral_lsp.window import Assembler
 
 logger = logging.getLogger(__name__)
-
-# Outcomes that mean "nothing to show here" (an empty list hides what the editor shows); the
-# others mean "this request lost" (null: the editor asks again for its new state).
-NOTHING_HERE = frozenset({"empty", "limited", "excluded", "too-large", "shaped-away"})
 
 
 class BadRequest(ValueError):
@@ -60,12 +57,13 @@ class Answer:
     """What to show for one request: a suggestion, or why there is none."""
 
     request_id: str
-    source: str
+    source: Source
     suggestion: Suggestion | None = None
 
     @property
     def nothing_here(self) -> bool:
-        return self.source in NOTHING_HERE
+        """No suggestion, and none belongs here: an empty list, not ``null``."""
+        return self.suggestion is None and self.source.nothing_here
 
 
 class Completer:
@@ -100,7 +98,7 @@ class Completer:
         started = time.monotonic()
         doc = self.documents.get(uri)
         if doc is None and self.documents.was_closed(uri):
-            return Answer("-", "closed")  # closed while this request was on its way: null
+            return Answer("-", Source.CLOSED)  # closed while this request was on its way: null
         if doc is None:
             raise BadRequest(f"document is not open: {uri}")
         try:
@@ -114,9 +112,9 @@ class Completer:
         version = doc.version
         refusal = await self.refusal(doc, settings)
         if refusal is None and self._latest.get(uri) != number:
-            refusal = "superseded"  # a newer request came while this one awaited the decision
+            refusal = Source.SUPERSEDED  # a newer request came while this one awaited the decision
         elif refusal is None and doc.version != version:
-            refusal = "stale"  # edited while its exclusion was being decided: asked again
+            refusal = Source.STALE  # edited while its exclusion was being decided: asked again
         if refusal is not None:
             answer = Answer(request_id, refusal)
             return self._done(answer, Outcome(None, refusal), started, f"trigger={trigger}")
@@ -130,8 +128,8 @@ class Completer:
             outcome = await self.scheduler.request(fim, settings, invoked, request_id, need)
         except asyncio.CancelledError:
             # Cancelled while waiting (pause or backend): that time is not the server's own.
-            waited = Outcome(None, "cancelled", upstream_s=time.monotonic() - waiting)
-            self._done(Answer(request_id, "cancelled"), waited, started, detail)
+            waited = Outcome(None, Source.CANCELLED, upstream_s=time.monotonic() - waiting)
+            self._done(Answer(request_id, Source.CANCELLED), waited, started, detail)
             raise
         answer = self._fit(request_id, fim, outcome, settings)
         return self._done(answer, outcome, started, detail)
@@ -177,15 +175,15 @@ class Completer:
             return Answer(request_id, outcome.source)
         current = self.documents.get(fim.uri)
         if current is None or not context.still_fits(current, fim):
-            self.stats.call_lost(outcome.use, "stale")
-            outcome.source, outcome.text = "stale", None
-            return Answer(request_id, "stale")
+            self.stats.call_lost(outcome.use, Source.STALE)
+            outcome.source, outcome.text = Source.STALE, None
+            return Answer(request_id, Source.STALE)
         around = context.surroundings(current, fim.cursor)
         shaped = shape(outcome.text, around, Options(settings.multiline, settings.max_lines))
         if shaped is None:
-            self.stats.call_lost(outcome.use, "shaped-away")
-            outcome.source, outcome.text = "shaped-away", None
-            return Answer(request_id, "shaped-away")
+            self.stats.call_lost(outcome.use, Source.SHAPED_AWAY)
+            outcome.source, outcome.text = Source.SHAPED_AWAY, None
+            return Answer(request_id, Source.SHAPED_AWAY)
         outcome.text = shaped.text
         self.stats.shown()
         self.stats.call_shown(outcome.use)
@@ -227,14 +225,14 @@ class Completer:
         )
         return list(itertools.islice(allowed, snippets.MAX_DOCUMENTS))
 
-    async def refusal(self, doc: Document, settings: Settings) -> str | None:
-        """Why ``doc`` must not be completed nor read ("excluded", "too-large"), or None.
+    async def refusal(self, doc: Document, settings: Settings) -> Source | None:
+        """Why ``doc`` must not be completed nor read (EXCLUDED, TOO_LARGE), or None.
 
         Waits (briefly, see ``exclusion.WAIT_S``) for this document's own exclusion decision,
         never for another's. Each reason is logged once per file.
         """
         if (await self.exclusions.decision(doc.uri)).excluded:
-            return "excluded"
+            return Source.EXCLUDED
         if doc.length > settings.max_file_size:
             if doc.uri not in self._too_large_told:
                 self._too_large_told.add(doc.uri)
@@ -244,7 +242,7 @@ class Completer:
                     doc.length,
                     settings.max_file_size,
                 )
-            return "too-large"
+            return Source.TOO_LARGE
         return None
 
     def opened(self, uri: str) -> None:

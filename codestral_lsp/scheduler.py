@@ -25,6 +25,7 @@ from codestral_lsp.cache import CompletionMemory, answer_key, typed_since
 from codestral_lsp.context import FimContext
 from codestral_lsp.engine import Completion, CompletionEngine
 from codestral_lsp.settings import Settings
+from codestral_lsp.source import Source
 from codestral_lsp.stats import CallUse
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ class Outcome:
     """What the scheduler made of one request, with where its time went."""
 
     text: str | None
-    source: str  # upstream, coalesced, cache, typed, superseded, empty, limited, excluded
+    source: Source
     debounce_s: float = 0.0
     upstream_s: float = 0.0
     use: CallUse | None = None  # the call the text came from (directly, shared or remembered)
@@ -180,13 +181,13 @@ class Scheduler:
         completion = await self._wait(flight, pending)
         waited = time.monotonic() - started
         if completion is _SUPERSEDED:
-            return Outcome(None, "superseded", upstream_s=waited)
+            return Outcome(None, Source.SUPERSEDED, upstream_s=waited)
         if completion is None:
-            return Outcome(None, "empty", upstream_s=waited)
+            return Outcome(None, Source.EMPTY, upstream_s=waited)
         assert isinstance(completion, Completion)
         text = completion.text
         if text.startswith(typed) and len(text) > len(typed):
-            return Outcome(text[len(typed) :], "coalesced", upstream_s=waited, use=flight.use)
+            return Outcome(text[len(typed) :], Source.COALESCED, upstream_s=waited, use=flight.use)
         logger.info("[%s] shared answer disagrees with what was typed; asking anew", request_id)
         return None
 
@@ -208,21 +209,21 @@ class Scheduler:
             pending.pausing = False
             debounce = time.monotonic() - started
         if pending.superseded.is_set():
-            return Outcome(None, "superseded", debounce_s=debounce)
+            return Outcome(None, Source.SUPERSEDED, debounce_s=debounce)
         verdict = self.engine.governor.admit(invoked, need)
         if not verdict.allowed:
             logger.info("[%s] not sent: %s", request_id, verdict.reason)
-            return Outcome(None, "limited", debounce_s=debounce)
+            return Outcome(None, Source.LIMITED, debounce_s=debounce)
         flight = self._start(pending.context, settings, key, request_id, need)
         started = time.monotonic()
         completion = await self._wait(flight, pending)
         waited = time.monotonic() - started
         if completion is _SUPERSEDED:
-            return Outcome(None, "superseded", debounce, waited)
+            return Outcome(None, Source.SUPERSEDED, debounce, waited)
         if completion is None:
-            return Outcome(None, "empty", debounce, waited)
+            return Outcome(None, Source.EMPTY, debounce, waited)
         assert isinstance(completion, Completion)
-        return Outcome(completion.text, "upstream", debounce, waited, flight.use)
+        return Outcome(completion.text, Source.UPSTREAM, debounce, waited, flight.use)
 
     def _start(
         self,
@@ -257,7 +258,7 @@ class Scheduler:
             self.debouncer.observe_latency(completion.result.elapsed_s)
             self.memory.remember(context, key, completion.text, use)
         else:
-            self.engine.stats.call_lost(use, "empty")
+            self.engine.stats.call_lost(use, Source.EMPTY)
         return completion
 
     async def _wait(self, flight: _Flight, pending: _Pending) -> Completion | object | None:
@@ -285,9 +286,9 @@ class Scheduler:
                 if cancelled:
                     flight.orphan = True  # on to memory; the next request may share it
                 else:
-                    self._abandon(flight, "superseded")
+                    self._abandon(flight, Source.SUPERSEDED)
 
-    def _abandon(self, flight: _Flight, reason: str) -> None:
+    def _abandon(self, flight: _Flight, reason: Source) -> None:
         """Cancel a call nobody will use; it can no longer be shared."""
         if self._flights.get(flight.context.uri) is flight:
             del self._flights[flight.context.uri]
@@ -300,7 +301,7 @@ class Scheduler:
         if flight is None or not flight.orphan or flight.waiters:
             return
         if shared is None or shared[0] is not flight:
-            self._abandon(flight, "superseded")
+            self._abandon(flight, Source.SUPERSEDED)
 
     def speculate(
         self, context: FimContext, settings: Settings, request_id: str, need: int
@@ -313,7 +314,7 @@ class Scheduler:
         if flight is not None and not flight.task.done():
             if flight.waiters or typed_since(flight.context, context) is not None:
                 return False
-            self._abandon(flight, "superseded")
+            self._abandon(flight, Source.SUPERSEDED)
         if self.memory.lookup(context, key) is not None:
             return False
         if not self.engine.governor.room_for_speculation(need):
@@ -342,7 +343,7 @@ class Scheduler:
             pending.superseded.set()
         flight = self._flights.get(uri)
         if flight is not None and flight.orphan and flight.waiters == 0:
-            self._abandon(flight, "closed")
+            self._abandon(flight, Source.CLOSED)
         self.memory.forget(uri)
         self.debouncer.forget(uri)
 
