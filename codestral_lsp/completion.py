@@ -15,7 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from codestral_lsp import context, snippets
-from codestral_lsp.documents import Cursor, Document, DocumentError, DocumentStore, TextChange
+from codestral_lsp.documents import (
+    Cursor,
+    Document,
+    DocumentError,
+    DocumentStore,
+    Slot,
+    TextChange,
+)
 from codestral_lsp.exclusion import Exclusions, Policy
 from codestral_lsp.governor import Governor
 from codestral_lsp.positions import Encoding, to_units
@@ -52,6 +59,15 @@ class _Shown:
     text: str
 
 
+@dataclass
+class _Seen:
+    """What the completer keeps about one open document."""
+
+    latest: int = 0  # the newest request's number
+    shown: _Shown | None = None  # the last suggestion shown, until the next change
+    told_too_large: bool = False  # "larger than maxFileSize" is logged once per file
+
+
 @dataclass(frozen=True)
 class Answer:
     """What to show for one request: a suggestion, or why there is none."""
@@ -67,7 +83,12 @@ class Answer:
 
 
 class Completer:
-    """Runs suggestion requests against the open documents."""
+    """Runs suggestion requests against the open documents.
+
+    What each stage keeps about a document lives in its record in ``documents`` (made at
+    open, dropped at close: see ``documents.Tracked``). Settings come with each call: a
+    request reads them once and hands that one snapshot to every stage it goes through.
+    """
 
     def __init__(
         self,
@@ -80,10 +101,9 @@ class Completer:
         self.documents, self.scheduler, self.assembler = documents, scheduler, assembler
         self.governor, self.stats = governor, stats
         self.root: str | None = None
-        self.exclusions = Exclusions()
-        self._too_large_told: set[str] = set()
-        self._latest: dict[str, int] = {}  # the newest request's number, per document
-        self._shown: dict[str, _Shown] = {}
+        self.roots: tuple[str, ...] = ()  # workspace roots, for the exclusion policy
+        self.exclusions = Exclusions(documents)
+        self._seen: Slot[_Seen] = Slot("completer", _Seen)
         self._ids = 0
 
     async def suggest(
@@ -96,22 +116,23 @@ class Completer:
         invoked: bool,
     ) -> Answer:
         started = time.monotonic()
-        doc = self.documents.get(uri)
-        if doc is None and self.documents.was_closed(uri):
+        tracked = self.documents.tracked(uri)
+        if tracked is None and self.documents.was_closed(uri):
             return Answer("-", Source.CLOSED)  # closed while this request was on its way: null
-        if doc is None:
+        if tracked is None:
             raise BadRequest(f"document is not open: {uri}")
+        doc, seen = tracked.doc, tracked.get(self._seen)
         try:
             cursor = doc.resolve(line, character, encoding)
         except DocumentError as exc:
             raise BadRequest(f"bad position {line}:{character}: {exc}") from exc
         self._ids += 1
         request_id, number = f"c{self._ids}", self._ids
-        self._latest[uri] = number
+        seen.latest = number
         trigger = "invoked" if invoked else "auto"
         version = doc.version
         refusal = await self.refusal(doc, settings)
-        if refusal is None and self._latest.get(uri) != number:
+        if refusal is None and seen.latest != number:
             refusal = Source.SUPERSEDED  # a newer request came while this one awaited the decision
         elif refusal is None and doc.version != version:
             refusal = Source.STALE  # edited while its exclusion was being decided: asked again
@@ -153,12 +174,16 @@ class Completer:
         """A didChange was applied. When it inserted the whole suggestion last shown (an
         accept), the next request will come at its end: start that call now."""
         self.scheduler.changed(uri)
-        shown = self._shown.pop(uri, None)
-        doc = self.documents.get(uri)
-        if shown is None or doc is None or not settings.speculate or len(changes) != 1:
+        tracked = self.documents.tracked(uri)
+        if tracked is None:
+            return
+        seen, doc = tracked.get(self._seen), tracked.doc
+        shown, seen.shown = seen.shown, None
+        if shown is None or not settings.speculate or len(changes) != 1:
             return
         cursor = _accepted(shown, changes[0], doc, encoding)
-        allowed = self.exclusions.allowed(uri) and doc.length <= settings.max_file_size
+        policy = Policy.of(settings, self.roots)
+        allowed = self.exclusions.allowed(uri, policy) and doc.length <= settings.max_file_size
         if cursor is None or not allowed:
             return
         fim, need, settings = self._window(doc, cursor, settings, invoked=False)
@@ -173,8 +198,9 @@ class Completer:
         """Check the answer against the document as it is now, and shape it to fit there."""
         if outcome.text is None:
             return Answer(request_id, outcome.source)
-        current = self.documents.get(fim.uri)
-        if current is None or not context.still_fits(current, fim):
+        tracked = self.documents.tracked(fim.uri)
+        current = None if tracked is None else tracked.doc
+        if tracked is None or current is None or not context.still_fits(current, fim):
             self.stats.call_lost(outcome.use, Source.STALE)
             outcome.source, outcome.text = Source.STALE, None
             return Answer(request_id, Source.STALE)
@@ -187,7 +213,7 @@ class Completer:
         outcome.text = shaped.text
         self.stats.shown()
         self.stats.call_shown(outcome.use)
-        self._shown[fim.uri] = _Shown(fim.cursor, shaped.text)
+        tracked.get(self._seen).shown = _Shown(fim.cursor, shaped.text)
         suggestion = Suggestion(request_id, current, fim.cursor, shaped, around)
         return Answer(request_id, outcome.source, suggestion)
 
@@ -216,11 +242,12 @@ class Completer:
         At most ``snippets.MAX_DOCUMENTS``: what a request reads of other files stays bounded
         however many are open.
         """
+        policy = Policy.of(settings, self.roots)
         allowed = (
             d
             for d in self.documents.recent()
             if d.uri != uri
-            and self.exclusions.allowed(d.uri)
+            and self.exclusions.allowed(d.uri, policy)
             and d.length <= settings.max_file_size
         )
         return list(itertools.islice(allowed, snippets.MAX_DOCUMENTS))
@@ -231,11 +258,13 @@ class Completer:
         Waits (briefly, see ``exclusion.WAIT_S``) for this document's own exclusion decision,
         never for another's. Each reason is logged once per file.
         """
-        if (await self.exclusions.decision(doc.uri)).excluded:
+        if (await self.exclusions.decision(doc.uri, Policy.of(settings, self.roots))).excluded:
             return Source.EXCLUDED
+        tracked = self.documents.tracked(doc.uri)
         if doc.length > settings.max_file_size:
-            if doc.uri not in self._too_large_told:
-                self._too_large_told.add(doc.uri)
+            seen = None if tracked is None else tracked.get(self._seen)
+            if seen is not None and not seen.told_too_large:
+                seen.told_too_large = True
                 logger.warning(
                     "%s is larger than maxFileSize (%d > %d characters): no completions",
                     doc.uri,
@@ -245,22 +274,9 @@ class Completer:
             return Source.TOO_LARGE
         return None
 
-    def opened(self, uri: str) -> None:
+    def opened(self, uri: str, settings: Settings) -> None:
         """Decide ``uri``'s exclusion now, in the background (its requests wait for it)."""
-        self.exclusions.open(uri)
-
-    def configure(self, settings: Settings, roots: tuple[str, ...] | None = None) -> None:
-        """Take new settings (and workspace roots); decisions are redone only if they matter."""
-        roots = self.exclusions.policy.roots if roots is None else roots
-        self.exclusions.use(Policy.of(settings, roots))
-
-    def forget(self, uri: str) -> None:
-        self.exclusions.forget(uri)
-        self._latest.pop(uri, None)
-        self._shown.pop(uri, None)
-        self._too_large_told.discard(uri)
-        self.scheduler.forget(uri)
-        self.assembler.forget(uri)
+        self.exclusions.open(uri, Policy.of(settings, self.roots))
 
 
 def _accepted(
