@@ -199,11 +199,11 @@ class Completer:
         if outcome.text is None:
             return Answer(request_id, outcome.source)
         tracked = self.documents.tracked(fim.uri)
-        current = None if tracked is None else tracked.doc
-        if tracked is None or current is None or not context.still_fits(current, fim):
+        if tracked is None or not context.still_fits(tracked.doc, fim):
             self.stats.call_lost(outcome.use, Source.STALE)
             outcome.source, outcome.text = Source.STALE, None
             return Answer(request_id, Source.STALE)
+        current = tracked.doc
         around = context.surroundings(current, fim.cursor)
         shaped = shape(outcome.text, around, Options(settings.multiline, settings.max_lines))
         if shaped is None:

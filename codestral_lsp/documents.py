@@ -229,11 +229,14 @@ class Tracked:
         self._kept: dict[Slot[Any], Any] = {}
 
     def get(self, slot: Slot[T]) -> T:
-        """The slot's state, made now if this is its first use."""
+        """The slot's state, made now if this is its first use (and not kept if closed)."""
         if slot not in self._kept:
             if slot.make is None:
                 raise KeyError(slot.name)
-            self._kept[slot] = slot.make()
+            made = slot.make()
+            if not self.open:
+                return made
+            self._kept[slot] = made
         return cast(T, self._kept[slot])
 
     def peek(self, slot: Slot[T]) -> T | None:

@@ -360,10 +360,7 @@ def create_server(environ: Mapping[str, str] | None = None) -> CodestralServer:
             if ls.client_is_neovim:
                 return nothing
             raise
-        if answer.suggestion is not None:
-            item = items.inline_item(answer.suggestion, ls.encoding, ls.client_is_neovim)
-            return types.InlineCompletionList(items=[item])
-        return nothing if answer.nothing_here or ls.client_is_neovim else None
+        return items.inline_reply(answer, ls.encoding, ls.client_is_neovim)
 
     @server.feature(
         types.TEXT_DOCUMENT_COMPLETION,
@@ -377,9 +374,6 @@ def create_server(environ: Mapping[str, str] | None = None) -> CodestralServer:
             return None
         # Menu clients ask on their own idle timers: treat every request as automatic.
         answer = await ls.suggest(params.text_document, params.position, invoked=False)
-        if answer.suggestion is None:
-            return types.CompletionList(False, []) if answer.nothing_here else None
-        item = items.menu_item(answer.suggestion, ls.encoding, ls.menu_caps, ls.client_is_neovim)
-        return types.CompletionList(is_incomplete=False, items=[item])
+        return items.menu_reply(answer, ls.encoding, ls.menu_caps, ls.client_is_neovim)
 
     return server
