@@ -26,10 +26,10 @@ import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 
-from codestral_lsp.cache import CompletionMemory, answer_key, typed_since
-from codestral_lsp.context import FimContext
 from codestral_lsp.documents import DocumentStore, Slot
 from codestral_lsp.engine import Completion, CompletionEngine
+from codestral_lsp.local import FimContext
+from codestral_lsp.memory import CompletionMemory, answer_key, typed_since
 from codestral_lsp.settings import Settings
 from codestral_lsp.source import Source
 from codestral_lsp.stats import CallUse

@@ -6,10 +6,10 @@ import asyncio
 import dataclasses
 from collections.abc import Callable
 
-from codestral_lsp.backend import FimResult
-from codestral_lsp.context import FimContext
+from codestral_lsp.backends.client import FimResult
 from codestral_lsp.engine import Completion
 from codestral_lsp.governor import Verdict
+from codestral_lsp.local import FimContext
 from codestral_lsp.settings import Settings
 from codestral_lsp.stats import Stats
 

@@ -10,7 +10,7 @@ from typing import cast
 
 import pytest
 
-from codestral_lsp.completion import Answer, BadRequest, Completer
+from codestral_lsp.completer import Answer, BadRequest, Completer
 from codestral_lsp.documents import DocumentStore, TextChange
 from codestral_lsp.engine import CompletionEngine
 from codestral_lsp.governor import Governor

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from codestral_lsp.completion import Answer
-from codestral_lsp.items import MenuCaps, inline_reply, menu_label, menu_reply
+from codestral_lsp.completer import Answer
+from codestral_lsp.lsp.items import MenuCaps, inline_reply, menu_label, menu_reply
 from codestral_lsp.source import Source
 
 

@@ -12,9 +12,9 @@ from typing import cast
 
 import pytest
 
-from codestral_lsp.context import FimContext, build
 from codestral_lsp.documents import Cursor, Document, DocumentStore
 from codestral_lsp.engine import CompletionEngine
+from codestral_lsp.local import FimContext, build
 from codestral_lsp.scheduler import Outcome, Scheduler
 from codestral_lsp.settings import Settings
 from codestral_lsp.source import Source

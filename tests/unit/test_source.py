@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from codestral_lsp.completion import Answer
+from codestral_lsp.completer import Answer
 from codestral_lsp.source import Reply, Source
 from codestral_lsp.stats import Stats
 

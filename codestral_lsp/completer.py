@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from codestral_lsp import context, snippets
+from codestral_lsp import local, snippets
 from codestral_lsp.documents import (
     Cursor,
     Document,
@@ -157,7 +157,7 @@ class Completer:
 
     def _window(
         self, doc: Document, cursor: Cursor, settings: Settings, invoked: bool
-    ) -> tuple[context.FimContext, int, Settings]:
+    ) -> tuple[local.FimContext, int, Settings]:
         """The context to send for ``cursor``, the tokens it needs (prompt + maxTokens), and the
         settings for its call (``maxTokens`` as the governor planned it)."""
         others = self.snippet_sources(doc.uri, settings)
@@ -193,18 +193,18 @@ class Completer:
             logger.info("[%s] speculative call after an accept, est_tokens=%d", request_id, need)
 
     def _fit(
-        self, request_id: str, fim: context.FimContext, outcome: Outcome, settings: Settings
+        self, request_id: str, fim: local.FimContext, outcome: Outcome, settings: Settings
     ) -> Answer:
         """Check the answer against the document as it is now, and shape it to fit there."""
         if outcome.text is None:
             return Answer(request_id, outcome.source)
         tracked = self.documents.tracked(fim.uri)
-        if tracked is None or not context.still_fits(tracked.doc, fim):
+        if tracked is None or not local.still_fits(tracked.doc, fim):
             self.stats.call_lost(outcome.use, Source.STALE)
             outcome.source, outcome.text = Source.STALE, None
             return Answer(request_id, Source.STALE)
         current = tracked.doc
-        around = context.surroundings(current, fim.cursor)
+        around = local.surroundings(current, fim.cursor)
         shaped = shape(outcome.text, around, Options(settings.multiline, settings.max_lines))
         if shaped is None:
             self.stats.call_lost(outcome.use, Source.SHAPED_AWAY)

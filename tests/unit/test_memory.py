@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 
-from codestral_lsp.cache import CompletionMemory, Hit, typed_since
-from codestral_lsp.context import FimContext, build
 from codestral_lsp.documents import Cursor, Document, DocumentStore
+from codestral_lsp.local import FimContext, build
+from codestral_lsp.memory import CompletionMemory, Hit, typed_since
 from codestral_lsp.scheduler import Debouncer
 from codestral_lsp.settings import Settings
 from codestral_lsp.source import Source

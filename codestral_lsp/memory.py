@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from cachetools import TTLCache
 
 from codestral_lsp.backends import endpoint_url
-from codestral_lsp.context import FimContext
 from codestral_lsp.documents import DocumentStore, Slot
+from codestral_lsp.local import FimContext
 from codestral_lsp.settings import Settings
 from codestral_lsp.source import Source
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from lsprotocol import types
 
-from codestral_lsp.completion import Answer, Suggestion
+from codestral_lsp.completer import Answer, Suggestion
 from codestral_lsp.positions import Encoding, to_units
 from codestral_lsp.shaping import Shaped, before_closers
 
