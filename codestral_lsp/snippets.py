@@ -119,11 +119,16 @@ def choose(
     index: ChunkIndex,
     budget: int,
     clock: Callable[[], float] = time.perf_counter,
+    deadline_s: float = DEADLINE_S,
 ) -> list[Chunk]:
-    """The most relevant chunks that fit in ``budget`` characters, best first."""
+    """The most relevant chunks that fit in ``budget`` characters, best first.
+
+    Candidates are scored until ``deadline_s`` has passed on ``clock``, then the best so far
+    are kept: the choice never holds a keystroke up for more than a few milliseconds.
+    """
     if budget <= 0:
         return []
-    deadline = clock() + DEADLINE_S
+    deadline = clock() + deadline_s
     query = identifiers(_near_cursor(local))
     if not query:
         return []
@@ -190,10 +195,6 @@ def _fit(ranked: list[Scored], local: FimContext, budget: int) -> list[Chunk]:
         chosen.append(item.chunk)
         budget -= cost
     return chosen
-
-
-def _overlap(a: Chunk, b: Chunk) -> bool:
-    return a.uri == b.uri and a.start <= b.end and a.end >= b.start
 
 
 def display_path(uri: str, root: str | None = None) -> str:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from codestral_lsp import redaction, snippets
@@ -55,8 +56,14 @@ class Assembler:
     closes: its secrets with its record, its chunks and edit spots from the shared structures.
     """
 
-    def __init__(self, estimator: TokenEstimator, documents: DocumentStore | None = None) -> None:
+    def __init__(
+        self,
+        estimator: TokenEstimator,
+        documents: DocumentStore | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
         self.estimator = estimator
+        self.clock = clock  # times the choice of snippets (snippets.DEADLINE_S)
         self.trail = snippets.EditTrail()
         self.index = snippets.ChunkIndex()
         self.secrets = redaction.SecretIndex(documents)
@@ -110,7 +117,7 @@ class Assembler:
         unused = plan.prompt + plan.suffix - len(local.prompt) - len(local.suffix)
         lent = self.estimator.tokens(max(0, unused), doc.language_id) - 1
         room = plan.extra + self.estimator.cautious_chars(lent, doc.language_id)
-        chosen = snippets.choose(local, doc, others, self.trail, self.index, room)
+        chosen = snippets.choose(local, doc, others, self.trail, self.index, room, self.clock)
         if not chosen:
             return local
         if settings.redact_secrets:

@@ -487,7 +487,9 @@ def _error_text_from_body(raw: bytes) -> str:
 
 
 def _error_text(data: object, depth: int = 0) -> str:
-    """The human part of the error bodies seen in the wild (see FACTS.md)."""
+    """The human part of an error body: Mistral's ``message`` (text, an object, or JSON in a
+    string; https://docs.mistral.ai/api/#tag/fim), ``detail`` (text, or a 422's list of
+    ``{loc, msg, type}``), Ollama's and llama.cpp's ``error``; proxies' HTML as plain text."""
     if depth > 6:
         return _snippet(json.dumps(data).encode())
     if isinstance(data, str):

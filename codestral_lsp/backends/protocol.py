@@ -8,15 +8,13 @@ model. The client (``backends.client``) does everything else the same way for al
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from codestral_lsp.backends.errors import BackendError, InvalidResponse
+from codestral_lsp.positions import replace_lone_surrogates
 
-# A lone surrogate (a utf-16 client may send one) cannot be encoded as UTF-8 for the request.
-_SURROGATE = re.compile("[\ud800-\udfff]")
 # Codestral's FIM order as mistral-common's encode_fim writes it: BOS, [SUFFIX], suffix,
 # [PREFIX], prefix (no middle token).
 CODESTRAL_TEMPLATE = "<s>[SUFFIX]{suffix}[PREFIX]{prefix}"
@@ -41,7 +39,8 @@ class FimCall:
 
     def __post_init__(self) -> None:
         for name in ("prompt", "suffix", "extra"):
-            object.__setattr__(self, name, _SURROGATE.sub("\ufffd", getattr(self, name)))
+            # a lone surrogate (a utf-16 client may send one) cannot be encoded as UTF-8
+            object.__setattr__(self, name, replace_lone_surrogates(getattr(self, name)))
 
     @property
     def stops(self) -> list[str] | None:

@@ -1,4 +1,4 @@
-"""Typed-through recognition, the memory's lookups and expiry, and the adaptive debounce."""
+"""Typed-through recognition, and the memory's lookups and expiry."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import pytest
 from codestral_lsp.documents import Cursor, Document, DocumentStore
 from codestral_lsp.local import FimContext, build
 from codestral_lsp.memory import CompletionMemory, Hit, typed_since
-from codestral_lsp.scheduler import Debouncer
 from codestral_lsp.settings import Settings
 from codestral_lsp.source import Source
 
@@ -115,64 +114,3 @@ def test_memory_takes_a_new_size_from_the_settings_of_the_call() -> None:
     assert len(memory) == 1  # a new size starts empty, and holds one
     assert memory.lookup(ctx("z = █\n"), small) == Hit("789", Source.CACHE)
     assert memory.lookup(ctx("x = █\n"), dataclasses.replace(ON, cache_size=0)) is None
-
-
-def test_debounce_floor_until_a_typing_rhythm_is_seen() -> None:
-    clock = Clock()
-    debouncer = Debouncer(clock)
-    last: float | None = None
-    settings = Settings(debounce_ms=50, debounce_max_ms=400)
-    assert debouncer.delay(settings) == 0.05
-    for _ in range(5):
-        last = debouncer.observe_change(last)
-        clock.now += 0.3
-    clock.now -= 0.3  # asked right after the last key
-    # Median gap 0.3 s; no latency seen yet counts as 0.5 s: weight 0.75.
-    assert debouncer.delay(settings, last) == pytest.approx(0.225)
-    for _ in range(30):
-        debouncer.observe_latency(2.0)  # a slow backend: wait the whole gap
-    assert debouncer.delay(settings, last) == pytest.approx(0.3, rel=0.01)
-    assert debouncer.delay(Settings(debounce_ms=50, debounce_max_ms=100), last) == 0.1
-    assert debouncer.delay(Settings(debounce_ms=0, debounce_max_ms=0), last) == 0
-
-
-def test_debounce_ignores_pauses() -> None:
-    clock = Clock()
-    debouncer = Debouncer(clock)
-    last: float | None = None
-    for _ in range(5):
-        last = debouncer.observe_change(last)
-        clock.now += 5.0  # reading, not typing
-    assert debouncer.delay(Settings(debounce_ms=50, debounce_max_ms=400)) == 0.05
-
-
-def test_debounce_counts_the_quiet_time_since_the_last_key() -> None:
-    """A client that waits itself (Neovim: 200 ms after the last key) gets only the floor
-    when it has already waited longer than the rhythm asks for; the keys set the rhythm."""
-    clock = Clock()
-    debouncer = Debouncer(clock)
-    last: float | None = None
-    settings = Settings(debounce_ms=20, debounce_max_ms=300)
-    for _ in range(6):  # steady typing, a key every 150 ms
-        last = debouncer.observe_change(last)
-        clock.now += 0.15
-    for _ in range(30):
-        debouncer.observe_latency(1.0)  # the whole gap: 150 ms of quiet wanted
-    clock.now += 0.2 - 0.15  # the request comes 200 ms after the last key
-    assert debouncer.delay(settings, last) == 0.02
-    clock.now -= 0.1  # had it come 100 ms after the last key: 50 ms more
-    assert debouncer.delay(settings, last) == pytest.approx(0.05)
-    assert debouncer.delay(settings, None) == pytest.approx(0.15)  # no key seen there
-
-
-def test_debounce_rhythm_comes_from_keys_not_requests() -> None:
-    """Requests 200 ms apart with a key every 100 ms in between: the rhythm is 100 ms."""
-    clock = Clock()
-    debouncer = Debouncer(clock)
-    last: float | None = None
-    for _ in range(8):
-        last = debouncer.observe_change(last)
-        clock.now += 0.1
-    for _ in range(30):
-        debouncer.observe_latency(1.0)
-    assert debouncer.delay(Settings(debounce_ms=0, debounce_max_ms=300), None) == pytest.approx(0.1)
