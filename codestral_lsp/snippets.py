@@ -73,6 +73,9 @@ class EditTrail:
     def spots(self) -> list[tuple[str, int]]:
         return list(reversed(self._spots))
 
+    def __len__(self) -> int:
+        return len(self._spots)
+
     def forget(self, uri: str) -> None:
         self._spots = collections.deque(
             (s for s in self._spots if s[0] != uri), maxlen=self._spots.maxlen

@@ -50,16 +50,26 @@ def budget(settings: Settings, estimator: TokenEstimator, language: str, scale: 
 
 
 class Assembler:
-    """Builds FimContexts; keeps the snippet index, the trail of recent edits and the secrets."""
+    """Builds FimContexts; keeps the snippet index, the trail of recent edits and the secrets.
+
+    With ``documents`` (the server), what it keeps about a document goes when that document
+    closes: its secrets with its record, its chunks and edit spots from the shared structures.
+    """
 
     def __init__(
-        self, estimator: TokenEstimator, clock: Callable[[], float] = time.perf_counter
+        self,
+        estimator: TokenEstimator,
+        documents: DocumentStore | None = None,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.estimator = estimator
         self.clock = clock  # times the choice of snippets (snippets.DEADLINE_S)
         self.trail = snippets.EditTrail()
         self.index = snippets.ChunkIndex()
-        self.secrets = redaction.SecretIndex()
+        self.secrets = redaction.SecretIndex(documents)
+        if documents is not None:
+            documents.also_forget(self.trail.forget)
+            documents.also_forget(self.index.forget)
 
     def opened(self, doc: Document, text: str | None = None) -> None:
         """Index a document just opened for its secrets (``text``: its whole text, if at hand)."""
@@ -155,7 +165,10 @@ class Assembler:
         chars = len(fim.extra) + len(fim.prompt) + len(fim.suffix)
         return self.estimator.tokens(chars, fim.language_id) + (settings.max_tokens or 0)
 
-    def forget(self, uri: str) -> None:
-        self.trail.forget(uri)
-        self.index.forget(uri)
-        self.secrets.forget(uri)
+    def held(self) -> dict[str, int]:
+        """What the shared structures hold: edit spots, indexed documents, remembered lines."""
+        return {
+            "editSpots": len(self.trail),
+            "indexedDocuments": len(self.index),
+            "secretLines": self.secrets.held(),
+        }

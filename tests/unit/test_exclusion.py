@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from codestral_lsp.documents import DocumentStore
 from codestral_lsp.exclusion import Exclusions, Policy, check_patterns, decide, file_path
 from codestral_lsp.gitignore import GitIgnores, Ran
 from codestral_lsp.settings import SettingsLayers
@@ -168,32 +169,41 @@ async def test_a_symlink_is_judged_by_its_target_too(tmp_path: Path) -> None:
 # --- the gate: decided once per document, waited for only by its own requests ---------------
 
 
+ANY = Policy()
+
+
+def opened(gate: Exclusions, uri: str, policy: Policy = ANY) -> None:
+    """Open ``uri`` as the server does: in the store, then its decision starts."""
+    gate.documents.open(uri, "", 1, "python")
+    gate.open(uri, policy)
+
+
 async def test_a_hanging_check_holds_back_only_its_own_document(tmp_path: Path) -> None:
     slow, fast = repo(tmp_path, "slow"), repo(tmp_path, "fast")
     fake = FakeGit()
     fake.slow.add(str(slow))
-    gate = Exclusions(GitIgnores(fake))
-    gate.open((slow / "a.py").as_uri())
-    gate.open((fast / "b.py").as_uri())
-    gate.open("file:///nowhere/c.py")  # no repository: decided without git
-    assert not (await gate.decision((fast / "b.py").as_uri())).excluded
-    assert not (await gate.decision("file:///nowhere/c.py")).excluded
-    assert gate.allowed((fast / "b.py").as_uri())
-    assert not gate.allowed((slow / "a.py").as_uri())  # undecided: not a snippet source
-    pending = await gate.decision((slow / "a.py").as_uri(), wait_s=0)
+    gate = Exclusions(DocumentStore(), GitIgnores(fake))
+    opened(gate, (slow / "a.py").as_uri())
+    opened(gate, (fast / "b.py").as_uri())
+    opened(gate, "file:///nowhere/c.py")  # no repository: decided without git
+    assert not (await gate.decision((fast / "b.py").as_uri(), ANY)).excluded
+    assert not (await gate.decision("file:///nowhere/c.py", ANY)).excluded
+    assert gate.allowed((fast / "b.py").as_uri(), ANY)
+    assert not gate.allowed((slow / "a.py").as_uri(), ANY)  # undecided: not a snippet source
+    pending = await gate.decision((slow / "a.py").as_uri(), ANY, wait_s=0)
     assert pending.excluded
     assert "still running" in pending.why
     fake.release.set()
-    assert not (await gate.decision((slow / "a.py").as_uri())).excluded
+    assert not (await gate.decision((slow / "a.py").as_uri(), ANY)).excluded
 
 
 async def test_git_that_cannot_tell_keeps_the_file_out(tmp_path: Path) -> None:
     root = repo(tmp_path, "r")
     fake = FakeGit()
     fake.failing.add("a.py")
-    gate = Exclusions(GitIgnores(fake))
-    gate.open((root / "a.py").as_uri())
-    decision = await gate.decision((root / "a.py").as_uri())
+    gate = Exclusions(DocumentStore(), GitIgnores(fake))
+    opened(gate, (root / "a.py").as_uri())
+    decision = await gate.decision((root / "a.py").as_uri(), ANY)
     assert decision.excluded
     assert "git could not tell" in decision.why
 
@@ -203,15 +213,15 @@ async def test_paths_waiting_for_one_repository_go_in_one_call(tmp_path: Path) -
     fake = FakeGit(ignored={"f7.py"})
     fake.slow.add(str(root))
     git = GitIgnores(fake, running=1)
-    gate = Exclusions(git)
+    gate = Exclusions(DocumentStore(), git)
     uris = [(root / f"f{i}.py").as_uri() for i in range(50)]
     for uri in uris:
-        gate.open(uri)
+        opened(gate, uri)
     await until(lambda: len(fake.calls) == 1, "the first call")
     first = len(fake.calls[0][1])
     await until(lambda: len(git._waiting.get(str(root), ())) == 50 - first, "the rest to queue")
     fake.release.set()
-    decisions = [await gate.decision(uri) for uri in uris]
+    decisions = [await gate.decision(uri, ANY) for uri in uris]
     assert len(fake.calls) <= 2  # the first, and one for all that waited behind it
     assert sorted(p for _, paths in fake.calls for p in paths) == sorted(
         f"f{i}.py" for i in range(50)
@@ -222,20 +232,19 @@ async def test_paths_waiting_for_one_repository_go_in_one_call(tmp_path: Path) -
 async def test_a_new_policy_decides_again_and_an_unchanged_one_does_not(tmp_path: Path) -> None:
     root = repo(tmp_path, "r")
     fake = FakeGit()
-    gate = Exclusions(GitIgnores(fake))
+    gate = Exclusions(DocumentStore(), GitIgnores(fake))
     uri = (root / "app.py").as_uri()
-    gate.use(Policy(roots=(str(root),)))
-    gate.open(uri)
-    assert not (await gate.decision(uri)).excluded
-    gate.use(Policy(roots=(str(root),)))
-    assert gate.allowed(uri)
+    plain = Policy(roots=(str(root),))
+    opened(gate, uri, plain)
+    assert not (await gate.decision(uri, plain)).excluded
+    assert gate.allowed(uri, Policy(roots=(str(root),)))  # equal: nothing decided again
     assert len(fake.calls) == 1
-    gate.use(Policy(("app.py",), roots=(str(root),)))
-    assert (await gate.decision(uri)).excluded
+    assert (await gate.decision(uri, Policy(("app.py",), roots=(str(root),)))).excluded
+    assert not gate.allowed(uri, Policy(("app.py",), roots=(str(root),)))
     fake.ignored.add("app.py")
-    gate.use(Policy(roots=(str(root),)))
+    assert not gate.allowed(uri, plain)  # decided again: undecided until git answers
     gate.refresh()  # a .gitignore was saved
-    decision = await gate.decision(uri)
+    decision = await gate.decision(uri, plain)
     assert decision.excluded
     assert "ignored by git" in decision.why
 
@@ -244,12 +253,12 @@ async def test_a_closed_document_answers_its_waiting_request(tmp_path: Path) -> 
     root = repo(tmp_path, "r")
     fake = FakeGit()
     fake.slow.add(str(root))
-    gate = Exclusions(GitIgnores(fake))
+    gate = Exclusions(DocumentStore(), GitIgnores(fake))
     uri = (root / "a.py").as_uri()
-    gate.open(uri)
-    waiting = asyncio.ensure_future(gate.decision(uri, wait_s=60))
+    opened(gate, uri)
+    waiting = asyncio.ensure_future(gate.decision(uri, ANY, wait_s=60))
     await until(lambda: fake.calls, "git to be asked")
-    gate.forget(uri)
+    gate.documents.close(uri)
     assert (await waiting).excluded
     assert len(gate) == 0
     fake.release.set()
@@ -260,19 +269,19 @@ async def test_stopping_answers_every_waiter_and_starts_no_more_checks(tmp_path:
     fake = FakeGit()
     fake.slow.add(str(root))
     git = GitIgnores(fake, running=1)
-    gate = Exclusions(git)
+    gate = Exclusions(DocumentStore(), git)
     first, second = (root / "a.py").as_uri(), (root / "b.py").as_uri()
-    gate.open(first)
+    opened(gate, first)
     await until(lambda: fake.calls, "git to be asked")
-    gate.open(second)  # queued behind the running call
+    opened(gate, second)  # queued behind the running call
     await until(lambda: git._waiting.get(str(root)), "the second to queue")
-    waiting = [asyncio.ensure_future(gate.decision(u, wait_s=60)) for u in (first, second)]
+    waiting = [asyncio.ensure_future(gate.decision(u, ANY, wait_s=60)) for u in (first, second)]
     await gate.aclose()
     decisions = await asyncio.gather(*waiting)
     assert [(d.excluded, d.why) for d in decisions] == [(True, "the server is stopping")] * 2
     assert not git._tasks
-    gate.open((root / "c.py").as_uri())  # a request that comes in late: no new check
-    assert (await gate.decision((root / "c.py").as_uri())).excluded
+    opened(gate, (root / "c.py").as_uri())  # a request that comes in late: no new check
+    assert (await gate.decision((root / "c.py").as_uri(), ANY)).excluded
     assert (await git.ignored(str(root), "d.py")).ignored is None
     assert len(fake.calls) == 1
 
@@ -283,9 +292,9 @@ async def test_a_runner_that_breaks_keeps_the_file_out(tmp_path: Path) -> None:
     async def broken(repo: str, paths: Sequence[str]) -> Ran:
         raise RuntimeError("boom")
 
-    gate = Exclusions(GitIgnores(broken))
-    gate.open((root / "a.py").as_uri())
-    decision = await gate.decision((root / "a.py").as_uri())
+    gate = Exclusions(DocumentStore(), GitIgnores(broken))
+    opened(gate, (root / "a.py").as_uri())
+    decision = await gate.decision((root / "a.py").as_uri(), ANY)
     assert decision.excluded
     assert "git could not tell" in decision.why
 

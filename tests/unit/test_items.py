@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from lsprotocol import types  # noqa: TID251 - unit tests of the LSP edge (lsp/items.py)
 
-from codestral_lsp.completer import Suggestion
+from codestral_lsp.completer import Answer, Suggestion
 from codestral_lsp.documents import Cursor, Document, split_lines
 from codestral_lsp.local import surroundings
 from codestral_lsp.lsp.items import (
@@ -13,11 +13,14 @@ from codestral_lsp.lsp.items import (
     MenuCaps,
     escape_snippet,
     inline_item,
+    inline_reply,
     menu_item,
     menu_label,
+    menu_reply,
 )
 from codestral_lsp.positions import Encoding
 from codestral_lsp.shaping import Shaped
+from codestral_lsp.source import Source
 
 CURSOR = "█"
 
@@ -259,3 +262,29 @@ def test_escape_snippet(text: str, escaped: str) -> None:
 )
 def test_menu_label(text: str, one_line: bool, label: str) -> None:
     assert menu_label(text, one_line) == label
+
+
+LOST = [s for s in Source if not s.nothing_here]
+NOTHING = [s for s in Source if s.nothing_here]
+
+
+@pytest.mark.parametrize("source", NOTHING)
+def test_nothing_here_is_an_empty_list(source: Source) -> None:
+    answer = Answer("c1", source)
+    for neovim in (False, True):
+        inline = inline_reply(answer, "utf-16", neovim)
+        assert inline is not None
+        assert inline.items == []
+    menu = menu_reply(answer, "utf-16", MenuCaps(), neovim=False)
+    assert menu is not None
+    assert menu.items == []
+
+
+@pytest.mark.parametrize("source", LOST)
+def test_a_request_that_lost_is_null_except_for_neovim(source: Source) -> None:
+    answer = Answer("c1", source)
+    assert inline_reply(answer, "utf-16", neovim=False) is None
+    neovim = inline_reply(answer, "utf-16", neovim=True)  # it would keep a stale item on null
+    assert neovim is not None
+    assert neovim.items == []
+    assert menu_reply(answer, "utf-16", MenuCaps(), neovim=False) is None

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from codestral_lsp.documents import Cursor, Document
+from codestral_lsp.documents import Cursor, Document, DocumentStore
 from codestral_lsp.local import FimContext, build
-from codestral_lsp.memory import CompletionMemory, Hit, answer_key, typed_since
+from codestral_lsp.memory import CompletionMemory, Hit, typed_since
 from codestral_lsp.settings import Settings
+from codestral_lsp.source import Source
 
 CURSOR = "█"
 
@@ -60,28 +63,54 @@ class Clock:
         return self.now
 
 
+def opened(*uris: str) -> DocumentStore:
+    store = DocumentStore()
+    for uri in uris:
+        store.open(uri, "", 1, "python")
+    return store
+
+
+ON = Settings(cache_size=8, cache_ttl_seconds=60)
+
+
 def test_memory_serves_the_same_state_and_the_rest_after_typing() -> None:
     clock = Clock()
-    memory = CompletionMemory(8, ttl=60, clock=clock)
-    key = answer_key(Settings())
-    memory.remember(ctx("x = █\n"), key, "compute(1)")
-    assert memory.lookup(ctx("x = █\n", version=5), key) == Hit("compute(1)", "cache")
-    assert memory.lookup(ctx("x = comp█\n"), key) == Hit("ute(1)", "typed")
-    assert memory.lookup(ctx("x = compute(1)█\n"), key) is None  # typed it all
-    assert memory.lookup(ctx("x = cx█\n"), key) is None  # left the suggestion
-    assert memory.lookup(ctx("x = comp█\n"), answer_key(Settings(model="other"))) is None
+    memory = CompletionMemory(opened("file:///a.py"), clock=clock)
+    memory.remember(ctx("x = █\n"), ON, "compute(1)")
+    assert memory.lookup(ctx("x = █\n", version=5), ON) == Hit("compute(1)", Source.CACHE)
+    assert memory.lookup(ctx("x = comp█\n"), ON) == Hit("ute(1)", Source.TYPED)
+    assert memory.lookup(ctx("x = compute(1)█\n"), ON) is None  # typed it all
+    assert memory.lookup(ctx("x = cx█\n"), ON) is None  # left the suggestion
+    assert memory.lookup(ctx("x = comp█\n"), dataclasses.replace(ON, model="other")) is None
     clock.now += 61
-    assert memory.lookup(ctx("x = comp█\n"), key) is None  # expired
-    assert memory.lookup(ctx("x = █\n"), key) is None
+    assert memory.lookup(ctx("x = comp█\n"), ON) is None  # expired
+    assert memory.lookup(ctx("x = █\n"), ON) is None
 
 
-def test_memory_off_and_forget() -> None:
-    key = answer_key(Settings())
-    off = CompletionMemory(0, ttl=60)
-    off.remember(ctx("x = █\n"), key, "1")
-    assert off.lookup(ctx("x = █\n"), key) is None
-    memory = CompletionMemory(8, ttl=60)
-    memory.remember(ctx("x = █\n"), key, "123")
-    memory.forget("file:///a.py")
-    assert memory.lookup(ctx("x = 1█\n"), key) is None  # typed-through entries gone
-    assert memory.lookup(ctx("x = █\n"), key) is not None  # the exact cache is not per file
+def test_memory_off_and_what_a_close_takes_with_it() -> None:
+    off = CompletionMemory(opened("file:///a.py"))
+    off.remember(ctx("x = █\n"), Settings(cache_size=0), "1")
+    assert off.lookup(ctx("x = █\n"), ON) is None
+    store = opened("file:///a.py", "file:///b.py")
+    memory = CompletionMemory(store)
+    memory.remember(ctx("x = █\n"), ON, "123")
+    memory.remember(ctx("x = █\n", uri="file:///b.py"), ON, "456")
+    store.close("file:///a.py")
+    assert memory.lookup(ctx("x = █\n"), ON) is None  # closed: nothing served, nothing kept
+    store.open("file:///a.py", "", 2, "python")
+    assert memory.lookup(ctx("x = 1█\n"), ON) is None  # its typed-through entries went
+    assert memory.lookup(ctx("x = █\n"), ON) is None  # and its exact ones
+    assert memory.lookup(ctx("x = █\n", uri="file:///b.py"), ON) == Hit("456", Source.CACHE)
+    assert len(memory) == 1
+
+
+def test_memory_takes_a_new_size_from_the_settings_of_the_call() -> None:
+    memory = CompletionMemory(opened("file:///a.py"))
+    memory.remember(ctx("x = █\n"), ON, "123")
+    memory.remember(ctx("y = █\n"), ON, "456")
+    assert len(memory) == 2
+    small = dataclasses.replace(ON, cache_size=1)
+    memory.remember(ctx("z = █\n"), small, "789")
+    assert len(memory) == 1  # a new size starts empty, and holds one
+    assert memory.lookup(ctx("z = █\n"), small) == Hit("789", Source.CACHE)
+    assert memory.lookup(ctx("x = █\n"), dataclasses.replace(ON, cache_size=0)) is None
