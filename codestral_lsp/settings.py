@@ -278,6 +278,12 @@ def _provider_entry(row: Provider) -> str:
     return f"`{row.name}` (`{row.url_template}`, {key})"
 
 
+def _names(rows: Iterable[Provider]) -> str:
+    """`a`, `b` and `c`."""
+    names = [f"`{row.name}`" for row in rows]
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
+
+
 def _limits_entry(row: Provider) -> str:
     """The provider's default limits for the rateLimit setting's description."""
     limits = [f"{row.rpm:,} requests"] if row.rpm else []
@@ -304,13 +310,15 @@ class Settings:
     endpoint: str | None = _setting(
         None,
         Kind("http(s) URL", _url),
-        "Overrides the provider's URL: the full FIM URL for `codestral`, `mistral`, `langdock` "
-        "(gateways, self-hosted proxies) and `openai` (`…/v1/completions`); the server's base "
-        "URL for `ollama` and `llamacpp`. The key is still taken from the provider's variable "
-        "unless `apiKey` is set. A URL carrying credentials (`user:pass@`, a "
-        "`?api-key=`/`?token=`/`?sig=`-like parameter) is refused: use `apiKey` or `headers`. "
-        "Moving it to another host once the key has worked needs a restart (see *Your key* "
-        "below).",
+        "Overrides the provider's URL: the full URL to POST to for "
+        + _names(row for row in PROVIDERS.values() if not row.wire.takes_base_url)
+        + " (gateways, self-hosted proxies; the provider's default shows the path); the "
+        "server's base URL for "
+        + _names(row for row in PROVIDERS.values() if row.wire.takes_base_url)
+        + ". The key is still taken from the provider's variable unless `apiKey` is set. A URL "
+        "carrying credentials (`user:pass@`, a `?api-key=`/`?token=`/`?sig=`-like parameter) "
+        "is refused: use `apiKey` or `headers`. Moving it to another host once the key has "
+        "worked needs a restart (see *Your key* below).",
     )
     region: str = _setting(
         "eu",

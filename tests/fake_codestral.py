@@ -42,9 +42,9 @@ except ModuleNotFoundError as exc:  # run by hand after a plain `pip install .`
     )
 
 if __package__:
-    from tests.fake_dialects import Dialect, LlamaCpp, Ollama, OpenAI, Refusal
+    from tests.fake_dialects import DIALECTS, Dialect, OpenAI, Refusal
 else:  # run as a script: tests/ is on sys.path
-    from fake_dialects import Dialect, LlamaCpp, Ollama, OpenAI, Refusal  # type: ignore[no-redef]
+    from fake_dialects import DIALECTS, Dialect, OpenAI, Refusal  # type: ignore[no-redef]
 
 log = logging.getLogger("fake_codestral")
 
@@ -301,9 +301,8 @@ class FakeCodestral:
     ) -> None:
         self.api_key, self.completion = api_key, completion
         self.local_key = local_key  # the bearer key llama.cpp and OpenAI want (None: none)
-        self.dialects: dict[str, Dialect] = {
-            d.path: d for d in (Ollama(), LlamaCpp(), OpenAI(reject_suffix))
-        }
+        dialects = [OpenAI(reject_suffix) if d is OpenAI else d() for d in DIALECTS]
+        self.dialects: dict[str, Dialect] = {d.path: d for d in dialects}
         self.limit = limit
         self.ssl_context = ssl_context  # serve https with this context
         self.first_token_delay, self.token_delay = first_token_delay, token_delay
@@ -485,7 +484,8 @@ class FakeCodestral:
         if reply.drip_interval is not None or reply.cut_after_bytes is not None:
             data = json.dumps(payload).encode()
             return await _send_bytes(request, rec, reply, data, "application/json")
-        return await _send(request, rec, web.json_response(payload, headers=reply.headers))
+        headers = {**dialect.headers(usage), **reply.headers}
+        return await _send(request, rec, web.json_response(payload, headers=headers))
 
     def _over_limit(self, rec: RecordedRequest) -> web.Response | None:
         """Count a valid request against the workspace limit: None if admitted, else the 429."""

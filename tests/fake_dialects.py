@@ -58,6 +58,10 @@ class Dialect:
         """The stream's pieces as written, one per token, then the closing ones."""
         raise NotImplementedError
 
+    def headers(self, usage: Counts) -> dict[str, str]:
+        """Headers of a whole (not streamed) answer, for a server that puts counts there."""
+        return {}
+
     def unauthorized(self) -> Any:
         return _error(401, "Invalid API Key", "authentication_error")
 
@@ -208,3 +212,7 @@ class OpenAI(Dialect):
         if asked.usage_event:
             events.append(_sse({**self._head(asked), "choices": [], "usage": self._usage(usage)}))
         return [*events, _sse("[DONE]")]
+
+
+# The dialects the fake serves, each at its path (a new backend's dialect is added here).
+DIALECTS: tuple[type[Dialect], ...] = (Ollama, LlamaCpp, OpenAI)

@@ -137,13 +137,15 @@ def fim_request(
     settings: Settings, key: str | None, prompt: str, suffix: str, extra: str = ""
 ) -> FimRequest:
     """The whole request the settings ask for: URL, key, body, headers, deadline, wire."""
+    wire = PROVIDERS[settings.provider].wire
+    url = endpoint_url(settings.provider, settings.region, settings.endpoint)
     return FimRequest(
-        url=endpoint_url(settings.provider, settings.region, settings.endpoint),
+        url=wire.stream_url(url) if settings.stream else url,
         api_key=key,
         body=request_body(settings, prompt, suffix, extra),
         headers=settings.headers,
         timeout_s=settings.request_timeout_ms / 1000,
-        wire=PROVIDERS[settings.provider].wire,
+        wire=wire,
     )
 
 
@@ -274,8 +276,9 @@ class FimClient:
                 read = wire.answer(_json_object(await body.aread()))
                 if len(read.text) > request.text_limit:
                     read = Piece(read.text[: request.text_limit], "length", read.usage, read.model)
+            usage = read.usage or wire.header_usage(response.headers)
         elapsed = time.monotonic() - started
-        return FimResult(read.text, read.finish, read.usage, read.model, limits, elapsed)
+        return FimResult(read.text, read.finish, usage, read.model, limits, elapsed)
 
 
 def _keys(request: FimRequest) -> list[str]:

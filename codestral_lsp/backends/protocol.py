@@ -1,9 +1,10 @@
 """The seam between the one HTTP client and each API: a neutral request in, text pieces out.
 
-A wire format (``mistral_fim``, ``ollama``, ``llamacpp``, ``openai``) turns a ``FimCall`` into
-the URL and JSON body its API takes, and each JSON answer, stream event (SSE) or stream line
-(NDJSON) into a ``Piece``: text, the finish reason once the answer is over, token counts, the
-model. The client (``backends.client``) does everything else the same way for all.
+A wire format (one module per API in ``backends``) turns a ``FimCall`` into the URL and JSON
+body its API takes, and each JSON answer, stream event (SSE) or stream line (NDJSON) into a
+``Piece``: text, the finish reason once the answer is over, token counts (from the body, or the
+headers where an API puts them there), the model. The client (``backends.client``) does
+everything else the same way for all.
 """
 
 from __future__ import annotations
@@ -94,6 +95,15 @@ class Wire:
         """The URL to POST to, from the ``endpoint`` setting or the provider's default."""
         return endpoint
 
+    def stream_url(self, url: str) -> str:
+        """Where a streamed call goes, for an API with a separate streaming route."""
+        return url
+
+    @property
+    def takes_base_url(self) -> bool:
+        """The ``endpoint`` setting is the server's base URL (the wire adds the path)."""
+        return self.url("http://host") != "http://host"
+
     def body(self, call: FimCall) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -113,6 +123,10 @@ class Wire:
     def chunk(self, data: Mapping[str, Any]) -> Piece:
         """One streamed event or line."""
         raise NotImplementedError
+
+    def header_usage(self, headers: Mapping[str, str]) -> Usage | None:
+        """Token counts from the answer's headers, for an API whose body lacks them."""
+        return None
 
     def health_url(self, url: str) -> str | None:
         """A cheap GET that says the server is up (``doctor``), if the API has one."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from codestral_lsp.backends import endpoint_url
+from codestral_lsp.backends import PROVIDERS, endpoint_url
 from codestral_lsp.settings import (
     FIELDS,
     FieldSpec,
@@ -74,7 +74,7 @@ def test_sources_name_the_layer_whose_value_is_in_force() -> None:
         ("maxTokens", 1.5, "whole number"),
         ("maxTokens", 0, "at least 1"),
         ("randomSeed", True, "whole number"),
-        ("provider", "anthropic", "one of codestral, mistral, langdock, ollama, llamacpp, openai"),
+        ("provider", "anthropic", "one of " + ", ".join(PROVIDERS)),
         ("endpoint", "ftp://x", "http:// or https:// URL"),
         ("stop", [1, 2], "string or a list of strings"),
         ("headers", {"X": 1}, "header names to string values"),
