@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from codestral_lsp import __version__
+from codestral_lsp.backends import PROVIDERS
 from codestral_lsp.settings import FIELDS, Settings, SettingsLayers
 
 if sys.version_info >= (3, 11):
@@ -196,6 +197,18 @@ def test_vscode_manifest() -> None:
     lock = load_json(EDITORS / "vscode" / "package-lock.json")
     assert lock["packages"][""]["dependencies"] == manifest["dependencies"]
     assert lock["packages"][""]["devDependencies"] == manifest["devDependencies"]
+
+
+def test_vscode_knows_each_provider_and_its_key_variable_from_the_table() -> None:
+    """Derived by scripts/settings_table.py: a new provider needs no hand edit here."""
+    manifest = load_json(EDITORS / "vscode" / "package.json")
+    provider = manifest["contributes"]["configuration"]["properties"]["codestral.provider"]
+    assert provider["enum"] == list(PROVIDERS), "run: python scripts/settings_table.py"
+    source = (EDITORS / "vscode" / "src" / "extension.ts").read_text(encoding="utf-8")
+    block = re.search(r"const KEY_VARIABLES[^{]*\{([^}]*)\}", source)
+    assert block is not None, "extension.ts has no KEY_VARIABLES map"
+    declared = dict(re.findall(r"(\w+): '(\w+)'", block.group(1)))
+    assert declared == {p.name: p.key_env for p in PROVIDERS.values() if p.key_env}
 
 
 def server_default_notes() -> list[tuple[str, str]]:

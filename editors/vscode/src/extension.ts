@@ -19,6 +19,7 @@ const SECTION = 'codestral';
 // Settings read by this extension to start the server, not sent to it.
 const LAUNCH_KEYS = new Set(['serverPath', 'serverArgs']);
 // The environment variable the server reads the key from, per provider.
+// key variables: made by scripts/settings_table.py from the provider table
 const KEY_VARIABLES: Record<string, string> = {
   codestral: 'CODESTRAL_API_KEY',
   mistral: 'MISTRAL_API_KEY',
@@ -26,6 +27,7 @@ const KEY_VARIABLES: Record<string, string> = {
   llamacpp: 'LLAMA_API_KEY',
   openai: 'OPENAI_API_KEY',
 };
+// end of key variables
 const SECRET = 'codestral.apiKey';
 // Settings that decide where the key goes (and which key): package.json scopes them "machine", so
 // VS Code ignores a workspace's value; they are also read from the user's own settings only here.
