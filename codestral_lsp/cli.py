@@ -10,6 +10,7 @@ import logging
 import os
 import socket
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,14 +31,18 @@ examples:
 Run `codestral-lsp COMMAND --help` for a command's options, examples and exit codes.
 """
 
-_SETTINGS_NOTE = """\
-Settings are read exactly as the server reads them, lowest first: defaults; the TOML file
-($CODESTRAL_LSP_CONFIG, else ~/.config/codestral-lsp/config.toml); --settings (what your editor
-passes as initializationOptions); then --endpoint, --model, --provider. The key comes from the
-apiKey setting, else the provider's variable: CODESTRAL_API_KEY (codestral), MISTRAL_API_KEY
-(mistral) or LANGDOCK_API_KEY (langdock). A Codestral key gets 401 on api.mistral.ai and the
-reverse.
-"""
+_SETTINGS_NOTE = (
+    textwrap.fill(
+        "Settings are read exactly as the server reads them, lowest first: defaults; the TOML "
+        "file ($CODESTRAL_LSP_CONFIG, else ~/.config/codestral-lsp/config.toml); --settings "
+        "(what your editor passes as initializationOptions); then --endpoint, --model, "
+        "--provider. The key comes from the apiKey setting, else the provider's variable: "
+        + ", ".join(f"{p.key_env} ({p.name})" for p in PROVIDERS.values() if p.key_env)
+        + "; the others take none. A Codestral key gets 401 on api.mistral.ai and the reverse.",
+        width=96,
+    )
+    + "\n"
+)
 
 _DOCTOR_EPILOG = (
     _SETTINGS_NOTE

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from codestral_lsp import __version__
+from codestral_lsp.backends import PROVIDERS
 from tests.e2e.conftest import server_env
 from tests.e2e.rpc import SERVER, frame, response
 from tests.fake_codestral import FakeCodestral
@@ -21,6 +22,10 @@ def test_version_and_help() -> None:
     out = subprocess.run([*SERVER, "--help"], capture_output=True, text=True, check=True)
     for flag in ("--tcp", "--socket", "--allow-remote", "--log-file", "--verbose", "--version"):
         assert flag in out.stdout
+    out = subprocess.run([*SERVER, "doctor", "--help"], capture_output=True, text=True, check=True)
+    said = " ".join(out.stdout.split())
+    for row in PROVIDERS.values():  # each provider's key variable, from the table
+        assert row.key_env is None or f"{row.key_env} ({row.name})" in said, row.name
     bad = subprocess.run([*SERVER, "--tcp", "nonsense"], capture_output=True, text=True)
     assert bad.returncode == 2
     assert "HOST:PORT" in bad.stderr
