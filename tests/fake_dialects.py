@@ -1,4 +1,5 @@
-"""The local servers' contracts the fake plays besides Codestral's: Ollama, llama.cpp, OpenAI.
+"""The local servers' contracts the fake plays besides Codestral's: Ollama, llama.cpp, OpenAI,
+text-generation-inference.
 
 Each dialect reads a request body into what to generate (prefix, suffix, stop, token limit),
 validates it as its server does, and writes the generation as that server answers: one JSON
@@ -214,5 +215,81 @@ class OpenAI(Dialect):
         return [*events, _sse("[DONE]")]
 
 
+EOS: dict[str, Any] = {
+    "id": 2,
+    "text": "</s>",
+    "logprob": -0.1,
+    "special": True,
+}  # TGI's end-of-sequence
+
+
+class Tgi(Dialect):
+    """text-generation-inference's ``POST /generate``: ``inputs`` and ``parameters`` (no
+    suffix: the FIM prompt is written out); SSE on ``/generate_stream`` (``TgiStream``), one
+    event per token, the last with ``details``; the end-of-sequence token is a special one.
+    Contract: https://huggingface.github.io/text-generation-inference/ (OpenAPI)."""
+
+    name, path = "tgi", "/generate"
+    streams = False  # the route decides, not the body
+
+    def read(self, body: Any) -> Asked | Refusal:
+        if not isinstance(body, dict) or not isinstance(body.get("inputs"), str):
+            return Refusal(422, self._error("Failed to deserialize the JSON body", "validation"))
+        parameters = body.get("parameters") or {}
+        top_p, temperature = parameters.get("top_p"), parameters.get("temperature")
+        if (top_p is not None and not 0 < top_p < 1) or (
+            temperature is not None and temperature <= 0
+        ):
+            message = "Input validation error: `temperature` and `top_p` out of range"
+            return Refusal(422, self._error(message, "validation"))
+        if len(parameters.get("stop") or []) > 4:
+            message = "Input validation error: `stop` supports up to 4 stop sequences. Given: 5"
+            return Refusal(422, self._error(message, "validation"))
+        return Asked(
+            "tgi",
+            body["inputs"],
+            "",
+            parameters.get("stop"),
+            parameters.get("max_new_tokens", 100),
+            self.streams,
+        )
+
+    def _error(self, message: str, kind: str) -> dict[str, Any]:
+        return {"error": message, "error_type": kind}
+
+    def unauthorized(self) -> Any:
+        return {"error": "Authorization header is correct, but the token seems invalid"}
+
+    def _token(self, index: int, text: str) -> dict[str, Any]:
+        return {"id": 1000 + index, "text": text, "logprob": -0.5, "special": False}
+
+    def _details(self, finish: str, usage: Counts) -> dict[str, Any]:
+        reason = "length" if finish == "length" else "eos_token"
+        return {"finish_reason": reason, "generated_tokens": usage[1], "seed": None}
+
+    def answer(self, asked: Asked, text: str, finish: str, usage: Counts) -> Any:
+        details = {**self._details(finish, usage), "prefill": [], "tokens": []}
+        return {"generated_text": text, "details": details}
+
+    def headers(self, usage: Counts) -> dict[str, str]:
+        return {"x-prompt-tokens": str(usage[0]), "x-generated-tokens": str(usage[1])}
+
+    def events(self, asked: Asked, tokens: list[str], finish: str, usage: Counts) -> list[str]:
+        events: list[dict[str, Any]] = [
+            {"index": i, "token": self._token(i, t), "generated_text": None, "details": None}
+            for i, t in enumerate(tokens)
+        ]
+        if finish != "length" or not events:  # ends with the special end-of-sequence token
+            events.append({"index": len(events), "token": EOS, "generated_text": None})
+        details = {**self._details(finish, usage), "input_length": usage[0]}
+        events[-1] = {**events[-1], "generated_text": "".join(tokens), "details": details}
+        return [_sse(e) for e in events]
+
+
+class TgiStream(Tgi):
+    name, path = "tgi", "/generate_stream"
+    streams = True
+
+
 # The dialects the fake serves, each at its path (a new backend's dialect is added here).
-DIALECTS: tuple[type[Dialect], ...] = (Ollama, LlamaCpp, OpenAI)
+DIALECTS: tuple[type[Dialect], ...] = (Ollama, LlamaCpp, OpenAI, Tgi, TgiStream)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from codestral_lsp.backends import llamacpp, mistral_fim, ollama, openai
+from codestral_lsp.backends import llamacpp, mistral_fim, ollama, openai, tgi
 from codestral_lsp.backends.protocol import Wire
 
 
@@ -81,6 +81,14 @@ PROVIDERS: Mapping[str, Provider] = {
             "http://127.0.0.1:8000/v1/completions",
             "OPENAI_API_KEY",
             "the server's API key, if it wants one",
+            key_required=False,
+        ),
+        Provider(
+            "tgi",
+            tgi.WIRE,
+            "http://127.0.0.1:8080",  # TGI's own port, as llama.cpp's: run one of them there
+            "HF_TOKEN",
+            "a Hugging Face token (Inference Endpoints); a local TGI takes none",
             key_required=False,
         ),
     )

@@ -25,6 +25,10 @@ class Backend:
     model: str
     endpoint: Callable[[FakeCodestral], str]  # the endpoint setting for the fake
     prefix: Callable[[dict[str, Any]], str]  # the text before the cursor, in the body sent
+    stream_path: str | None = None  # where streamed calls go, if elsewhere
+
+    def path_for(self, stream: bool) -> str:
+        return (self.stream_path or self.path) if stream else self.path
 
     def options(self, fake: FakeCodestral) -> dict[str, Any]:
         return {"provider": self.provider, "endpoint": self.endpoint(fake), "model": self.model}
@@ -43,6 +47,14 @@ BACKENDS = [
         "codestral",
         lambda f: f.base_url + "/v1/completions",
         lambda b: b["prompt"],
+    ),
+    Backend(
+        "tgi",
+        "/generate",
+        "codestral",
+        lambda f: f.base_url,
+        lambda b: b["inputs"].partition("[PREFIX]")[2],
+        "/generate_stream",
     ),
 ]
 LOCAL = [b for b in BACKENDS if b.provider != "codestral"]
@@ -70,7 +82,7 @@ async def test_a_completion_with_its_token_counts(
         )
     assert item.insert_text == "return 42"
     [request] = fake_codestral.requests
-    assert request.path == backend.path
+    assert request.path == backend.path_for(stream)
     assert backend.prefix(request.body) == "def add(a, b):\n    "
     assert request.body["stream"] is stream
     usage = stats["models"][backend.model]
@@ -134,6 +146,7 @@ async def test_a_local_server_gets_no_key_that_is_not_its_own(
     [
         (BY_NAME["llamacpp"], "LLAMA_API_KEY"),
         (BY_NAME["openai"], "OPENAI_API_KEY"),
+        (BY_NAME["tgi"], "HF_TOKEN"),
     ],
     ids=str,
 )
@@ -198,7 +211,7 @@ async def test_doctor_and_complete_work_with_every_backend(
     source.write_text(TEXT, encoding="utf-8")
     ran = await run_cli("complete", *args, f"{source}:2:5", env=environ)
     assert (ran.code, ran.out) == (0, "return 42\n"), ran.err
-    assert {r.path for r in fake_codestral.requests} >= {backend.path}
+    assert {r.path for r in fake_codestral.requests} >= {backend.path, backend.path_for(True)}
     if backend.provider != "codestral":
         assert all("authorization" not in r.headers for r in fake_codestral.requests)
 
@@ -209,6 +222,7 @@ async def test_doctor_and_complete_work_with_every_backend(
         (BY_NAME["ollama"], "ollama serve"),
         (BY_NAME["llamacpp"], "llama-server -m"),
         (BY_NAME["openai"], "start the server"),
+        (BY_NAME["tgi"], "ghcr.io/huggingface/text-generation-inference"),
     ],
     ids=str,
 )

@@ -12,7 +12,12 @@ import pytest
 
 from codestral_lsp.backends import PROVIDERS, endpoint_url, resolve_key
 from codestral_lsp.backends.client import FimClient, FimResult, fim_call, fim_request
-from codestral_lsp.backends.errors import InvalidResponse, RequestRejected, ServerError
+from codestral_lsp.backends.errors import (
+    InvalidResponse,
+    RateLimitError,
+    RequestRejected,
+    ServerError,
+)
 from codestral_lsp.backends.protocol import FimCall, Piece, Usage
 from codestral_lsp.settings import RateLimit, Settings, SettingsLayers, rate_limit
 
@@ -104,6 +109,39 @@ def test_openai_fim_template_writes_the_prompt_out_and_sends_no_suffix(
     assert "suffix" not in body
 
 
+def test_tgi_body_writes_the_fim_prompt_out_and_asks_for_details() -> None:
+    body = wire("tgi").body(replace(CALL, temperature=0.2, top_p=0.9))
+    assert body == {
+        # no suffix field in TGI; no <s> either: TGI's tokenizer adds it
+        "inputs": "[SUFFIX]):\n[PREFIX]# a.py\nx = 1\ndef f(",
+        "parameters": {
+            "max_new_tokens": 64,
+            "temperature": 0.2,
+            "top_p": 0.9,
+            "stop": ["\n\n"],
+            "seed": 3,
+            "details": True,
+        },
+        "stream": True,
+    }
+    assert wire("tgi").max_tokens(body) == 64
+    custom = wire("tgi").body(replace(CALL, fim_template="<PRE>{prefix}<SUF>{suffix}<MID>"))
+    assert custom["inputs"] == "<PRE># a.py\nx = 1\ndef f(<SUF>):\n<MID>"
+
+
+@pytest.mark.parametrize(
+    ("temperature", "top_p", "sent"),
+    [(0.0, 1.0, {}), (0.0, 0.0, {}), (0.7, 0.5, {"temperature": 0.7, "top_p": 0.5})],
+)
+def test_tgi_gets_no_sampling_value_it_refuses(
+    temperature: float, top_p: float, sent: dict[str, float]
+) -> None:
+    """TGI answers 422 to temperature 0 and to top_p outside (0, 1): unset says the same."""
+    parameters = wire("tgi").body(replace(CALL, temperature=temperature, top_p=top_p))
+    sampling = ("temperature", "top_p")
+    assert {k: v for k, v in parameters["parameters"].items() if k in sampling} == sent
+
+
 def test_braces_in_code_are_not_template_fields() -> None:
     call = FimCall("m", "d = {prefix}", "{suffix}", fim_template="codestral")
     assert call.written_out() == "<s>[SUFFIX]{suffix}[PREFIX]d = {prefix}"
@@ -131,6 +169,12 @@ def test_lone_surrogates_never_reach_a_body() -> None:
         ("llamacpp", "https://llm.corp/llama", "https://llm.corp/llama/infill"),
         ("openai", None, "http://127.0.0.1:8000/v1/completions"),
         ("openai", "http://vllm:8000/v1/completions", "http://vllm:8000/v1/completions"),
+        ("tgi", None, "http://127.0.0.1:8080/generate"),
+        (
+            "tgi",
+            "https://x.endpoints.huggingface.cloud/",
+            "https://x.endpoints.huggingface.cloud/generate",
+        ),
     ],
 )
 def test_endpoint_url(provider: str, endpoint: str | None, url: str) -> None:
@@ -153,6 +197,27 @@ def test_a_key_goes_only_to_the_backend_it_belongs_to() -> None:
     assert wire("llamacpp").auth_headers(None) == {}
     assert wire("llamacpp").auth_headers("k") == {"Authorization": "Bearer k"}
     assert wire("openai").auth_headers("k") == {"Authorization": "Bearer k"}
+
+
+def test_tgi_streams_on_its_own_route_and_checks_health_beside_it() -> None:
+    streamed = fim_request(Settings(provider="tgi"), None, "p", "")
+    whole = fim_request(Settings(provider="tgi", stream=False), None, "p", "")
+    assert streamed.url == "http://127.0.0.1:8080/generate_stream"
+    assert whole.url == "http://127.0.0.1:8080/generate"
+    for url in (streamed.url, whole.url):
+        assert wire("tgi").health_url(url) == "http://127.0.0.1:8080/health"
+
+
+def test_tgi_takes_its_own_key_and_no_other() -> None:
+    """HF_TOKEN (Inference Endpoints) or apiKey; never $CODESTRAL_API_KEY."""
+    assert resolve_key("tgi", None, ENV) == (None, "$HF_TOKEN")
+    request = fim_request(Settings(provider="tgi"), resolve_key("tgi", None, ENV)[0], "p", "")
+    assert request.api_key is None
+    assert resolve_key("tgi", None, {**ENV, "HF_TOKEN": "hf_abc0123456789"}) == (
+        "hf_abc0123456789",
+        "$HF_TOKEN",
+    )
+    assert resolve_key("tgi", "set", ENV) == ("set", "the apiKey setting")
 
 
 def test_local_servers_get_no_rate_limit_by_default() -> None:
@@ -219,6 +284,11 @@ def _sse(*events: object) -> httpx.Response:
 OLLAMA_LAST = {"model": "codestral", "response": "", "done": True, "done_reason": "length"}
 OLLAMA_COUNTS = {"prompt_eval_count": 21, "eval_count": 4}
 LLAMA_LAST = {"content": "", "stop": True, "stop_type": "eos", "tokens_evaluated": 30}
+TGI_EOS = {"id": 2, "text": "</s>", "logprob": -0.1, "special": True}
+
+
+def _tgi_token(text: str) -> dict[str, Any]:
+    return {"id": 7, "text": text, "logprob": -0.2, "special": False}
 
 
 @pytest.mark.parametrize(
@@ -280,6 +350,83 @@ LLAMA_LAST = {"content": "", "stop": True, "stop_type": "eos", "tokens_evaluated
             False,
             Piece("t", "length", None, None),
         ),
+        (
+            "tgi",
+            _sse(
+                {"index": 0, "token": _tgi_token("ret"), "generated_text": None, "details": None},
+                {"index": 1, "token": _tgi_token("urn"), "generated_text": None, "details": None},
+                {
+                    "index": 2,
+                    "token": TGI_EOS,  # special: not text
+                    "generated_text": "return",
+                    "details": {
+                        "finish_reason": "eos_token",
+                        "generated_tokens": 3,
+                        "input_length": 17,
+                        "seed": None,
+                    },
+                },
+            ),
+            True,
+            Piece("return", "stop", Usage(17, 3), None),
+        ),
+        (
+            "tgi",
+            _sse(
+                {"index": 0, "token": _tgi_token("a"), "generated_text": None, "details": None},
+                {
+                    "index": 1,
+                    "token": _tgi_token("b"),  # the last token comes with the details
+                    "generated_text": "ab",
+                    "details": {
+                        "finish_reason": "length",
+                        "generated_tokens": 2,
+                        "input_length": 5,
+                    },
+                },
+            ),
+            True,
+            Piece("ab", "length", Usage(5, 2), None),
+        ),
+        (
+            "tgi",
+            httpx.Response(
+                200,
+                headers={"x-prompt-tokens": "12", "x-generated-tokens": "2"},
+                json={
+                    "generated_text": "x + 1",
+                    "details": {
+                        "finish_reason": "stop_sequence",
+                        "generated_tokens": 2,
+                        "prefill": [],
+                    },
+                },
+            ),
+            False,
+            Piece("x + 1", "stop", Usage(12, 2), None),
+        ),
+        (
+            "tgi",
+            httpx.Response(
+                200,
+                json={
+                    "generated_text": "y",
+                    "details": {
+                        "finish_reason": "length",
+                        "generated_tokens": 1,
+                        "prefill": [{"id": 1, "text": "<s>", "logprob": None}] * 4,
+                    },
+                },
+            ),
+            False,
+            Piece("y", "length", Usage(4, 1), None),
+        ),
+        (
+            "tgi",
+            httpx.Response(200, json={"generated_text": "z"}),  # details: false on the server
+            False,
+            Piece("z", "stop", None, None),
+        ),
     ],
     ids=[
         "ollama-ndjson",
@@ -288,6 +435,11 @@ LLAMA_LAST = {"content": "", "stop": True, "stop_type": "eos", "tokens_evaluated
         "llamacpp-json",
         "openai-sse",
         "openai-json",
+        "tgi-sse-eos",
+        "tgi-sse-length",
+        "tgi-json-header-counts",
+        "tgi-json-prefill",
+        "tgi-json-no-details",
     ],
 )
 async def test_each_api_answer_is_read_with_its_token_counts(
@@ -306,6 +458,44 @@ async def test_each_api_answer_is_read_with_its_token_counts(
         ("llamacpp", _sse({"content": "a", "stop": False}), InvalidResponse, "ended before"),
         ("llamacpp", _sse({"error": {"code": 500, "message": "slot busy"}}), ServerError, "busy"),
         ("openai", _sse({"choices": [{"text": "a"}]}), InvalidResponse, "ended before"),
+        (
+            "tgi",
+            _sse({"index": 0, "token": _tgi_token("a"), "generated_text": None, "details": None}),
+            InvalidResponse,
+            "ended before",
+        ),
+        (
+            "tgi",
+            _sse(
+                {"error": "Request failed during generation: CUDA OOM", "error_type": "generation"}
+            ),
+            ServerError,
+            "CUDA OOM",
+        ),
+        (
+            "tgi",
+            httpx.Response(
+                422,
+                json={
+                    "error": "Input validation error: `inputs` must have less than 4096 tokens",
+                    "error_type": "validation",
+                },
+            ),
+            RequestRejected,
+            "less than 4096 tokens",
+        ),
+        (
+            "tgi",
+            httpx.Response(429, json={"error": "Model is overloaded", "error_type": "overloaded"}),
+            RateLimitError,
+            "overloaded",
+        ),
+        (
+            "tgi",
+            httpx.Response(503, json={"error": "unhealthy", "error_type": "healthcheck"}),
+            ServerError,
+            "unhealthy",
+        ),
         (
             "ollama",
             httpx.Response(404, json={"error": 'model "codestral" not found, try pulling it'}),
@@ -353,6 +543,24 @@ async def test_no_authorization_header_without_a_key() -> None:
         await client.aclose()
     assert "authorization" not in seen[0].headers
     assert seen[1].headers["authorization"] == "Bearer kk"
+
+
+async def test_tgi_sends_a_bearer_key_only_when_it_has_one() -> None:
+    seen: list[httpx.Request] = []
+
+    def reply(sent: httpx.Request) -> httpx.Response:
+        seen.append(sent)
+        return httpx.Response(200, json={"generated_text": "a", "details": {}})
+
+    settings = Settings(provider="tgi", stream=False, api_key=None)
+    client = FimClient(httpx.MockTransport(reply))
+    try:
+        for key in (resolve_key("tgi", None, ENV)[0], "hf_kk0123456789"):
+            await client.complete(fim_request(settings, key, "", ""))
+    finally:
+        await client.aclose()
+    assert "authorization" not in seen[0].headers  # $CODESTRAL_API_KEY is set, and not sent
+    assert seen[1].headers["authorization"] == "Bearer hf_kk0123456789"
 
 
 def test_a_fim_template_without_its_fields_is_refused() -> None:

@@ -26,6 +26,7 @@ const KEY_VARIABLES: Record<string, string> = {
   langdock: 'LANGDOCK_API_KEY',
   llamacpp: 'LLAMA_API_KEY',
   openai: 'OPENAI_API_KEY',
+  tgi: 'HF_TOKEN',
 };
 // end of key variables
 const SECRET = 'codestral.apiKey';
