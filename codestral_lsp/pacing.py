@@ -112,8 +112,6 @@ class Workspace:
         if report is None or report.requests is None or rpm is None:
             return None
         counted = max(1, rpm - report.requests)
-        if self.request_inflow is not None:
-            counted = max(counted, int(self.request_inflow * self.window_s))
         first = self._first
         if first is not None and tpm is not None and first[1] < FILLING * tpm:
             # The window was nearly empty at our first look: it is still filling, so what it
@@ -121,6 +119,8 @@ class Workspace:
             young = report.at - first[0]
             if young < self.window_s:
                 counted = max(counted, int(counted * self.window_s / max(young, 5.0)))
+        if self.request_inflow is not None:  # a rate already: a whole window's worth
+            counted = max(counted, int(self.request_inflow * self.window_s))
         return counted
 
     def predicted_left(self, now: float, tpm: int | None, ours: Iterable[Sent]) -> float | None:
