@@ -15,7 +15,7 @@ for its window: the tokens and the requests left. From them, carried forward to 
   whoever sends it, and together they spend the target however many they are: no server needs
   to know how many others there are, and a newcomer has its share from its first answer. The
   budget is corrected by what a request really spends of what was planned (short files, short
-  answers).
+  answers), learnt from a newcomer's first answer on.
 - **Skipping, when even the floor is too much**: below ``FLOOR_TOKENS`` a request would say
   too little to be worth sending, so each automatic request earns the budget as credit and one
   of the floor's size goes when the credit allows (``Share.sent_share`` says how many go).
@@ -42,7 +42,7 @@ QUIET, QUIET_FILL = 0.6, 0.05  # below 60% of the target, shares grow by 5% a se
 NEWS_S = 10.0  # a share grows for at most this long after the last report
 SENT_SHARE_PULL = 0.1  # how fast the share of requests sent follows each decision
 FILLING = 0.2  # a window under this share of its limit at our first look is still filling
-LEARN = 0.2  # how fast what requests spend is learnt (from 1: a newcomer starts small)
+LEARN = 0.2  # how fast what requests spend is learnt, once five have been seen
 NEWCOMER_TAKES = 0.25  # of what the others leave, a newcomer's share starts with this much
 
 
@@ -189,6 +189,7 @@ class Share:
         self._congestion, self._quiet, self._heard_at = 0.0, False, -math.inf
         self.spent_of_estimate = 1.0  # tokens counted / tokens estimated, learnt
         self.estimate_of_plan = 1.0  # tokens estimated / tokens planned, learnt
+        self._spends = self._fills = 0  # answers and plans learnt from so far
 
     # --- per request ---------------------------------------------------------------------
 
@@ -215,13 +216,15 @@ class Share:
     def learn_spend(self, estimated: int, counted: int) -> None:
         if estimated > 0:
             ratio = min(1.0, max(0.2, counted / estimated))
-            weight = LEARN
+            self._spends += 1
+            weight = max(LEARN, 1 / self._spends)  # a newcomer learns from its first answer
             self.spent_of_estimate += weight * (ratio - self.spent_of_estimate)
 
     def learn_fill(self, estimated: int, planned: float) -> None:
         if planned > 0:
             ratio = min(1.0, max(0.2, estimated / planned))
-            weight = LEARN
+            self._fills += 1
+            weight = max(LEARN, 1 / self._fills)
             self.estimate_of_plan += weight * (ratio - self.estimate_of_plan)
 
     # --- the rate fallback -----------------------------------------------------------------
