@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 TARGET = 0.91  # the share of the workspace's limit its servers aim to spend together
-MARGIN_S = 2.0  # seconds of the others' spend kept back for their simultaneous decisions
+MARGIN_S = 3.0  # seconds of the others' spend kept back for their simultaneous decisions
 FLOOR_TOKENS = 256  # the smallest request: ~128 tokens of context (the 8-10 lines nearest the
 # cursor, most of a completion's signal) and an answer of up to 128 tokens
 PROJECT_S = 10.0  # the rate fallback projects the usage this far ahead
