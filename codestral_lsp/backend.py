@@ -20,7 +20,7 @@ import re
 import ssl
 import time
 import zlib
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,13 +109,21 @@ class FimResult:
     elapsed_s: float
 
 
-def fim_call(settings: Settings, prompt: str, suffix: str, extra: str = "") -> FimCall:
-    """The neutral request for ``prompt``/``suffix`` (and other files' ``extra``)."""
+def fim_call(
+    settings: Settings,
+    prompt: str,
+    suffix: str,
+    extra: str = "",
+    files: Sequence[tuple[str, str]] = (),
+) -> FimCall:
+    """The neutral request for ``prompt``/``suffix`` (and other files' ``extra``, whole and
+    as ``files``)."""
     return FimCall(
         model=settings.model,
         prompt=prompt,
         suffix=suffix,
         extra=extra,
+        extra_files=tuple(files),
         max_tokens=settings.max_tokens,
         min_tokens=settings.min_tokens,
         temperature=settings.temperature,
@@ -127,20 +135,31 @@ def fim_call(settings: Settings, prompt: str, suffix: str, extra: str = "") -> F
     )
 
 
-def request_body(settings: Settings, prompt: str, suffix: str, extra: str = "") -> dict[str, Any]:
+def request_body(
+    settings: Settings,
+    prompt: str,
+    suffix: str,
+    extra: str = "",
+    files: Sequence[tuple[str, str]] = (),
+) -> dict[str, Any]:
     """The provider's JSON body; only fields that are set (some APIs reject unknown ones)."""
     wire = PROVIDERS[settings.provider].wire
-    return wire.body(fim_call(settings, prompt, suffix, extra))
+    return wire.body(fim_call(settings, prompt, suffix, extra, files))
 
 
 def fim_request(
-    settings: Settings, key: str | None, prompt: str, suffix: str, extra: str = ""
+    settings: Settings,
+    key: str | None,
+    prompt: str,
+    suffix: str,
+    extra: str = "",
+    files: Sequence[tuple[str, str]] = (),
 ) -> FimRequest:
     """The whole request the settings ask for: URL, key, body, headers, deadline, wire."""
     return FimRequest(
         url=endpoint_url(settings.provider, settings.region, settings.endpoint),
         api_key=key,
-        body=request_body(settings, prompt, suffix, extra),
+        body=request_body(settings, prompt, suffix, extra, files),
         headers=settings.headers,
         timeout_s=settings.request_timeout_ms / 1000,
         wire=PROVIDERS[settings.provider].wire,

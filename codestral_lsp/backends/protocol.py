@@ -30,6 +30,7 @@ class FimCall:
     prompt: str
     suffix: str
     extra: str = ""  # context from other files, before the prompt
+    extra_files: tuple[tuple[str, str], ...] = ()  # the same, one (path, text) per snippet
     max_tokens: int | None = None
     min_tokens: int | None = None
     temperature: float | None = None
@@ -42,6 +43,10 @@ class FimCall:
     def __post_init__(self) -> None:
         for name in ("prompt", "suffix", "extra"):
             object.__setattr__(self, name, _SURROGATE.sub("\ufffd", getattr(self, name)))
+        files = tuple(
+            (_SURROGATE.sub("\ufffd", p), _SURROGATE.sub("\ufffd", t)) for p, t in self.extra_files
+        )
+        object.__setattr__(self, "extra_files", files)
 
     @property
     def stops(self) -> list[str] | None:
