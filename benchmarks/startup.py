@@ -1,0 +1,190 @@
+"""Startup: spawn to `initialize` answered, and to the first suggestion, ours beside tabby-agent.
+
+`python -m benchmarks --startup [--spawns N]` spawns, in turn, codestral-lsp at the defaults,
+codestral-lsp in the replay's plain configuration and tabby-agent 1.5.0 (`node dist/cli.js
+--lsp --stdio`, as editors run it: no clock shim), N rounds, so that the machine's drift reaches
+the three alike. Each spawn has its own fake backend (answering at once) and is timed from just
+before the process is created:
+
+- **initialize**: until the `initialize` response is read;
+- **first suggestion**: then `initialized`, `didOpen` of a small Python file, and a request at
+  the end of its last line (ours: `textDocument/inlineCompletion`, invoked; the peer, which has
+  no inline completion: `textDocument/completion`), asked again at once after each answer
+  without an item, until one brings an item.
+
+Reported as median and p90 of each, with the ratios of ours to the peer's measured in the same
+run; the target: our median spawn to `initialize` no slower than the peer's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks.lsp_client import LspClient, ServerGone, server_env
+from benchmarks.peer import PEER, _tabby_home, ensure_tabby
+from benchmarks.replay import PLAIN
+from tests.fake_codestral import FakeCodestral, default_completion
+from tests.fake_tabby import FakeTabby
+
+OURS, OURS_PLAIN = "codestral-lsp", "codestral-lsp plain"
+SERVERS = (OURS, OURS_PLAIN, PEER)
+URI = "file:///startup/add.py"
+TEXT = "def add(a, b):\n    "
+FIRST_SUGGESTION_TIMEOUT_S = 30.0
+
+Check = tuple[str, "bool | None", str]
+
+
+@dataclass(frozen=True)
+class StartupOptions:
+    spawns: int = 10  # rounds: each spawns every server once
+    cache: Path = Path.home() / ".cache" / "codestral-lsp" / "bench"
+    keep_logs: Path | None = None
+
+
+@dataclass
+class Timings:
+    """One server's spawns: seconds from spawn to each event."""
+
+    server: str
+    initialize: list[float] = field(default_factory=list)
+    first_suggestion: list[float] = field(default_factory=list)
+    asks: list[int] = field(default_factory=list)  # requests until the first suggestion
+
+
+async def _spawn(
+    server: str, fake: FakeCodestral, options: StartupOptions, work: Path
+) -> LspClient:
+    stderr = work / f"{server.replace(' ', '-')}.stderr"
+    if server == PEER:
+        script = ensure_tabby(options.cache)
+        env = server_env(work, fake.api_key)
+        env["HOME"] = str(_tabby_home(work, fake.url))
+        return await LspClient.spawn([str(script), "--lsp", "--stdio"], env, stderr, program="node")
+    return await LspClient.spawn(["-m", "codestral_lsp"], server_env(work, fake.api_key), stderr)
+
+
+def _settings(server: str, fake: FakeCodestral) -> Mapping[str, Any]:
+    if server == PEER:
+        return {}
+    return {"endpoint": fake.url, **(PLAIN if server == OURS_PLAIN else {})}
+
+
+def _has_item(result: Any) -> bool:
+    found = result.get("items") if isinstance(result, dict) else result
+    return bool(found)
+
+
+async def _first_suggestion(client: LspClient, server: str) -> int:
+    """Ask until an answer brings an item; returns how many requests it took."""
+    client.notify(
+        "textDocument/didOpen",
+        {"textDocument": {"uri": URI, "languageId": "python", "version": 1, "text": TEXT}},
+    )
+    line, character = TEXT.count("\n"), len(TEXT.rsplit("\n", 1)[-1])
+    params = {
+        "textDocument": {"uri": URI},
+        "position": {"line": line, "character": character},
+        "context": {"triggerKind": 1},  # invoked, both for the menu and inline
+    }
+    method = "textDocument/completion" if server == PEER else "textDocument/inlineCompletion"
+    deadline = time.perf_counter() + FIRST_SUGGESTION_TIMEOUT_S
+    asks = 0
+    while time.perf_counter() < deadline:
+        asks += 1
+        left = deadline - time.perf_counter()
+        if _has_item(await client.call(method, params, timeout=max(left, 0.001))):
+            return asks
+    raise RuntimeError(f"{server}: no suggestion within {FIRST_SUGGESTION_TIMEOUT_S:.0f} s")
+
+
+async def spawn_once(server: str, options: StartupOptions, work: Path, timings: Timings) -> None:
+    """One spawn of ``server`` against its own fake, timed into ``timings``."""
+    kind = FakeTabby if server == PEER else FakeCodestral
+    fake = kind(completion=default_completion)
+    await fake.start()
+    try:
+        began = time.perf_counter()
+        client = await _spawn(server, fake, options, work)
+        try:
+            await client.initialize(_settings(server, fake), ["utf-8", "utf-16", "utf-32"])
+            initialized = time.perf_counter()
+            asks = await _first_suggestion(client, server)
+            answered = time.perf_counter()
+        except (ServerGone, RuntimeError, TimeoutError) as exc:
+            stderr = work / f"{server.replace(' ', '-')}.stderr"
+            tail = stderr.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"{server}: {exc}; its stderr ends:\n{tail}") from exc
+        finally:
+            await client.close()
+    finally:
+        await fake.stop()
+    timings.initialize.append(initialized - began)
+    timings.first_suggestion.append(answered - began)
+    timings.asks.append(asks)
+
+
+async def measure(options: StartupOptions) -> dict[str, Timings]:
+    """``options.spawns`` rounds of one spawn of each server, in turn."""
+    found = {server: Timings(server) for server in SERVERS}
+    with tempfile.TemporaryDirectory(prefix="codestral-startup-") as tmp:
+        work = options.keep_logs or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        ensure_tabby(options.cache)  # installing it (once) is not part of its startup
+        for _ in range(options.spawns):
+            for server in SERVERS:
+                await spawn_once(server, options, work, found[server])
+    return found
+
+
+def pct(values: list[float], q: float) -> float:
+    """The ``q`` quantile, linear between the order statistics (the median at 0.5)."""
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
+
+
+def format_report(found: Mapping[str, Timings]) -> str:
+    peer = found[PEER]
+    lines = [
+        "Startup (seconds from spawn; median / p90; ratio = ours / tabby-agent's, same run)",
+        f"  {'':22}{'initialize':>18}{'ratio':>8}{'first suggestion':>22}{'ratio':>8}{'asks':>6}",
+    ]
+    for server, t in found.items():
+        init, first = t.initialize, t.first_suggestion
+        ratio_init = pct(init, 0.5) / pct(peer.initialize, 0.5)
+        ratio_first = pct(first, 0.5) / pct(peer.first_suggestion, 0.5)
+        lines.append(
+            f"  {server:22}{pct(init, 0.5):>9.3f} / {pct(init, 0.9):.3f}{ratio_init:>8.2f}"
+            f"{pct(first, 0.5):>13.3f} / {pct(first, 0.9):.3f}{ratio_first:>8.2f}"
+            f"{max(t.asks):>6}"
+        )
+    lines.append(f"  ({len(peer.initialize)} spawns each, in turn)")
+    return "\n".join(lines)
+
+
+def checks(found: Mapping[str, Timings]) -> list[Check]:
+    peer = pct(found[PEER].initialize, 0.5)
+    result: list[Check] = []
+    for server in (OURS, OURS_PLAIN):
+        ours = pct(found[server].initialize, 0.5)
+        result.append(
+            (
+                f"{server}: spawn to initialize answered, median <= tabby-agent's",
+                ours <= peer,
+                f"{ours:.3f} s vs {peer:.3f} s (x{ours / peer:.2f})",
+            )
+        )
+    return result
+
+
+def run(options: StartupOptions) -> tuple[str, list[Check]]:
+    found = asyncio.run(measure(options))
+    return format_report(found), checks(found)
