@@ -16,16 +16,22 @@ import asyncio
 import collections
 import contextlib
 import logging
-import statistics
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from codestral_lsp import lazy
 from codestral_lsp.cache import CompletionMemory, answer_key, typed_since
 from codestral_lsp.context import FimContext
 from codestral_lsp.engine import Completion, CompletionEngine
 from codestral_lsp.settings import Settings
 from codestral_lsp.stats import CallUse
+
+if TYPE_CHECKING:
+    import statistics
+else:  # with fractions and decimal: imported at the first adaptive debounce (issue 13)
+    statistics = lazy.module("statistics")
 
 logger = logging.getLogger(__name__)
 
