@@ -263,6 +263,7 @@ class FimClient:
 
     async def health(self, url: str, timeout_s: float) -> int:
         """The status of a GET of ``url`` (a server's health check; no key, body unread)."""
+        _ = self._client  # made before the clock starts, as for a call
         try:
             return await asyncio.wait_for(self._status(url, timeout_s), timeout_s)
         except (asyncio.TimeoutError, httpx.TimeoutException) as exc:
@@ -277,6 +278,7 @@ class FimClient:
 
     async def complete(self, request: FimRequest) -> FimResult:
         """Send one FIM request; raise a BackendError subclass on any failure."""
+        _ = self._client  # the first call makes the pool (and imports httpx) before its clock
         started = time.monotonic()
         try:
             return await asyncio.wait_for(self._send(request, started), request.timeout_s)
