@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
-import ipaddress
 import json
 import logging
 import os
-import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from codestral_lsp import __version__
+from codestral_lsp import __version__, lazy
 from codestral_lsp.backends import PROVIDERS
 
 if TYPE_CHECKING:
+    import asyncio
+    import ipaddress
+    import socket
+
     from codestral_lsp.server import CodestralServer
+else:  # --version and --help need none of them; the server imports asyncio with pygls
+    asyncio = lazy.module("asyncio")
+    ipaddress = lazy.module("ipaddress")
+    socket = lazy.module("socket")
 
 logger = logging.getLogger(__name__)
 
