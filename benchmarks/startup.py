@@ -1,24 +1,25 @@
 """Startup: spawn to `initialize` answered, and to the first suggestion, ours beside tabby-agent.
 
 `python -m benchmarks --startup [--spawns N]` spawns, in turn, codestral-lsp at the defaults,
-codestral-lsp in the replay's plain configuration and tabby-agent 1.5.0 (`node dist/cli.js
---lsp --stdio`, as editors run it: no clock shim), N rounds, so that the machine's drift reaches
-the three alike. Each spawn has its own fake backend (answering at once) and is timed from just
-before the process is created:
+codestral-lsp in the replay's plain configuration, "pygls alone" (a pygls server with no feature
+of its own: the floor any pygls server pays) and tabby-agent 1.5.0 (`node dist/cli.js --lsp
+--stdio`, as editors run it: no clock shim), N rounds, so that the machine's drift reaches them
+alike. Each spawn has its own fake backend (answering at once) and is timed from just before
+the process is created:
 
 - **initialize**: until the `initialize` response is read;
-- **first suggestion**: then `initialized`, `didOpen` of a small Python file, and a request at
-  the end of its last line (ours: `textDocument/inlineCompletion`, invoked; the peer, which has
-  no inline completion: `textDocument/completion`), asked again at once after each answer
-  without an item, until one brings an item.
+- **first suggestion** (not for pygls alone): then `initialized`, `didOpen` of a small Python
+  file, and a request at the end of its last line (ours: `textDocument/inlineCompletion`,
+  invoked; the peer, which has no inline completion: `textDocument/completion`), asked again
+  at once after each answer without an item, until one brings an item;
+- **CPU** (user + system, all threads, from /proc) used by the `initialize` answer: less
+  sensitive than wall time to the other work on a shared machine.
 
 Our package's bytecode is compiled first (`compileall`), as `pip install` leaves it: a
 development environment with `PYTHONDONTWRITEBYTECODE=1` would otherwise compile our ~40
-modules from source at every spawn. One untimed round first warms the disk cache for all three.
+modules from source at every spawn. One untimed round first warms the disk cache for all.
 
-Also the CPU time (user + system, all threads, from /proc) each had used by then: less
-sensitive than wall time to the other work on a shared machine. Reported as median and p90 of
-each, with the ratios of ours to the peer's measured in the same
+Reported as median and p90 of each, with the ratio of the medians to the peer's from the same
 run; the target: our median spawn to `initialize` no slower than the peer's.
 """
 
@@ -41,8 +42,12 @@ from benchmarks.replay import PLAIN
 from tests.fake_codestral import FakeCodestral, default_completion
 from tests.fake_tabby import FakeTabby
 
-OURS, OURS_PLAIN = "codestral-lsp", "codestral-lsp plain"
-SERVERS = (OURS, OURS_PLAIN, PEER)
+OURS, OURS_PLAIN, FLOOR = "codestral-lsp", "codestral-lsp plain", "pygls alone"
+SERVERS = (OURS, OURS_PLAIN, FLOOR, PEER)
+# The least a pygls server costs: one with no feature of its own (no suggestion to time).
+_FLOOR_SERVER = (
+    "from pygls.lsp.server import LanguageServer; LanguageServer('floor', '0').start_io()"
+)
 URI = "file:///startup/add.py"
 TEXT = "def add(a, b):\n    "
 FIRST_SUGGESTION_TIMEOUT_S = 30.0
@@ -77,7 +82,8 @@ async def _spawn(
         env = server_env(work, fake.api_key)
         env["HOME"] = str(_tabby_home(work, fake.url))
         return await LspClient.spawn([str(script), "--lsp", "--stdio"], env, stderr, program="node")
-    return await LspClient.spawn(["-m", "codestral_lsp"], server_env(work, fake.api_key), stderr)
+    args = ["-c", _FLOOR_SERVER] if server == FLOOR else ["-m", "codestral_lsp"]
+    return await LspClient.spawn(args, server_env(work, fake.api_key), stderr)
 
 
 def _settings(server: str, fake: FakeCodestral) -> Mapping[str, Any]:
@@ -126,7 +132,7 @@ async def spawn_once(server: str, options: StartupOptions, work: Path, timings: 
             await client.initialize(_settings(server, fake), ["utf-8", "utf-16", "utf-32"])
             initialized = time.perf_counter()
             used = process_stats(client.proc.pid)
-            asks = await _first_suggestion(client, server)
+            asks = 0 if server == FLOOR else await _first_suggestion(client, server)
             answered = time.perf_counter()
         except (ServerGone, RuntimeError, TimeoutError) as exc:
             stderr = work / f"{server.replace(' ', '-')}.stderr"
@@ -137,8 +143,9 @@ async def spawn_once(server: str, options: StartupOptions, work: Path, timings: 
     finally:
         await fake.stop()
     timings.initialize.append(initialized - began)
-    timings.first_suggestion.append(answered - began)
-    timings.asks.append(asks)
+    if asks:
+        timings.first_suggestion.append(answered - began)
+        timings.asks.append(asks)
     if used is not None:
         timings.cpu.append(used.cpu_s)
 
@@ -166,25 +173,34 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
 
 
+def _cell(values: list[float], peer: list[float], width: int) -> str:
+    """Median / p90 and the ratio of the medians to the peer's; n/a when not measured."""
+    if not values or not peer:
+        return f"{'n/a':>{width}}{'':>8}"
+    spread = f"{pct(values, 0.5):.3f} / {pct(values, 0.9):.3f}"
+    return f"{spread:>{width}}{pct(values, 0.5) / pct(peer, 0.5):>8.2f}"
+
+
 def format_report(found: Mapping[str, Timings]) -> str:
     peer = found[PEER]
     lines = [
-        "Startup (seconds from spawn; median / p90; ratio = ours / tabby-agent's, same run)",
-        f"  {'':22}{'initialize':>18}{'ratio':>8}{'first suggestion':>22}{'ratio':>8}"
+        "Startup (seconds from spawn; median / p90; ratio = of the medians to tabby-agent's)",
+        f"  {'':22}{'initialize':>16}{'ratio':>8}{'first suggestion':>18}{'ratio':>8}"
         f"{'CPU s to init':>16}{'ratio':>8}{'asks':>6}",
     ]
     for server, t in found.items():
-        init, first = t.initialize, t.first_suggestion
-        ratio_init = pct(init, 0.5) / pct(peer.initialize, 0.5)
-        ratio_first = pct(first, 0.5) / pct(peer.first_suggestion, 0.5)
         cpu = f"{pct(t.cpu, 0.5):>16.3f}" if t.cpu else f"{'n/a':>16}"
         ratio_cpu = pct(t.cpu, 0.5) / pct(peer.cpu, 0.5) if t.cpu and peer.cpu else float("nan")
         lines.append(
-            f"  {server:22}{pct(init, 0.5):>9.3f} / {pct(init, 0.9):.3f}{ratio_init:>8.2f}"
-            f"{pct(first, 0.5):>13.3f} / {pct(first, 0.9):.3f}{ratio_first:>8.2f}"
-            f"{cpu}{ratio_cpu:>8.2f}{max(t.asks):>6}"
+            f"  {server:22}{_cell(t.initialize, peer.initialize, 16)}"
+            f"{_cell(t.first_suggestion, peer.first_suggestion, 18)}"
+            f"{cpu}{ratio_cpu:>8.2f}{max(t.asks, default=0) or '':>6}"
         )
-    lines.append(f"  ({len(peer.initialize)} spawns each, in turn)")
+    ours, floor = pct(found[OURS].initialize, 0.5), pct(found[FLOOR].initialize, 0.5)
+    lines.append(
+        f"  ({len(peer.initialize)} spawns each, in turn; ours beyond pygls alone: "
+        f"{ours - floor:.3f} s of {ours:.3f} s)"
+    )
     return "\n".join(lines)
 
 
