@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import ipaddress
     import socket
 
-    from codestral_lsp.server import CodestralServer
+    from codestral_lsp.lsp.server import CodestralServer
 else:  # --version and --help need none of them; the server imports asyncio with pygls
     asyncio = lazy.module("asyncio")
     ipaddress = lazy.module("ipaddress")
@@ -257,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_command(args)
 
     server = _built_server()
-    from codestral_lsp.transport import LspLogHandler
+    from codestral_lsp.lsp.transport import LspLogHandler
 
     lsp_handler = LspLogHandler(server)
     lsp_handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
@@ -301,7 +301,7 @@ def _built_server() -> CodestralServer:
     """
     gc.disable()
     try:
-        from codestral_lsp.server import create_server  # pygls import: ~0.4 s
+        from codestral_lsp.lsp.server import create_server  # pygls import: ~0.4 s
 
         server = create_server()
     finally:
@@ -322,10 +322,10 @@ def run_command(args: argparse.Namespace) -> int:
         if value is not None
     }
     if args.command == "doctor":
-        from codestral_lsp.doctor import run_doctor
+        from codestral_lsp.commands.doctor import run_doctor
 
         return asyncio.run(run_doctor(overrides, args.settings, os.environ, sys.stdout))
-    from codestral_lsp.oneshot import run_complete
+    from codestral_lsp.commands.complete import run_complete
 
     work = run_complete(args.target, args.json, overrides, args.settings, os.environ, sys.stdout)
     return asyncio.run(work)

@@ -11,11 +11,11 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from codestral_lsp.backend import FimClient, FimResult, fim_request
 from codestral_lsp.backends import PROVIDERS, resolve_key
-from codestral_lsp.context import FimContext
-from codestral_lsp.errors import AuthError, BackendError, RateLimitError
+from codestral_lsp.backends.client import FimClient, FimResult, fim_request
+from codestral_lsp.backends.errors import AuthError, BackendError, RateLimitError
 from codestral_lsp.governor import Governor
+from codestral_lsp.local import FimContext
 from codestral_lsp.redaction import CODE_LANGUAGES, mask, redact_secrets
 from codestral_lsp.settings import Settings, key_problem
 from codestral_lsp.stats import Stats

@@ -15,6 +15,10 @@ In the order ``admit`` asks:
    request within the budget per request (skipping some when even the floor is too much);
    where only tokens are reported, a rate.
 
+Before the first report of a limit it knows from its configuration (Langdock's row of the
+provider table), a newcomer plans its first request at what each request of that limit gets
+when it is saturated: a full one could refuse the others' requests.
+
 Invoked requests skip 1, 2 and 4. Alone and unlimited (no ``rateLimit``, no headers), nothing
 is paced. Nothing here sleeps or retries: an autocomplete answer that arrives late is
 worthless. The clock, the day and the jitter are injected (``benchmarks --simulate-team``).
@@ -31,7 +35,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from codestral_lsp.pacing import FLOOR_TOKENS, Report, Sent, Share, Workspace
+from codestral_lsp.pacing import FLOOR_TOKENS, TARGET, Report, Sent, Share, Workspace
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +140,8 @@ class Governor:
             )
         context_full = full - (max_tokens or 0)
         scale = min(1.0, max(0.0, (tokens - (reply or 0)) / context_full)) if context_full else 1.0
-        reason = f"busy workspace: request planned at {tokens:.0f} of {full} tokens"
+        why = "busy workspace" if self._per_request() is not None else "shared limit, no report yet"
+        reason = f"{why}: request planned at {tokens:.0f} of {full} tokens"
         self._planned = (tokens, reason)
         return Plan(scale, reply, reason)
 
@@ -145,6 +150,9 @@ class Governor:
         per = self._per_request()
         if per is not None:
             return per
+        cold = self._cold_budget()
+        if cold is not None:
+            return cold
         capacity = self._capacity()
         if capacity is None:
             return None
@@ -212,6 +220,14 @@ class Governor:
         return self.share.per_request(
             self.tpm, self.workspace.requests_in_window(self.rpm, self.tpm)
         )
+
+    def _cold_budget(self) -> float | None:
+        """Before the first report of a limit shared by requests and tokens: the budget each
+        request of that limit has when it is saturated. A newcomer knows nothing of the others
+        yet, and a full request from it is what refuses theirs; one answer later it knows."""
+        if self.workspace.report is not None or self.rpm is None or self.tpm is None:
+            return None
+        return self.tpm * TARGET / self.rpm
 
     def _capacity(self) -> float | None:
         tpm = self.tpm

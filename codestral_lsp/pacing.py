@@ -6,8 +6,9 @@ for its window: the tokens and the requests left. From them, carried forward to 
 - **What is left** (``Workspace.predicted_left``): the last report, less what we sent since,
   plus what has left the window meanwhile (a sliding window empties at its average rate; within
   a window of our first report only what was there then can have left), less what the others
-  spend meanwhile at their measured rate. The guard keeps ``MARGIN_S`` of the others' spend
-  back for their decisions made on views as old as ours.
+  spend meanwhile at their measured rate (for one window at most: after that the report's
+  usage has all left, and only what came since is in the window). The guard keeps
+  ``MARGIN_S`` of the others' spend back for their decisions made on views as old as ours.
 - **A budget per request** (``Share.per_request``), when the requests are counted too: the
   workspace's target (``TARGET`` of its token limit) over the number of requests in its window.
   Every server reads the same count, so every request of the workspace gets the same budget,
@@ -30,8 +31,8 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-TARGET = 0.89  # the share of the workspace's limit its servers aim to spend together
-MARGIN_S = 1.0  # seconds of the others' spend kept back for their simultaneous decisions
+TARGET = 0.91  # the share of the workspace's limit its servers aim to spend together
+MARGIN_S = 2.0  # seconds of the others' spend kept back for their simultaneous decisions
 FLOOR_TOKENS = 256  # the smallest request: ~128 tokens of context (the 8-10 lines nearest the
 # cursor, most of a completion's signal) and an answer of up to 128 tokens
 PROJECT_S = 10.0  # the rate fallback projects the usage this far ahead
@@ -41,6 +42,7 @@ QUIET, QUIET_FILL = 0.6, 0.05  # below 60% of the target, shares grow by 5% a se
 NEWS_S = 10.0  # a share grows for at most this long after the last report
 SENT_SHARE_PULL = 0.1  # how fast the share of requests sent follows each decision
 FILLING = 0.2  # a window under this share of its limit at our first look is still filling
+LEARN = 0.2  # how fast what requests spend is learnt (from 1: a newcomer starts small)
 NEWCOMER_TAKES = 0.25  # of what the others leave, a newcomer's share starts with this much
 
 
@@ -110,8 +112,6 @@ class Workspace:
         if report is None or report.requests is None or rpm is None:
             return None
         counted = max(1, rpm - report.requests)
-        if self.request_inflow is not None:
-            counted = max(counted, int(self.request_inflow * self.window_s))
         first = self._first
         if first is not None and tpm is not None and first[1] < FILLING * tpm:
             # The window was nearly empty at our first look: it is still filling, so what it
@@ -119,6 +119,8 @@ class Workspace:
             young = report.at - first[0]
             if young < self.window_s:
                 counted = max(counted, int(counted * self.window_s / max(young, 5.0)))
+        if self.request_inflow is not None:  # a rate already: a whole window's worth
+            counted = max(counted, int(self.request_inflow * self.window_s))
         return counted
 
     def predicted_left(self, now: float, tpm: int | None, ours: Iterable[Sent]) -> float | None:
@@ -134,7 +136,10 @@ class Workspace:
         if self._first is not None and now < self._first[0] + self.window_s:
             used = min(used, self._first[1])  # the rest came since our first look
         left_window = used * min(1.0, age / self.window_s)
-        return report.tokens - since + left_window - self.others_tokens_per_s * age
+        # A window after the report, all it counted has left: what is in the window then is what
+        # came since, and the others' spend over more than one window is not in it.
+        others = self.others_tokens_per_s * min(age, self.window_s)
+        return report.tokens - since + left_window - others
 
     def room(self, now: float, tpm: int | None, ours: Iterable[Sent]) -> int | None:
         """Tokens that may go out now without a refusal, margin kept back."""
@@ -210,12 +215,14 @@ class Share:
     def learn_spend(self, estimated: int, counted: int) -> None:
         if estimated > 0:
             ratio = min(1.0, max(0.2, counted / estimated))
-            self.spent_of_estimate += 0.2 * (ratio - self.spent_of_estimate)
+            weight = LEARN
+            self.spent_of_estimate += weight * (ratio - self.spent_of_estimate)
 
     def learn_fill(self, estimated: int, planned: float) -> None:
         if planned > 0:
             ratio = min(1.0, max(0.2, estimated / planned))
-            self.estimate_of_plan += 0.2 * (ratio - self.estimate_of_plan)
+            weight = LEARN
+            self.estimate_of_plan += weight * (ratio - self.estimate_of_plan)
 
     # --- the rate fallback -----------------------------------------------------------------
 

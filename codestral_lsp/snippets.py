@@ -22,8 +22,8 @@ from urllib.parse import unquote, urlparse
 
 from cachetools import LRUCache
 
-from codestral_lsp.context import FimContext
 from codestral_lsp.documents import Document
+from codestral_lsp.local import FimContext
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")
 CHUNK_LINES = 20
@@ -73,6 +73,9 @@ class EditTrail:
     def spots(self) -> list[tuple[str, int]]:
         return list(reversed(self._spots))
 
+    def __len__(self) -> int:
+        return len(self._spots)
+
     def forget(self, uri: str) -> None:
         self._spots = collections.deque(
             (s for s in self._spots if s[0] != uri), maxlen=self._spots.maxlen
@@ -116,11 +119,16 @@ def choose(
     index: ChunkIndex,
     budget: int,
     clock: Callable[[], float] = time.perf_counter,
+    deadline_s: float = DEADLINE_S,
 ) -> list[Chunk]:
-    """The most relevant chunks that fit in ``budget`` characters, best first."""
+    """The most relevant chunks that fit in ``budget`` characters, best first.
+
+    Candidates are scored until ``deadline_s`` has passed on ``clock``, then the best so far
+    are kept: the choice never holds a keystroke up for more than a few milliseconds.
+    """
     if budget <= 0:
         return []
-    deadline = clock() + DEADLINE_S
+    deadline = clock() + deadline_s
     query = identifiers(_near_cursor(local))
     if not query:
         return []
@@ -187,10 +195,6 @@ def _fit(ranked: list[Scored], local: FimContext, budget: int) -> list[Chunk]:
         chosen.append(item.chunk)
         budget -= cost
     return chosen
-
-
-def _overlap(a: Chunk, b: Chunk) -> bool:
-    return a.uri == b.uri and a.start <= b.end and a.end >= b.start
 
 
 def display_path(uri: str, root: str | None = None) -> str:

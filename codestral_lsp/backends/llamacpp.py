@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from codestral_lsp.backends.errors import BackendError, BackendUnavailable, RequestRejected
 from codestral_lsp.backends.protocol import (
     FimCall,
     Piece,
@@ -22,7 +23,6 @@ from codestral_lsp.backends.protocol import (
     model_of,
     text_of,
 )
-from codestral_lsp.errors import BackendError, BackendUnavailable, RequestRejected
 
 # The file name of other-file context that comes as one text, not as snippets with their paths.
 EXTRA_NAME = "context"

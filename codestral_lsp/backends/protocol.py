@@ -3,20 +3,18 @@
 A wire format (``mistral_fim``, ``ollama``, ``llamacpp``, ``openai``) turns a ``FimCall`` into
 the URL and JSON body its API takes, and each JSON answer, stream event (SSE) or stream line
 (NDJSON) into a ``Piece``: text, the finish reason once the answer is over, token counts, the
-model. The client (``codestral_lsp.backend``) does everything else the same way for all.
+model. The client (``backends.client``) does everything else the same way for all.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from codestral_lsp.errors import BackendError, InvalidResponse
+from codestral_lsp.backends.errors import BackendError, InvalidResponse
+from codestral_lsp.positions import replace_lone_surrogates
 
-# A lone surrogate (a utf-16 client may send one) cannot be encoded as UTF-8 for the request.
-_SURROGATE = re.compile("[\ud800-\udfff]")
 # Codestral's FIM order as mistral-common's encode_fim writes it: BOS, [SUFFIX], suffix,
 # [PREFIX], prefix (no middle token).
 CODESTRAL_TEMPLATE = "<s>[SUFFIX]{suffix}[PREFIX]{prefix}"
@@ -42,9 +40,10 @@ class FimCall:
 
     def __post_init__(self) -> None:
         for name in ("prompt", "suffix", "extra"):
-            object.__setattr__(self, name, _SURROGATE.sub("\ufffd", getattr(self, name)))
+            # a lone surrogate (a utf-16 client may send one) cannot be encoded as UTF-8
+            object.__setattr__(self, name, replace_lone_surrogates(getattr(self, name)))
         files = tuple(
-            (_SURROGATE.sub("\ufffd", p), _SURROGATE.sub("\ufffd", t)) for p, t in self.extra_files
+            (replace_lone_surrogates(p), replace_lone_surrogates(t)) for p, t in self.extra_files
         )
         object.__setattr__(self, "extra_files", files)
 

@@ -239,8 +239,10 @@ async def test_llamacpp_gets_each_other_file_in_input_extra_with_its_path(
         open_doc(client, "file:///w/billing.py", billing)
         open_doc(client, "file:///w/lib/tax.py", tax)
         open_doc(client, "file:///w/main.py", "lines = load()\n" + line)
+        for other in ("file:///w/billing.py", "file:///w/lib/tax.py"):  # each waits until
+            await send_inline(client, other, 0, 0, invoked=True)  # it may go: then a snippet
         assert items(await send_inline(client, "file:///w/main.py", 1, len(line), invoked=True))
-    body = fake_codestral.requests[0].body
+    body = fake_codestral.requests[-1].body
     # One entry per file, named relative to the workspace root; llama.cpp writes the separators.
     assert sorted((e["filename"], e["text"]) for e in body["input_extra"]) == [
         ("billing.py", billing),

@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
-from codestral_lsp.backend import FimClient, FimResult, fim_call, fim_request
 from codestral_lsp.backends import PROVIDERS, endpoint_url, resolve_key
+from codestral_lsp.backends.client import FimClient, FimResult, fim_call, fim_request
+from codestral_lsp.backends.errors import InvalidResponse, RequestRejected, ServerError
 from codestral_lsp.backends.protocol import FimCall, Piece, Usage
-from codestral_lsp.errors import InvalidResponse, RequestRejected, ServerError
 from codestral_lsp.settings import RateLimit, Settings, SettingsLayers, rate_limit
 
 ENV = {"CODESTRAL_API_KEY": "cdst-key-0123456789", "OPENAI_API_KEY": "sk-openai-0123456789"}
@@ -373,3 +373,35 @@ def test_a_fim_template_without_its_fields_is_refused() -> None:
     assert problem.key == "fimTemplate"
     assert "{prefix} and {suffix}" in problem.reason
     assert layers.current.fim_template is None
+
+
+@pytest.mark.parametrize(
+    ("provider", "region", "url"),
+    [
+        ("codestral", "eu", "https://codestral.mistral.ai/v1/fim/completions"),
+        ("mistral", "eu", "https://api.mistral.ai/v1/fim/completions"),
+        ("langdock", "eu", "https://api.langdock.com/mistral/eu/v1/fim/completions"),
+        ("langdock", "us", "https://api.langdock.com/mistral/us/v1/fim/completions"),
+    ],
+)
+def test_provider_urls(provider: str, region: str, url: str) -> None:
+    assert endpoint_url(provider, region, None) == url
+    assert endpoint_url(provider, region, "http://gw/v1/fim/completions") == (
+        "http://gw/v1/fim/completions"
+    )
+
+
+@pytest.mark.parametrize(
+    ("provider", "env", "expected"),
+    [
+        ("codestral", {"CODESTRAL_API_KEY": "k1"}, ("k1", "$CODESTRAL_API_KEY")),
+        ("mistral", {"CODESTRAL_API_KEY": "k1"}, (None, "$MISTRAL_API_KEY")),
+        ("mistral", {"MISTRAL_API_KEY": " k2 \n"}, ("k2", "$MISTRAL_API_KEY")),
+        ("langdock", {"LANGDOCK_API_KEY": "k3"}, ("k3", "$LANGDOCK_API_KEY")),
+    ],
+)
+def test_key_from_the_providers_variable(
+    provider: str, env: dict[str, str], expected: tuple[str | None, str]
+) -> None:
+    assert resolve_key(provider, None, env) == expected
+    assert resolve_key(provider, "direct", env) == ("direct", "the apiKey setting")

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from codestral_lsp.context import FimContext
 from codestral_lsp.documents import Cursor, Document, TextChange
 from codestral_lsp.engine import outgoing, outgoing_files, outgoing_parts
+from codestral_lsp.local import FimContext
 from codestral_lsp.redaction import LINE_MEMORY, MASK, KeyBlocks, SecretIndex
 from codestral_lsp.settings import Settings
 from codestral_lsp.tokens import TokenEstimator

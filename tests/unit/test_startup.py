@@ -10,14 +10,14 @@ import types
 import pytest
 
 from codestral_lsp import lazy
-from codestral_lsp.backend import FimClient
+from codestral_lsp.backends.client import FimClient
 
 # Not needed to answer initialize; each costs tens of milliseconds to import (or to set up).
 DEFERRED = ("httpx", "httpx_sse", "statistics", "pathspec", "email.utils", "decimal")
 
 _PROBE = """
 import json, sys, types
-from codestral_lsp.server import create_server
+from codestral_lsp.lsp.server import create_server
 server = create_server()
 loaded = [n for n in {names} if type(sys.modules.get(n)) is types.ModuleType]
 print(json.dumps({{"loaded": loaded, "pool": getattr(server.client, "_pool", "?") is not None}}))

@@ -27,9 +27,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from codestral_lsp import __version__, lazy
 from codestral_lsp.backends import PROVIDERS, endpoint_url
-from codestral_lsp.backends.mistral_fim import WIRE as MISTRAL_FIM
-from codestral_lsp.backends.protocol import FimCall, Piece, Usage, Wire
-from codestral_lsp.errors import (
+from codestral_lsp.backends.errors import (
     AuthError,
     BackendError,
     BackendTimeout,
@@ -39,6 +37,8 @@ from codestral_lsp.errors import (
     RequestRejected,
     ServerError,
 )
+from codestral_lsp.backends.mistral_fim import WIRE as MISTRAL_FIM
+from codestral_lsp.backends.protocol import FimCall, Piece, Usage, Wire
 from codestral_lsp.privacy import redact
 from codestral_lsp.settings import Settings
 
@@ -542,7 +542,9 @@ def _error_text_from_body(raw: bytes) -> str:
 
 
 def _error_text(data: object, depth: int = 0) -> str:
-    """The human part of the error bodies seen in the wild (see FACTS.md)."""
+    """The human part of an error body: Mistral's ``message`` (text, an object, or JSON in a
+    string; https://docs.mistral.ai/api/#tag/fim), ``detail`` (text, or a 422's list of
+    ``{loc, msg, type}``), Ollama's and llama.cpp's ``error``; proxies' HTML as plain text."""
     if depth > 6:
         return _snippet(json.dumps(data).encode())
     if isinstance(data, str):

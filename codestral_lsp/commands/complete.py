@@ -17,15 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from codestral_lsp.backend import FimClient, FimResult, fim_request
 from codestral_lsp.backends import PROVIDERS, endpoint_url, resolve_key
-from codestral_lsp.context import FimContext, surroundings
-from codestral_lsp.doctor import advice, hide_secrets_in_logs, load_settings, no_key_advice
+from codestral_lsp.backends.client import FimClient, FimResult, fim_request
+from codestral_lsp.backends.errors import BackendError
+from codestral_lsp.commands.doctor import advice, hide_secrets_in_logs, load_settings, no_key_advice
 from codestral_lsp.documents import Cursor, Document
 from codestral_lsp.engine import outgoing_parts
-from codestral_lsp.errors import BackendError
 from codestral_lsp.exclusion import Policy, decide
 from codestral_lsp.gitignore import GitIgnores
+from codestral_lsp.local import FimContext, surroundings
 from codestral_lsp.positions import UTF16, to_units
 from codestral_lsp.settings import Settings
 from codestral_lsp.shaping import Options, Shaped, shape

@@ -15,9 +15,9 @@ from dataclasses import dataclass, replace
 from typing import TextIO
 
 from codestral_lsp import __version__
-from codestral_lsp.backend import FimClient, FimResult, fim_request
 from codestral_lsp.backends import PROVIDERS, endpoint_url, resolve_key
-from codestral_lsp.errors import (
+from codestral_lsp.backends.client import FimClient, FimResult, fim_request
+from codestral_lsp.backends.errors import (
     AuthError,
     BackendError,
     BackendTimeout,
