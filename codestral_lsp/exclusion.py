@@ -36,13 +36,17 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
-from pathspec import GitIgnoreSpec
-
+from codestral_lsp import lazy
 from codestral_lsp.documents import DocumentStore, Slot
 from codestral_lsp.gitignore import GitIgnores, repository
 
 if TYPE_CHECKING:
+    import pathspec
+    from pathspec import GitIgnoreSpec
+
     from codestral_lsp.settings import Settings
+else:  # imported when the first pattern is compiled: not needed to start (issue 13)
+    pathspec = lazy.module("pathspec")
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +102,7 @@ def check_patterns(patterns: Iterable[str]) -> None:
     """Raise ValueError naming the first pattern that is not a valid gitignore pattern."""
     for pattern in patterns:
         try:
-            GitIgnoreSpec.from_lines([pattern])
+            pathspec.GitIgnoreSpec.from_lines([pattern])
         except ValueError as exc:
             raise ValueError(f"{pattern!r} is not a valid gitignore pattern ({exc})") from None
 
@@ -123,15 +127,15 @@ class Policy:
 
     @cached_property
     def _user(self) -> GitIgnoreSpec:
-        return GitIgnoreSpec.from_lines(self.exclude)
+        return pathspec.GitIgnoreSpec.from_lines(self.exclude)
 
     @cached_property
     def _names(self) -> GitIgnoreSpec:
-        return GitIgnoreSpec.from_lines(DEFAULT_NAMES if self.defaults else ())
+        return pathspec.GitIgnoreSpec.from_lines(DEFAULT_NAMES if self.defaults else ())
 
     @cached_property
     def _paths(self) -> GitIgnoreSpec:
-        return GitIgnoreSpec.from_lines(DEFAULT_PATHS if self.defaults else ())
+        return pathspec.GitIgnoreSpec.from_lines(DEFAULT_PATHS if self.defaults else ())
 
     def match(self, path: str, roots: Sequence[str] | None = None) -> str | None:
         """Which rule excludes the file at absolute ``path`` ("exclude", "excludeDefaults").

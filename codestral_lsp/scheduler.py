@@ -21,11 +21,12 @@ import asyncio
 import collections
 import contextlib
 import logging
-import statistics
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from codestral_lsp import lazy
 from codestral_lsp.documents import DocumentStore, Slot
 from codestral_lsp.engine import Completion, CompletionEngine
 from codestral_lsp.local import FimContext
@@ -33,6 +34,11 @@ from codestral_lsp.memory import CompletionMemory, answer_key, typed_since
 from codestral_lsp.settings import Settings
 from codestral_lsp.source import Source
 from codestral_lsp.stats import CallUse
+
+if TYPE_CHECKING:
+    import statistics
+else:  # with fractions and decimal: imported at the first adaptive debounce (issue 13)
+    statistics = lazy.module("statistics")
 
 logger = logging.getLogger(__name__)
 

@@ -217,3 +217,10 @@ def preamble(chunks: list[Chunk], current_uri: str, root: str | None = None) -> 
         for c in reversed(chunks)
     ]
     return "".join(sections) + f"+++++ {display_path(current_uri, root)}\n"
+
+
+def files(chunks: list[Chunk], root: str | None = None) -> tuple[tuple[str, str], ...]:
+    """The same snippets one by one as ``(path, text)``, in ``preamble``'s order: for an API
+    that takes other files' context as a list (llama.cpp's ``input_extra``) and writes its own
+    separators."""
+    return tuple((display_path(c.uri, root), c.text) for c in reversed(chunks))

@@ -123,7 +123,11 @@ class Assembler:
         if settings.redact_secrets:
             docs = {d.uri: d for d in others} | {doc.uri: doc}
             chosen = [self._masked(chunk, docs) for chunk in chosen]
-        return dataclasses.replace(local, extra=snippets.preamble(chosen, doc.uri, root))
+        return dataclasses.replace(
+            local,
+            extra=snippets.preamble(chosen, doc.uri, root),
+            extra_files=snippets.files(chosen, root),
+        )
 
     def hidden(self, doc: Document, local: FimContext) -> redaction.Hidden:
         """Where the secrets are in ``local``'s prompt and suffix, found in whole lines."""

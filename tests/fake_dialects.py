@@ -133,7 +133,10 @@ class LlamaCpp(Dialect):
                 return Refusal(400, _error(400, message, "invalid_request_error"))
         extra = body.get("input_extra") or []
         if not isinstance(extra, list) or not all(
-            isinstance(e, dict) and isinstance(e.get("text"), str) for e in extra
+            isinstance(e, dict)
+            and isinstance(e.get("text"), str)
+            and isinstance(e.get("filename", ""), str)
+            for e in extra
         ):
             message = '\'input_extra\' must be an array of {"filename": string, "text": string}'
             return Refusal(400, _error(400, message, "invalid_request_error"))

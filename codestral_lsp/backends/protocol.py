@@ -29,6 +29,7 @@ class FimCall:
     prompt: str
     suffix: str
     extra: str = ""  # context from other files, before the prompt
+    extra_files: tuple[tuple[str, str], ...] = ()  # the same, one (path, text) per snippet
     max_tokens: int | None = None
     min_tokens: int | None = None
     temperature: float | None = None
@@ -42,6 +43,10 @@ class FimCall:
         for name in ("prompt", "suffix", "extra"):
             # a lone surrogate (a utf-16 client may send one) cannot be encoded as UTF-8
             object.__setattr__(self, name, replace_lone_surrogates(getattr(self, name)))
+        files = tuple(
+            (replace_lone_surrogates(p), replace_lone_surrogates(t)) for p, t in self.extra_files
+        )
+        object.__setattr__(self, "extra_files", files)
 
     @property
     def stops(self) -> list[str] | None:

@@ -81,6 +81,17 @@ def test_llamacpp_body_sends_other_files_as_input_extra() -> None:
     assert wire("llamacpp").max_tokens(body) == 64
 
 
+def test_llamacpp_body_sends_each_other_file_as_its_own_entry() -> None:
+    files = (("lib/a.py", "x = 1\n"), ("lib/b.py", "def g():\n    pass\n"))
+    call = replace(CALL, extra="+++++ lib/a.py\nx = 1\n...", extra_files=files)
+    assert wire("llamacpp").body(call)["input_extra"] == [
+        {"filename": "lib/a.py", "text": "x = 1\n"},
+        {"filename": "lib/b.py", "text": "def g():\n    pass\n"},
+    ]
+    # The other APIs take the whole preamble before the prompt, as before.
+    assert wire("codestral").body(call)["prompt"] == "+++++ lib/a.py\nx = 1\n...def f("
+
+
 def test_openai_body_sends_suffix_and_asks_for_usage_in_the_stream() -> None:
     body = wire("openai").body(CALL)
     assert body["prompt"] == "# a.py\nx = 1\ndef f("
@@ -149,10 +160,11 @@ def test_braces_in_code_are_not_template_fields() -> None:
 
 
 def test_lone_surrogates_never_reach_a_body() -> None:
-    call = FimCall("m", "a\ud800", "b\udfff", extra="\udbff")
+    call = FimCall("m", "a\ud800", "b\udfff", extra="\udbff", extra_files=(("\ud801", "\udc00"),))
     for row in PROVIDERS.values():
         json.dumps(row.wire.body(call)).encode("utf-8")  # would raise on a surrogate
     assert call.prompt == "a\ufffd"
+    assert call.extra_files == (("\ufffd", "\ufffd"),)
 
 
 # --- the provider table

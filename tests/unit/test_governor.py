@@ -7,7 +7,7 @@ import json
 import pytest
 
 from codestral_lsp.governor import MAX_COOL_DOWN_S, Governor, Limits, Plan, Verdict
-from codestral_lsp.pacing import FLOOR_TOKENS, TARGET
+from codestral_lsp.pacing import FLOOR_TOKENS, TARGET, Report, Share, Workspace
 
 
 class Clock:
@@ -504,3 +504,26 @@ def test_a_report_older_than_a_window_stops_counting_the_others_spend() -> None:
     clock.now += 120  # no answer since: the window holds what the others sent in one window
     assert governor.snapshot()["tokensLeft"] == left
     assert governor.admit(False, 400).allowed
+
+
+def test_a_filling_window_projects_its_count_but_not_its_inflow_again() -> None:
+    ws = Workspace(60.0)
+    ws.observe(Report(0.0, 59_000, 499, None), 60_000, 500, [])  # first look: nearly empty
+    ws.observe(Report(10.0, 55_000, 480, None), 60_000, 500, [])  # 20 requests, 2 a second
+    assert ws.request_inflow is not None
+    inflow = ws.request_inflow * 60
+    # the count (20 in 10 s) projected to a window, or the inflow (a rate): not their product
+    assert ws.requests_in_window(500, 60_000) == max(20 * 6, int(inflow))
+
+
+def test_a_newcomer_learns_what_requests_spend_from_its_first_answer() -> None:
+    share = Share(0.0)
+    share.learn_spend(1_000, 500)
+    assert share.spent_of_estimate == 0.5
+    share.learn_spend(1_000, 1_000)  # the mean of two
+    assert share.spent_of_estimate == 0.75
+    for _ in range(20):
+        share.learn_spend(1_000, 1_000)
+    before = share.spent_of_estimate
+    share.learn_spend(1_000, 500)  # later, one answer moves it by a fifth of the difference
+    assert share.spent_of_estimate == pytest.approx(before + 0.2 * (0.5 - before))

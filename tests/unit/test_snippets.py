@@ -14,6 +14,7 @@ from codestral_lsp.snippets import (
     EditTrail,
     choose,
     display_path,
+    files,
     identifiers,
     preamble,
 )
@@ -228,6 +229,16 @@ def test_preamble_puts_the_best_nearest_the_cursor() -> None:
     )
     assert preamble([best], URI) == f"+++++ /w/billing.py\n{BILLING}+++++ /w/main.py\n"
     assert preamble([], URI, "/w") == ""
+
+
+def test_files_are_the_preambles_snippets_one_by_one() -> None:
+    best, next_best = chunk(BILLING_URI, BILLING), chunk(COUNTS_URI, "def count(lines): ...")
+    assert files([best, next_best], "/w") == (
+        ("counts.py", "def count(lines): ..."),
+        ("billing.py", BILLING),
+    )
+    assert files([best]) == (("/w/billing.py", BILLING),)
+    assert files([], "/w") == ()
 
 
 @pytest.mark.parametrize(

@@ -107,6 +107,18 @@ def test_a_relevant_other_file_comes_before_the_prompt() -> None:
     assert fim.sent_prompt == fim.extra + "lines = load_lines()\ntotal = invoice_total(lines, "
 
 
+def test_other_files_also_come_one_by_one_with_their_paths() -> None:
+    doc, cursor = at_cursor(MAIN)
+    tax_uri, tax = "file:///w/lib/tax.py", "def tax_rate(lines):\n    return 0.2\n"
+    others = docs((BILLING_URI, BILLING), (tax_uri, tax), (WEATHER_URI, WEATHER))
+    fim = Assembler(TokenEstimator()).assemble(doc, cursor, Settings(), others, root="/w")
+    assert sorted(fim.extra_files) == [("billing.py", BILLING), ("lib/tax.py", tax)]
+    # In the preamble's order (the best nearest the cursor), each text as in the preamble.
+    assert fim.extra == "".join(f"+++++ {p}\n{t}" for p, t in fim.extra_files) + "+++++ main.py\n"
+    absolute = Assembler(TokenEstimator()).assemble(doc, cursor, Settings(), others)
+    assert sorted(p for p, _ in absolute.extra_files) == ["/w/billing.py", "/w/lib/tax.py"]
+
+
 def test_no_other_files_when_extra_context_is_off() -> None:
     doc, cursor = at_cursor(MAIN)
     settings = Settings(extra_context_share=0)
@@ -114,6 +126,7 @@ def test_no_other_files_when_extra_context_is_off() -> None:
         doc, cursor, settings, docs((BILLING_URI, BILLING))
     )
     assert fim.extra == ""
+    assert fim.extra_files == ()
 
 
 def test_an_edited_spot_in_the_window_is_not_repeated_but_one_outside_is() -> None:
