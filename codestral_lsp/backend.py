@@ -28,7 +28,7 @@ import httpx
 from httpx_sse import EventSource, SSEError
 
 from codestral_lsp import __version__
-from codestral_lsp.backends import PROVIDERS, endpoint_url
+from codestral_lsp.backends import PROVIDERS, Route
 from codestral_lsp.backends.mistral_fim import WIRE as MISTRAL_FIM
 from codestral_lsp.backends.protocol import FimCall, Piece, Usage, Wire
 from codestral_lsp.errors import (
@@ -134,16 +134,17 @@ def request_body(settings: Settings, prompt: str, suffix: str, extra: str = "") 
 
 
 def fim_request(
-    settings: Settings, key: str | None, prompt: str, suffix: str, extra: str = ""
+    settings: Settings, route: Route, prompt: str, suffix: str, extra: str = ""
 ) -> FimRequest:
-    """The whole request the settings ask for: URL, key, body, headers, deadline, wire."""
+    """The whole request: URL, key and wire from ``route``; body, headers, deadline from
+    ``settings``."""
     return FimRequest(
-        url=endpoint_url(settings.provider, settings.region, settings.endpoint),
-        api_key=key,
-        body=request_body(settings, prompt, suffix, extra),
+        url=route.url,
+        api_key=route.key,
+        body=route.wire.body(fim_call(settings, prompt, suffix, extra)),
         headers=settings.headers,
         timeout_s=settings.request_timeout_ms / 1000,
-        wire=PROVIDERS[settings.provider].wire,
+        wire=route.wire,
     )
 
 

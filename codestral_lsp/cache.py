@@ -16,20 +16,19 @@ from dataclasses import dataclass
 
 from cachetools import TTLCache
 
-from codestral_lsp.backends import endpoint_url
 from codestral_lsp.context import FimContext
 from codestral_lsp.settings import Settings
 
 _PER_DOCUMENT = 8  # recent completions per document checked for typed-through reuse
 
 
-def answer_key(settings: Settings) -> Hashable:
-    """Everything in the settings that changes what the model answers.
+def answer_key(settings: Settings, url: str) -> Hashable:
+    """Everything in the settings (and the URL they lead to) that changes what the model answers.
 
     ``maxTokens`` is not part of it: pacing plans it per request, and a shorter answer is the
     start of a longer one, as good to show."""
     return (
-        endpoint_url(settings.provider, settings.region, settings.endpoint),
+        url,
         settings.model,
         settings.temperature,
         settings.top_p,

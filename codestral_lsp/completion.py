@@ -16,12 +16,13 @@ from dataclasses import dataclass
 
 from codestral_lsp import context, snippets
 from codestral_lsp.documents import Cursor, Document, DocumentError, DocumentStore, TextChange
-from codestral_lsp.exclusion import Exclusions, Policy
+from codestral_lsp.engine import shape_at
+from codestral_lsp.exclusion import Exclusions, Policy, refusal
 from codestral_lsp.governor import Governor
 from codestral_lsp.positions import Encoding, to_units
 from codestral_lsp.scheduler import Outcome, Scheduler
 from codestral_lsp.settings import Settings
-from codestral_lsp.shaping import Options, Shaped, Surroundings, shape
+from codestral_lsp.shaping import Shaped, Surroundings
 from codestral_lsp.stats import Stats
 from codestral_lsp.window import Assembler
 
@@ -29,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 # Outcomes that mean "nothing to show here" (an empty list hides what the editor shows); the
 # others mean "this request lost" (null: the editor asks again for its new state).
-NOTHING_HERE = frozenset({"empty", "limited", "excluded", "too-large", "shaped-away"})
+NOTHING_HERE = frozenset({"empty", "limited", "stopped", "excluded", "too-large", "shaped-away"})
 
 
 class BadRequest(ValueError):
@@ -180,8 +181,7 @@ class Completer:
             self.stats.call_lost(outcome.use, "stale")
             outcome.source, outcome.text = "stale", None
             return Answer(request_id, "stale")
-        around = context.surroundings(current, fim.cursor)
-        shaped = shape(outcome.text, around, Options(settings.multiline, settings.max_lines))
+        shaped, around = shape_at(outcome.text, current, fim.cursor, settings)
         if shaped is None:
             self.stats.call_lost(outcome.use, "shaped-away")
             outcome.source, outcome.text = "shaped-away", None
@@ -233,19 +233,14 @@ class Completer:
         Waits (briefly, see ``exclusion.WAIT_S``) for this document's own exclusion decision,
         never for another's. Each reason is logged once per file.
         """
-        if (await self.exclusions.decision(doc.uri)).excluded:
-            return "excluded"
-        if doc.length > settings.max_file_size:
-            if doc.uri not in self._too_large_told:
-                self._too_large_told.add(doc.uri)
-                logger.warning(
-                    "%s is larger than maxFileSize (%d > %d characters): no completions",
-                    doc.uri,
-                    doc.length,
-                    settings.max_file_size,
-                )
-            return "too-large"
-        return None
+        decision = await self.exclusions.decision(doc.uri)
+        refused = refusal(decision, doc.length, settings.max_file_size)
+        if refused is None:
+            return None
+        if refused.source == "too-large" and doc.uri not in self._too_large_told:
+            self._too_large_told.add(doc.uri)
+            logger.warning("%s %s: no completions", doc.uri, refused.why)
+        return refused.source
 
     def opened(self, uri: str) -> None:
         """Decide ``uri``'s exclusion now, in the background (its requests wait for it)."""

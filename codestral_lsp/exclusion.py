@@ -170,6 +170,26 @@ _STOPPING = Decision(True, "the server is stopping")
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """Why a document gets no completion: ``source`` names it in answers, ``why`` for people."""
+
+    source: str  # "excluded" or "too-large"
+    why: str  # what the document does: "is ignored by git (...)", "is larger than ..."
+
+
+def refusal(decision: Decision, length: int, max_file_size: int) -> Refusal | None:
+    """The one answer to "may this document be completed", from its exclusion decision and its
+    length in characters; the server and ``codestral-lsp complete`` both ask it."""
+    if decision.excluded:
+        return Refusal("excluded", decision.why)
+    if length > max_file_size:
+        return Refusal(
+            "too-large", f"is larger than maxFileSize ({length} > {max_file_size} characters)"
+        )
+    return None
+
+
+@dataclass(frozen=True)
 class _Facts:
     """What the file system says about a path: its target, and where git would look."""
 

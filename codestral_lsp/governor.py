@@ -18,6 +18,10 @@ In the order ``admit`` asks:
 Invoked requests skip 1, 2 and 4. Alone and unlimited (no ``rateLimit``, no headers), nothing
 is paced. Nothing here sleeps or retries: an autocomplete answer that arrives late is
 worthless. The clock, the day and the jitter are injected (``benchmarks --simulate-team``).
+
+What it has to say (a cool-down, holding back and resuming) goes to ``notify`` as ``Notice``s,
+the channel the engine's notices take too: the daily cap is actionable (the user may raise
+``maxTokensPerDay``), the rest is for the log.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from codestral_lsp.notices import Notice
 from codestral_lsp.pacing import FLOOR_TOKENS, Report, Sent, Share, Workspace
 
 logger = logging.getLogger(__name__)
@@ -82,7 +87,7 @@ class Governor:
 
     def __init__(
         self,
-        notify: Callable[[str], None] = lambda message: None,
+        notify: Callable[[Notice], None] = lambda notice: None,
         clock: Callable[[], float] = time.monotonic,
         today: Callable[[], str] = lambda: datetime.date.today().isoformat(),
         jitter: Callable[[], float] = random.random,
@@ -308,9 +313,8 @@ class Governor:
         if capacity is not None:  # re-enter at a paced rate, not in a burst
             self.share.set_rate(now, capacity, self.share.rate_at(now, capacity) / 2)
             self._bucket = min(self._bucket, 0.0)
-        self._notify(
-            f"codestral-lsp: rate limited (HTTP 429); cooling down for {retry_after:.1f} s"
-        )
+        text = f"codestral-lsp: rate limited (HTTP 429); cooling down for {retry_after:.1f} s"
+        self._notify(Notice("rate-limit", text, logging.WARNING))
 
     # --- bookkeeping --------------------------------------------------------------------------
 
@@ -347,9 +351,12 @@ class Governor:
             reason = verdict.reason.split(",")[0].split("(")[0].strip()
             if self.state.holding != reason:
                 self.state.holding = reason
-                self._notify(f"codestral-lsp: holding automatic requests back: {verdict.reason}")
+                text = f"codestral-lsp: holding automatic requests back: {verdict.reason}"
+                actionable = verdict.reason.startswith("daily token cap")  # maxTokensPerDay
+                self._notify(Notice("holding", text, logging.WARNING, actionable))
         elif self.state.holding and not invoked:
-            self._notify(f"codestral-lsp: requests resume (was: {self.state.holding})")
+            text = f"codestral-lsp: requests resume (was: {self.state.holding})"
+            self._notify(Notice("holding", text, logging.INFO))
             self.state.holding = ""
 
     def _say_plan(self, now: float) -> None:

@@ -136,7 +136,7 @@ class Scheduler:
         pending = _Pending(context)
         older = self._latest.get(uri)
         self._latest[uri] = pending
-        key = answer_key(settings)
+        key = answer_key(settings, self.engine.route.url)
         try:
             hit = self.memory.lookup(context, key)
             # Attach to a shared call before the older request is told it lost, so that the
@@ -199,6 +199,8 @@ class Scheduler:
         request_id: str,
         need: int,
     ) -> Outcome:
+        if self.engine.refuses():  # no key, or a refused one: nothing goes out till it changes
+            return Outcome(None, "stopped")
         debounce = 0.0 if invoked else self.debouncer.delay(settings, pending.context.uri)
         if debounce > 0:
             started = time.monotonic()
@@ -308,7 +310,7 @@ class Scheduler:
         """Start the call the next request will almost surely want (after an accept), unless
         memory or a call in flight has it already or the budget has no room. Nobody waits for
         it: the next request shares it or finds it in memory, else cancels it."""
-        uri, key = context.uri, answer_key(settings)
+        uri, key = context.uri, answer_key(settings, self.engine.route.url)
         flight = self._flights.get(uri)
         if flight is not None and not flight.task.done():
             if flight.waiters or typed_since(flight.context, context) is not None:

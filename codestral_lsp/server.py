@@ -15,12 +15,13 @@ from pygls.exceptions import JsonRpcInvalidParams
 
 from codestral_lsp import __version__, items
 from codestral_lsp.backend import FimClient
-from codestral_lsp.backends import PROVIDERS, endpoint_url, resolve_key
+from codestral_lsp.backends import PROVIDERS, Route
 from codestral_lsp.cache import CompletionMemory
 from codestral_lsp.completion import Answer, BadRequest, Completer
 from codestral_lsp.documents import DocumentStore, TextChange
 from codestral_lsp.engine import CompletionEngine
 from codestral_lsp.governor import Governor, Limits
+from codestral_lsp.notices import Notices
 from codestral_lsp.positions import Encoding
 from codestral_lsp.privacy import RedactingFilter
 from codestral_lsp.progress import CallProgress
@@ -62,12 +63,13 @@ class CodestralServer(StdioServer):
         self.client = FimClient(ca_bundle=self.settings_layers.current.ca_bundle)
         self._background: set[asyncio.Task[None]] = set()
         self.stats = Stats()
-        self.governor = Governor(notify=lambda message: logger.warning("%s", message))
+        self.notices = Notices(self.show_warning)  # the engine's and the governor's, one channel
+        self.governor = Governor(notify=self.notices)
         self.assembler = Assembler(TokenEstimator())
         self.engine = CompletionEngine(
             self.client,
-            self.environ,
-            self.show_warning,
+            Route.of(self.settings, self.environ),
+            self.notices,
             self.governor,
             self.assembler.estimator,
             self.stats,
@@ -151,6 +153,8 @@ class CodestralServer(StdioServer):
     def _settings_changed(self) -> None:
         settings = self.settings
         self._update_redactor()
+        # The one place the key and URL are resolved; requests use this route until the next change.
+        self.engine.configure(settings, Route.of(settings, self.environ))
         if self.scheduler.memory.shape != (settings.cache_size, settings.cache_ttl_seconds):
             self.scheduler.memory = self._new_memory()
         limit = rate_limit(settings)
@@ -187,17 +191,16 @@ class CodestralServer(StdioServer):
 
     def status(self) -> dict[str, object]:
         """What a user asks when completions do not appear: where, who, and what is wrong."""
-        settings = self.settings
-        key, source = resolve_key(settings.provider, settings.api_key, self.environ)
-        url = endpoint_url(settings.provider, settings.region, settings.endpoint)
+        settings, route = self.settings, self.engine.route
         numbers = self.statistics()
         limiter: Any = numbers["limiter"]
         return {
             "version": __version__,
             "provider": settings.provider,
             "model": settings.model,
-            "endpointHost": _host(url),
-            "apiKey": {"set": key is not None, "source": source},
+            "endpointHost": _host(route.url),
+            "apiKey": {"set": route.key is not None, "source": route.key_source},
+            "stopped": self.engine.stopped,
             "coolDownSeconds": limiter["coolDownSeconds"],
             "holding": limiter["holding"],
             "pacing": {

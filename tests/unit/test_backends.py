@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from codestral_lsp.backend import FimClient, FimResult, fim_call, fim_request
-from codestral_lsp.backends import PROVIDERS, endpoint_url, resolve_key
+from codestral_lsp.backends import PROVIDERS, Route, endpoint_url, resolve_key
 from codestral_lsp.backends.protocol import FimCall, Piece, Usage
 from codestral_lsp.errors import InvalidResponse, RequestRejected, ServerError
 from codestral_lsp.settings import RateLimit, Settings, SettingsLayers, rate_limit
@@ -141,7 +141,8 @@ def test_a_provider_that_takes_no_key_gets_none_whatever_is_set() -> None:
     key, source = resolve_key("ollama", "an-api-key-setting", ENV)
     assert key is None
     assert "takes none" in source
-    request = fim_request(Settings(provider="ollama", api_key="an-api-key-setting"), key, "p", "")
+    settings = Settings(provider="ollama", api_key="an-api-key-setting")
+    request = fim_request(settings, Route.of(settings, ENV), "p", "")
     assert "Authorization" not in wire("ollama").auth_headers("anything")
     assert request.api_key is None
 
@@ -179,7 +180,7 @@ def test_the_model_defaults_to_the_providers_own() -> None:
 
 def test_the_request_follows_the_provider() -> None:
     settings = Settings(provider="llamacpp", max_tokens=12, stream=False)
-    request = fim_request(settings, None, "def f(", ")", "# b.py\n")
+    request = fim_request(settings, Route.of(settings, {}), "def f(", ")", "# b.py\n")
     assert request.url == "http://127.0.0.1:8080/infill"
     assert request.wire is wire("llamacpp")
     assert request.body["input_extra"] == [{"filename": "context", "text": "# b.py\n"}]
@@ -191,8 +192,8 @@ def test_the_request_follows_the_provider() -> None:
 
 
 async def _complete(provider: str, response: httpx.Response, stream: bool) -> FimResult:
-    settings = Settings(provider=provider, stream=stream)
-    request = fim_request(settings, "k-0123456789", "def f(", "")
+    settings = Settings(provider=provider, stream=stream, api_key="k-0123456789")
+    request = fim_request(settings, Route.of(settings, {}), "def f(", "")
     seen: list[httpx.Request] = []
 
     def reply(sent: httpx.Request) -> httpx.Response:
@@ -324,7 +325,7 @@ async def test_each_api_failure_is_typed(
 async def test_ollama_text_is_cut_at_the_text_limit_and_reading_stops() -> None:
     lines = [{"response": "y" * 100, "done": False}] * 50  # never done
     settings = Settings(provider="ollama", max_tokens=10)
-    request = fim_request(settings, None, "p", "")
+    request = fim_request(settings, Route.of(settings, {}), "p", "")
     client = FimClient(httpx.MockTransport(lambda r: _ndjson(*lines)))
     try:
         result = await client.complete(request)
@@ -343,12 +344,9 @@ async def test_no_authorization_header_without_a_key() -> None:
 
     client = FimClient(httpx.MockTransport(reply))
     try:
-        await client.complete(
-            fim_request(Settings(provider="llamacpp", stream=False), None, "", "")
-        )
-        await client.complete(
-            fim_request(Settings(provider="llamacpp", stream=False), "kk", "", "")
-        )
+        for key in (None, "kk"):
+            settings = Settings(provider="llamacpp", stream=False, api_key=key)
+            await client.complete(fim_request(settings, Route.of(settings, {}), "", ""))
     finally:
         await client.aclose()
     assert "authorization" not in seen[0].headers

@@ -11,6 +11,7 @@ from codestral_lsp.scheduler import Debouncer
 from codestral_lsp.settings import Settings
 
 CURSOR = "█"
+URL = "https://codestral.mistral.ai/v1/fim/completions"
 
 
 def ctx(marked: str, version: int = 1, uri: str = "file:///a.py") -> FimContext:
@@ -64,20 +65,20 @@ class Clock:
 def test_memory_serves_the_same_state_and_the_rest_after_typing() -> None:
     clock = Clock()
     memory = CompletionMemory(8, ttl=60, clock=clock)
-    key = answer_key(Settings())
+    key = answer_key(Settings(), URL)
     memory.remember(ctx("x = █\n"), key, "compute(1)")
     assert memory.lookup(ctx("x = █\n", version=5), key) == Hit("compute(1)", "cache")
     assert memory.lookup(ctx("x = comp█\n"), key) == Hit("ute(1)", "typed")
     assert memory.lookup(ctx("x = compute(1)█\n"), key) is None  # typed it all
     assert memory.lookup(ctx("x = cx█\n"), key) is None  # left the suggestion
-    assert memory.lookup(ctx("x = comp█\n"), answer_key(Settings(model="other"))) is None
+    assert memory.lookup(ctx("x = comp█\n"), answer_key(Settings(model="other"), URL)) is None
     clock.now += 61
     assert memory.lookup(ctx("x = comp█\n"), key) is None  # expired
     assert memory.lookup(ctx("x = █\n"), key) is None
 
 
 def test_memory_off_and_forget() -> None:
-    key = answer_key(Settings())
+    key = answer_key(Settings(), URL)
     off = CompletionMemory(0, ttl=60)
     off.remember(ctx("x = █\n"), key, "1")
     assert off.lookup(ctx("x = █\n"), key) is None

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 
 from codestral_lsp.governor import BACKOFF_MAX_S, MAX_COOL_DOWN_S, Governor, Limits, Plan, Verdict
+from codestral_lsp.notices import Notice
 from codestral_lsp.pacing import FLOOR_TOKENS, TARGET
 
 
@@ -29,13 +31,17 @@ class Today:
 
 
 class Said:
-    """The messages the governor gave the user."""
+    """The notices the governor gave, and their texts."""
 
     def __init__(self) -> None:
-        self.messages: list[str] = []
+        self.notices: list[Notice] = []
 
-    def __call__(self, message: str) -> None:
-        self.messages.append(message)
+    def __call__(self, notice: Notice) -> None:
+        self.notices.append(notice)
+
+    @property
+    def messages(self) -> list[str]:
+        return [n.text for n in self.notices]
 
     def about(self, word: str) -> list[str]:
         return [m for m in self.messages if word in m]
@@ -194,6 +200,11 @@ def test_daily_cap_stops_automatic_requests_until_the_next_day() -> None:
     assert governor.snapshot()["tokensToday"] == 0
     assert len(said.about("holding")) == 1
     assert len(said.about("resume")) == 1
+    # The user can act on the cap (maxTokensPerDay): shown; that it ended is for the log.
+    assert [(n.actionable, n.level) for n in said.notices] == [
+        (True, logging.WARNING),
+        (False, logging.INFO),
+    ]
 
 
 def test_tokens_settled_after_midnight_count_for_the_new_day() -> None:
@@ -216,6 +227,7 @@ def test_a_new_reason_to_hold_is_told_once() -> None:
         clock.now += 1
     assert len(said.about("rate limited")) == 1
     assert len(said.about("holding")) == 1  # not one per request, though the seconds change
+    assert not any(n.actionable for n in said.notices)  # a cool-down passes: for the log only
     governor.observe_headers({"x-ratelimit-remaining-req-minute": "0"})
     clock.now += 10
     for _ in range(3):
