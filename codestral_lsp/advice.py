@@ -9,16 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from codestral_lsp import errors
 from codestral_lsp.backends import PROVIDERS, Route
-from codestral_lsp.errors import (
-    AuthError,
-    BackendError,
-    BackendTimeout,
-    BackendUnavailable,
-    InvalidResponse,
-    RateLimitError,
-    RequestRejected,
-)
+from codestral_lsp.errors import BackendError
 from codestral_lsp.settings import Settings
 
 PREFIX = "codestral-lsp: "  # what a message in the editor starts with
@@ -68,20 +61,20 @@ def fix(exc: BackendError, settings: Settings, route: Route, environ: Mapping[st
     """What to do about ``exc``: which setting or variable, which provider."""
     if (own := route.wire.advice(exc, settings.model)) is not None:
         return own
-    if isinstance(exc, AuthError):
+    if isinstance(exc, errors.AuthError):
         return _auth_advice(settings, route, exc)
-    if isinstance(exc, RateLimitError):
+    if isinstance(exc, errors.RateLimitError):
         return _rate_limit_advice(settings, exc)
-    if isinstance(exc, BackendUnavailable):
+    if isinstance(exc, errors.BackendUnavailable):
         return _unreachable_advice(str(exc), environ)
-    if isinstance(exc, BackendTimeout):
+    if isinstance(exc, errors.BackendTimeout):
         return (
             f"no complete answer within requestTimeoutMs ({settings.request_timeout_ms} ms): "
             "check the network or proxy, or raise requestTimeoutMs."
         )
-    if isinstance(exc, RequestRejected):
+    if isinstance(exc, errors.RequestRejected):
         return _rejected_advice(settings, exc, route)
-    if isinstance(exc, InvalidResponse):
+    if isinstance(exc, errors.InvalidResponse):
         hint = route.wire.endpoint_hint
         return (
             f"{route.url} answered, but not as a FIM API does: the endpoint setting should hold "
@@ -90,7 +83,7 @@ def fix(exc: BackendError, settings: Settings, route: Route, environ: Mapping[st
     return "the backend or a proxy in front of it failed; try again later."
 
 
-def _auth_advice(settings: Settings, route: Route, exc: AuthError) -> str:
+def _auth_advice(settings: Settings, route: Route, exc: errors.AuthError) -> str:
     provider, key_source = route.provider, route.key_source
     where = f"the endpoint {settings.endpoint}" if settings.endpoint else provider.name
     text = (
@@ -111,7 +104,7 @@ def _auth_advice(settings: Settings, route: Route, exc: AuthError) -> str:
     return text
 
 
-def _rate_limit_advice(settings: Settings, exc: RateLimitError) -> str:
+def _rate_limit_advice(settings: Settings, exc: errors.RateLimitError) -> str:
     wait = (
         f"the server asks to retry after {exc.retry_after:.0f} s"
         if exc.retry_after is not None
@@ -146,7 +139,7 @@ def _unreachable_advice(message: str, environ: Mapping[str, str]) -> str:
     return text
 
 
-def _rejected_advice(settings: Settings, exc: RequestRejected, route: Route) -> str:
+def _rejected_advice(settings: Settings, exc: errors.RequestRejected, route: Route) -> str:
     if exc.status in (404, 405):
         hint = route.wire.endpoint_hint
         return (
