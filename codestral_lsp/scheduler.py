@@ -318,7 +318,7 @@ class Scheduler:
             self._abandon(flight, "superseded")
         if self.memory.lookup(context, key) is not None:
             return False
-        if not self.engine.governor.room_for_speculation(need):
+        if self.engine.stopped or not self.engine.governor.room_for_speculation(need):
             return False
         self._start(context, settings, key, request_id, need, speculative=True).orphan = True
         return True
