@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from benchmarks.corpus import read_source, stdlib_root
-from codestral_lsp import context
+from codestral_lsp import local
 from codestral_lsp.documents import Cursor, Document, DocumentStore, TextChange
 from codestral_lsp.positions import Encoding, to_units
 from codestral_lsp.settings import Settings
@@ -101,9 +101,9 @@ def bench_build(text: str, line: int, samples: int) -> Timing:
     length = len(doc.line(line).encode("utf-8"))
 
     def op(_: int) -> None:
-        context.build(doc, doc.resolve(line, length // 2, "utf-8"))
+        local.build(doc, doc.resolve(line, length // 2, "utf-8"))
 
-    return measure("resolve + context.build (prompt, suffix)", op, samples)
+    return measure("resolve + local.build (prompt, suffix)", op, samples)
 
 
 LONG_LINES = (1_000_000, 5_000_000, 20_000_000)  # characters in the one long line

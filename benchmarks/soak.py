@@ -471,7 +471,7 @@ async def measure(client: LspClient, fake_port: int, keystrokes: int, floor: int
 # --- the run
 
 HARVEST_EVERY = 2_000  # keystrokes between two harvests of the fake's finished records
-PROBES = 12  # more than the pool keeps idle (backend.py: 8)
+PROBES = 12  # more than the pool keeps idle (backends/client.py: 8)
 
 
 def corpus(count: int) -> list[tuple[str, str]]:

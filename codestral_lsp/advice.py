@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from codestral_lsp import errors
-from codestral_lsp.backends import PROVIDERS, Route
-from codestral_lsp.errors import BackendError
+from codestral_lsp.backends import PROVIDERS, Route, errors
+from codestral_lsp.backends.errors import BackendError
 from codestral_lsp.settings import Settings
 
 PREFIX = "codestral-lsp: "  # what a message in the editor starts with

@@ -247,8 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command:
         return run_command(args)
 
-    from codestral_lsp.server import create_server
-    from codestral_lsp.transport import LspLogHandler  # pygls import: ~0.4 s
+    from codestral_lsp.lsp.server import create_server
+    from codestral_lsp.lsp.transport import LspLogHandler  # pygls import: ~0.4 s
 
     server = create_server()
     lsp_handler = LspLogHandler(server)
@@ -296,10 +296,10 @@ def run_command(args: argparse.Namespace) -> int:
         if value is not None
     }
     if args.command == "doctor":
-        from codestral_lsp.doctor import run_doctor
+        from codestral_lsp.commands.doctor import run_doctor
 
         return asyncio.run(run_doctor(overrides, args.settings, os.environ, sys.stdout))
-    from codestral_lsp.oneshot import run_complete
+    from codestral_lsp.commands.complete import run_complete
 
     work = run_complete(args.target, args.json, overrides, args.settings, os.environ, sys.stdout)
     return asyncio.run(work)

@@ -17,12 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from codestral_lsp import advice
-from codestral_lsp.backend import FimClient, FimRequest, FimResult, fim_request
 from codestral_lsp.backends import Route
-from codestral_lsp.context import FimContext, surroundings
+from codestral_lsp.backends.client import FimClient, FimRequest, FimResult, fim_request
+from codestral_lsp.backends.errors import AuthError, BackendError, RateLimitError
 from codestral_lsp.documents import Cursor, Document
-from codestral_lsp.errors import AuthError, BackendError, RateLimitError
 from codestral_lsp.governor import Governor
+from codestral_lsp.local import FimContext, surroundings
 from codestral_lsp.notices import Notice, Notices
 from codestral_lsp.pacing import Sent
 from codestral_lsp.redaction import CODE_LANGUAGES, mask, redact_secrets

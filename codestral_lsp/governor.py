@@ -12,8 +12,12 @@ In the order ``admit`` asks:
 3. the guard: what our own ``rateLimit`` window and the backend's last report leave, carried
    forward to now (``pacing.Workspace``). Nothing goes out that it says would be refused;
 4. the share (``pacing.Share``), for automatic requests only: in a busy workspace, each
-   request within the budget per request (skipping some when even the floor is too much);
-   where only tokens are reported, a rate.
+   request within the budget per request, earned at no more than a typist's usual pace
+   (skipping some when even the floor is too much); where only tokens are reported, a rate.
+
+Before the first report of a limit it knows from its configuration (Langdock's row of the
+provider table), a newcomer plans its first request at what each request of that limit gets
+when it is saturated: a full one could refuse the others' requests.
 
 Invoked requests skip 1, 2 and 4. Alone and unlimited (no ``rateLimit``, no headers), nothing
 is paced. Nothing here sleeps or retries: an autocomplete answer that arrives late is
@@ -36,7 +40,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from codestral_lsp.notices import Notice
-from codestral_lsp.pacing import FLOOR_TOKENS, Report, Sent, Share, Workspace
+from codestral_lsp.pacing import FLOOR_TOKENS, PACE_S, TARGET, Report, Sent, Share, Workspace
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +145,8 @@ class Governor:
             )
         context_full = full - (max_tokens or 0)
         scale = min(1.0, max(0.0, (tokens - (reply or 0)) / context_full)) if context_full else 1.0
-        reason = f"busy workspace: request planned at {tokens:.0f} of {full} tokens"
+        why = "busy workspace" if self._per_request() is not None else "shared limit, no report yet"
+        reason = f"{why}: request planned at {tokens:.0f} of {full} tokens"
         self._planned = (tokens, reason)
         return Plan(scale, reply, reason)
 
@@ -150,6 +155,9 @@ class Governor:
         per = self._per_request()
         if per is not None:
             return per
+        cold = self._cold_budget()
+        if cold is not None:
+            return cold
         capacity = self._capacity()
         if capacity is None:
             return None
@@ -200,7 +208,7 @@ class Governor:
         """The share's word on an automatic request."""
         per = self._per_request()
         if per is not None:
-            if per >= self._full or self.share.attempt(per, need):
+            if per >= self._full or self.share.attempt(per * self._pace(per), need):
                 return Verdict(True)
             return Verdict(False, f"pacing: saving up for a request ({per:.0f} tokens each)")
         capacity = self._capacity()
@@ -213,10 +221,27 @@ class Governor:
             return Verdict(False, f"pacing: {wait:.1f} s to this server's next request")
         return Verdict(True)
 
+    def _pace(self, per: float) -> float:
+        """The part of the budget a request earns: all of it at a typist's usual pace or
+        slower, less for a server that asks more often (``PACE_S``), once requests are near
+        their smallest (under twice the floor) and how often is the only lever left."""
+        if per >= 2 * FLOOR_TOKENS:
+            return 1.0
+        gap = self._gap_s if self._gap_s is not None else PACE_S
+        return min(1.0, gap / PACE_S)
+
     def _per_request(self) -> float | None:
         return self.share.per_request(
             self.tpm, self.workspace.requests_in_window(self.rpm, self.tpm)
         )
+
+    def _cold_budget(self) -> float | None:
+        """Before the first report of a limit shared by requests and tokens: the budget each
+        request of that limit has when it is saturated. A newcomer knows nothing of the others
+        yet, and a full request from it is what refuses theirs; one answer later it knows."""
+        if self.workspace.report is not None or self.rpm is None or self.tpm is None:
+            return None
+        return self.tpm * TARGET / self.rpm
 
     def _capacity(self) -> float | None:
         tpm = self.tpm

@@ -6,15 +6,23 @@ for its window: the tokens and the requests left. From them, carried forward to 
 - **What is left** (``Workspace.predicted_left``): the last report, less what we sent since,
   plus what has left the window meanwhile (a sliding window empties at its average rate; within
   a window of our first report only what was there then can have left), less what the others
-  spend meanwhile at their measured rate. The guard keeps ``MARGIN_S`` of the others' spend
-  back for their decisions made on views as old as ours.
+  spend meanwhile at their measured rate (for one window at most: after that the report's
+  usage has all left, and only what came since is in the window). The guard keeps
+  ``MARGIN_S`` of the others' spend back for their decisions made on views as old as ours.
 - **A budget per request** (``Share.per_request``), when the requests are counted too: the
   workspace's target (``TARGET`` of its token limit) over the number of requests in its window.
   Every server reads the same count, so every request of the workspace gets the same budget,
   whoever sends it, and together they spend the target however many they are: no server needs
   to know how many others there are, and a newcomer has its share from its first answer. The
   budget is corrected by what a request really spends of what was planned (short files, short
-  answers).
+  answers), learnt from a newcomer's first answer on.
+- **The same for every typist**, not for every request, once requests are near their smallest
+  (a budget under twice the floor): a server earns the budget at most once per ``PACE_S`` (a
+  typist's usual gap between requests after the debounce), so one that asks twice as often
+  sends half its requests, each of the full budget. Skipped requests are not
+  counted by the backend, so the budget per request stays right without anyone knowing how
+  many typists there are (sizing the fast ones' requests down instead would leave the
+  workspace under its target by an amount nobody can see).
 - **Skipping, when even the floor is too much**: below ``FLOOR_TOKENS`` a request would say
   too little to be worth sending, so each automatic request earns the budget as credit and one
   of the floor's size goes when the credit allows (``Share.sent_share`` says how many go).
@@ -30,8 +38,9 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-TARGET = 0.89  # the share of the workspace's limit its servers aim to spend together
-MARGIN_S = 1.0  # seconds of the others' spend kept back for their simultaneous decisions
+TARGET = 0.91  # the share of the workspace's limit its servers aim to spend together
+MARGIN_S = 2.0  # seconds of the others' spend kept back for their simultaneous decisions
+PACE_S = 10.0  # a typist's usual gap between requests after the debounce (6 a minute)
 FLOOR_TOKENS = 256  # the smallest request: ~128 tokens of context (the 8-10 lines nearest the
 # cursor, most of a completion's signal) and an answer of up to 128 tokens
 PROJECT_S = 10.0  # the rate fallback projects the usage this far ahead
@@ -41,6 +50,7 @@ QUIET, QUIET_FILL = 0.6, 0.05  # below 60% of the target, shares grow by 5% a se
 NEWS_S = 10.0  # a share grows for at most this long after the last report
 SENT_SHARE_PULL = 0.1  # how fast the share of requests sent follows each decision
 FILLING = 0.2  # a window under this share of its limit at our first look is still filling
+LEARN = 0.2  # how fast what requests spend is learnt, once a few have been seen
 NEWCOMER_TAKES = 0.25  # of what the others leave, a newcomer's share starts with this much
 
 
@@ -134,7 +144,10 @@ class Workspace:
         if self._first is not None and now < self._first[0] + self.window_s:
             used = min(used, self._first[1])  # the rest came since our first look
         left_window = used * min(1.0, age / self.window_s)
-        return report.tokens - since + left_window - self.others_tokens_per_s * age
+        # A window after the report, all it counted has left: what is in the window then is what
+        # came since, and the others' spend over more than one window is not in it.
+        others = self.others_tokens_per_s * min(age, self.window_s)
+        return report.tokens - since + left_window - others
 
     def room(self, now: float, tpm: int | None, ours: Iterable[Sent]) -> int | None:
         """Tokens that may go out now without a refusal, margin kept back."""
@@ -184,6 +197,7 @@ class Share:
         self._congestion, self._quiet, self._heard_at = 0.0, False, -math.inf
         self.spent_of_estimate = 1.0  # tokens counted / tokens estimated, learnt
         self.estimate_of_plan = 1.0  # tokens estimated / tokens planned, learnt
+        self._spends = self._fills = 0  # how many of each were learnt from
 
     # --- per request ---------------------------------------------------------------------
 
@@ -210,12 +224,16 @@ class Share:
     def learn_spend(self, estimated: int, counted: int) -> None:
         if estimated > 0:
             ratio = min(1.0, max(0.2, counted / estimated))
-            self.spent_of_estimate += 0.2 * (ratio - self.spent_of_estimate)
+            self._spends += 1
+            weight = max(LEARN, 1 / self._spends)  # the first answer teaches a newcomer at once
+            self.spent_of_estimate += weight * (ratio - self.spent_of_estimate)
 
     def learn_fill(self, estimated: int, planned: float) -> None:
         if planned > 0:
             ratio = min(1.0, max(0.2, estimated / planned))
-            self.estimate_of_plan += 0.2 * (ratio - self.estimate_of_plan)
+            self._fills += 1
+            weight = max(LEARN, 1 / self._fills)
+            self.estimate_of_plan += weight * (ratio - self.estimate_of_plan)
 
     # --- the rate fallback -----------------------------------------------------------------
 

@@ -21,9 +21,9 @@ import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
-from codestral_lsp.cache import CompletionMemory, answer_key, typed_since
-from codestral_lsp.context import FimContext
 from codestral_lsp.engine import Completion, CompletionEngine
+from codestral_lsp.local import FimContext
+from codestral_lsp.memory import CompletionMemory, answer_key, typed_since
 from codestral_lsp.settings import Settings
 from codestral_lsp.stats import CallUse
 

@@ -22,8 +22,8 @@ from urllib.parse import unquote, urlparse
 
 from cachetools import LRUCache
 
-from codestral_lsp.context import FimContext
 from codestral_lsp.documents import Document
+from codestral_lsp.local import FimContext
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}")
 CHUNK_LINES = 20

@@ -13,8 +13,10 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from codestral_lsp import context, redaction, snippets
+from codestral_lsp import redaction, snippets
 from codestral_lsp.documents import Cursor, Document, DocumentStore, TextChange
+from codestral_lsp.local import FimContext
+from codestral_lsp.local import build as build_local
 from codestral_lsp.positions import Encoding
 from codestral_lsp.settings import Settings
 from codestral_lsp.tokens import TokenEstimator
@@ -90,9 +92,9 @@ class Assembler:
         others: Iterable[Document],
         scale: float = 1.0,
         root: str | None = None,
-    ) -> context.FimContext:
+    ) -> FimContext:
         plan = budget(settings, self.estimator, doc.language_id, scale)
-        local = context.build(doc, cursor, plan.prompt, plan.suffix)
+        local = build_local(doc, cursor, plan.prompt, plan.suffix)
         if settings.redact_secrets:
             local = dataclasses.replace(local, hidden=self.hidden(doc, local))
         if not settings.extra_context_share:
@@ -109,7 +111,7 @@ class Assembler:
             chosen = [self._masked(chunk, docs) for chunk in chosen]
         return dataclasses.replace(local, extra=snippets.preamble(chosen, doc.uri, root))
 
-    def hidden(self, doc: Document, local: context.FimContext) -> redaction.Hidden:
+    def hidden(self, doc: Document, local: FimContext) -> redaction.Hidden:
         """Where the secrets are in ``local``'s prompt and suffix, found in whole lines."""
         cursor = local.cursor
         head = len(local.prompt) if local.first_line == cursor.line else cursor.index
@@ -144,7 +146,7 @@ class Assembler:
         full = budget(settings, self.estimator, language, 1.0)
         return full.tokens + (settings.max_tokens or 0)
 
-    def need(self, fim: context.FimContext, settings: Settings) -> int:
+    def need(self, fim: FimContext, settings: Settings) -> int:
         """Estimated tokens a request spends: its prompt and suffix, plus maxTokens."""
         chars = len(fim.extra) + len(fim.prompt) + len(fim.suffix)
         return self.estimator.tokens(chars, fim.language_id) + (settings.max_tokens or 0)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from codestral_lsp.backends.errors import BackendError, BackendUnavailable, RequestRejected
 from codestral_lsp.backends.protocol import (
     FimCall,
     Piece,
@@ -21,7 +22,6 @@ from codestral_lsp.backends.protocol import (
     model_of,
     text_of,
 )
-from codestral_lsp.errors import BackendError, BackendUnavailable, RequestRejected
 
 # The "file name" of the other-file context in input_extra (the snippets carry their own paths).
 EXTRA_NAME = "context"

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from codestral_lsp.backends.errors import InvalidResponse
 from codestral_lsp.backends.protocol import FimCall, Piece, Usage, Wire, counts, model_of
-from codestral_lsp.errors import InvalidResponse
 
 
 class MistralFim(Wire):

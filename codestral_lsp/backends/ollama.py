@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from codestral_lsp.backends.errors import BackendError, BackendUnavailable, RequestRejected
 from codestral_lsp.backends.protocol import (
     FimCall,
     Piece,
@@ -22,7 +23,6 @@ from codestral_lsp.backends.protocol import (
     model_of,
     text_of,
 )
-from codestral_lsp.errors import BackendError, BackendUnavailable, RequestRejected
 
 # How long Ollama keeps the model loaded after a call: longer than its 5-minute default, so a
 # pause in typing does not cost a reload of the weights.

@@ -12,9 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from codestral_lsp.backends.errors import (
+    BackendError,
+    BackendUnavailable,
+    InvalidResponse,
+    RequestRejected,
+)
 from codestral_lsp.backends.mistral_fim import first_choice, usage
 from codestral_lsp.backends.protocol import FimCall, Piece, Wire, model_of
-from codestral_lsp.errors import BackendError, BackendUnavailable, InvalidResponse, RequestRejected
 
 
 class OpenAICompletions(Wire):

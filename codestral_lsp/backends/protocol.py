@@ -3,7 +3,7 @@
 A wire format (``mistral_fim``, ``ollama``, ``llamacpp``, ``openai``) turns a ``FimCall`` into
 the URL and JSON body its API takes, and each JSON answer, stream event (SSE) or stream line
 (NDJSON) into a ``Piece``: text, the finish reason once the answer is over, token counts, the
-model. The client (``codestral_lsp.backend``) does everything else the same way for all.
+model. The client (``backends.client``) does everything else the same way for all.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from codestral_lsp.errors import BackendError, InvalidResponse
+from codestral_lsp.backends.errors import BackendError, InvalidResponse
 
 # A lone surrogate (a utf-16 client may send one) cannot be encoded as UTF-8 for the request.
 _SURROGATE = re.compile("[\ud800-\udfff]")

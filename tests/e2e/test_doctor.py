@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from codestral_lsp.doctor import PROBE_PROMPT
+from codestral_lsp.commands.doctor import PROBE_PROMPT
 from tests.e2e.conftest import Ran, run_cli, server_env
 from tests.fake_codestral import ERROR_BODIES, FakeCodestral, Reply, WorkspaceLimit
 

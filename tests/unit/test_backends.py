@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
-from codestral_lsp.backend import FimClient, FimResult, fim_call, fim_request
 from codestral_lsp.backends import PROVIDERS, Route, endpoint_url, resolve_key
+from codestral_lsp.backends.client import FimClient, FimResult, fim_call, fim_request
+from codestral_lsp.backends.errors import InvalidResponse, RequestRejected, ServerError
 from codestral_lsp.backends.protocol import FimCall, Piece, Usage
-from codestral_lsp.errors import InvalidResponse, RequestRejected, ServerError
 from codestral_lsp.settings import RateLimit, Settings, SettingsLayers, rate_limit
 
 ENV = {"CODESTRAL_API_KEY": "cdst-key-0123456789", "OPENAI_API_KEY": "sk-openai-0123456789"}

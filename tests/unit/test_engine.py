@@ -11,12 +11,12 @@ from typing import Any
 import httpx
 import pytest
 
-from codestral_lsp.backend import FimClient
 from codestral_lsp.backends import Route
-from codestral_lsp.context import FimContext, build
+from codestral_lsp.backends.client import FimClient
 from codestral_lsp.documents import Cursor, Document
 from codestral_lsp.engine import CompletionEngine, build_request, shape_at
 from codestral_lsp.governor import Governor
+from codestral_lsp.local import FimContext, build
 from codestral_lsp.notices import Notice, Notices
 from codestral_lsp.settings import Settings
 from codestral_lsp.shaping import Shaped

@@ -9,7 +9,7 @@ import pytest
 
 from codestral_lsp.governor import BACKOFF_MAX_S, MAX_COOL_DOWN_S, Governor, Limits, Plan, Verdict
 from codestral_lsp.notices import Notice
-from codestral_lsp.pacing import FLOOR_TOKENS, TARGET
+from codestral_lsp.pacing import FLOOR_TOKENS, PACE_S, TARGET, Share
 
 
 class Clock:
@@ -383,7 +383,7 @@ def busy(remaining_tokens: int, remaining_requests: int) -> dict[str, str]:
 
 
 def test_a_busy_workspace_gives_each_request_the_target_over_its_request_count() -> None:
-    governor, *_ = make()
+    governor, clock, _, _ = make()
     entry = governor.sent(1_000)
     governor.observe_headers(busy(8_000, 380), as_of=entry.at)  # 120 requests in the window
     plan = governor.plan(False, FULL, 256)
@@ -392,13 +392,14 @@ def test_a_busy_workspace_gives_each_request_the_target_over_its_request_count()
     assert plan.max_tokens is not None
     assert 64 <= plan.max_tokens < 256
     assert 0.0 < plan.scale < 0.25
-    for _ in range(5):  # each within its budget: none is skipped
+    for _ in range(5):  # each within its budget, at a typist's pace: none is skipped
+        clock.now += PACE_S
         assert governor.admit(False, 400) == Verdict(True)
         governor.sent(400)
 
 
 def test_below_the_floor_requests_are_skipped_to_keep_the_target() -> None:
-    governor, *_ = make()
+    governor, clock, _, _ = make()
     entry = governor.sent(1_000)
     governor.observe_headers(busy(8_000, 100), as_of=entry.at)  # 400 requests in the window
     budget = TARGET * 60_000 / 400  # 132 tokens: under the floor
@@ -406,6 +407,7 @@ def test_below_the_floor_requests_are_skipped_to_keep_the_target() -> None:
     assert plan.reason == f"busy workspace: request planned at {FLOOR_TOKENS} of {FULL} tokens"
     went = 0
     for _ in range(40):
+        clock.now += PACE_S
         verdict = governor.admit(False, FLOOR_TOKENS)
         if verdict.allowed:
             went += 1
@@ -489,3 +491,62 @@ def test_speculation_only_with_room_for_a_full_size_call() -> None:
     assert not governor.room_for_speculation(100)  # no requests left in the window
     clock.now += 61
     assert governor.room_for_speculation(100)
+
+
+def test_a_server_asking_twice_as_often_earns_its_budget_at_a_typists_pace() -> None:
+    clock = Clock()
+    steady, eager = (Governor(clock=clock, today=lambda: "d", jitter=lambda: 0.5) for _ in "ab")
+    for governor in (steady, eager):
+        entry = governor.sent(1_000)
+        governor.observe_headers(busy(8_000, 380), as_of=entry.at)  # 455 tokens a request
+    sent = {steady: 0, eager: 0}
+    for tick in range(12):  # a minute: the eager one asks every 5 s, the steady one every 10 s
+        clock.now += PACE_S / 2
+        for governor in (eager, steady) if tick % 2 else (eager,):
+            if governor.admit(False, 400).allowed:
+                governor.sent(400)
+                sent[governor] += 400
+    assert sent[steady] == 6 * 400
+    assert 5 * 400 <= sent[eager] <= 7 * 400  # the same tokens a minute, not twice as many
+    assert eager.snapshot()["lastDecision"] == (
+        f"pacing: saving up for a request ({TARGET * 60_000 / 120:.0f} tokens each)"
+    )
+
+
+def test_a_newcomer_to_a_configured_shared_limit_starts_small_then_plans_by_the_report() -> None:
+    governor, *_ = make(Limits(rpm=500, tpm=60_000, window_s=60))
+    plan = governor.plan(False, FULL, 256)  # what each request of a saturated limit gets
+    assert plan.reason == (
+        f"shared limit, no report yet: request planned at {FLOOR_TOKENS} of {FULL} tokens"
+    )
+    entry = governor.sent(300)
+    governor.observe_headers(busy(59_700, 499), as_of=entry.at)  # alone after all
+    assert governor.plan(False, FULL, 256) == Plan(1.0, 256)
+    unlimited, *_ = make()  # no shared limit configured: nothing to fear
+    assert unlimited.plan(False, FULL, 256) == Plan(1.0, 256)
+
+
+def test_a_report_older_than_a_window_stops_counting_the_others_spend() -> None:
+    governor, clock, _, _ = make()
+    entry = governor.sent(1_000)
+    governor.observe_headers(busy(20_000, 400), as_of=entry.at)  # others spent 39,000
+    clock.now += 60
+    left = governor.snapshot()["tokensLeft"]
+    assert isinstance(left, int)
+    assert left > 0
+    clock.now += 120  # no answer since: the window holds what the others sent in one window
+    assert governor.snapshot()["tokensLeft"] == left
+    assert governor.admit(False, 400).allowed
+
+
+def test_a_newcomer_learns_what_requests_spend_from_its_first_answer() -> None:
+    share = Share(0.0)
+    share.learn_spend(1_000, 500)
+    assert share.spent_of_estimate == 0.5
+    share.learn_spend(1_000, 1_000)  # the mean of two
+    assert share.spent_of_estimate == 0.75
+    for _ in range(20):
+        share.learn_spend(1_000, 1_000)
+    before = share.spent_of_estimate
+    share.learn_spend(1_000, 500)  # later, one answer moves it by a fifth of the difference
+    assert share.spent_of_estimate == pytest.approx(before + 0.2 * (0.5 - before))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from codestral_lsp.items import menu_label
+from codestral_lsp.lsp.items import menu_label
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from codestral_lsp.backend import request_body
 from codestral_lsp.backends import endpoint_url, resolve_key
+from codestral_lsp.backends.client import request_body
 from codestral_lsp.settings import (
     FIELDS,
     Settings,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from codestral_lsp.context import surroundings
 from codestral_lsp.documents import Cursor, Document, split_lines
+from codestral_lsp.local import surroundings
 from codestral_lsp.shaping import (
     Options,
     Shaped,

@@ -5,7 +5,7 @@ document as the user sees it after accepting the suggestion (``█`` where the c
 end of the inserted text), or ``None`` when nothing should be shown. ``replaces`` is what the
 item's range covers after the cursor (the editor's auto-inserted closers), "" for a plain insert.
 
-Surroundings are built by ``context.surroundings`` from a ``Document``, as the server does.
+Surroundings are built by ``local.surroundings`` from a ``Document``, as the server does.
 Expectations are what a careful user wants to see.
 """
 
@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from codestral_lsp.context import surroundings
 from codestral_lsp.documents import Cursor, Document, split_lines
+from codestral_lsp.local import surroundings
 from codestral_lsp.shaping import Options, Shaped, shape
 
 CURSOR = "█"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from codestral_lsp import snippets
-from codestral_lsp.context import FimContext, build
 from codestral_lsp.documents import Cursor, Document
+from codestral_lsp.local import FimContext, build
 from codestral_lsp.snippets import (
     MAX_DOCUMENTS,
     MAX_INDEXED_LINES,

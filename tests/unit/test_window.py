@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from codestral_lsp import snippets
-from codestral_lsp.context import FimContext, build, still_fits
 from codestral_lsp.documents import Cursor, Document
+from codestral_lsp.local import FimContext, build, still_fits
 from codestral_lsp.settings import Settings
 from codestral_lsp.tokens import TokenEstimator
 from codestral_lsp.window import Assembler, Budget, budget

@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from codestral_lsp.backend import FimClient, FimRequest, FimResult, retry_after
-from codestral_lsp.errors import (
+from codestral_lsp.backends.client import FimClient, FimRequest, FimResult, retry_after
+from codestral_lsp.backends.errors import (
     AuthError,
     BackendError,
     InvalidResponse,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from codestral_lsp.oneshot import UsageError, language_id, parse_target
+from codestral_lsp.commands.complete import UsageError, language_id, parse_target
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from codestral_lsp.cache import CompletionMemory, Hit, answer_key, typed_since
-from codestral_lsp.context import FimContext, build
 from codestral_lsp.documents import Cursor, Document
+from codestral_lsp.local import FimContext, build
+from codestral_lsp.memory import CompletionMemory, Hit, answer_key, typed_since
 from codestral_lsp.scheduler import Debouncer
 from codestral_lsp.settings import Settings
 

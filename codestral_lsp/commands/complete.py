@@ -19,15 +19,15 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from codestral_lsp import advice
-from codestral_lsp.backend import FimClient, FimResult
 from codestral_lsp.backends import Route
-from codestral_lsp.context import FimContext
-from codestral_lsp.doctor import hide_secrets_in_logs, load_settings
+from codestral_lsp.backends.client import FimClient, FimResult
+from codestral_lsp.backends.errors import BackendError
+from codestral_lsp.commands.doctor import hide_secrets_in_logs, load_settings
 from codestral_lsp.documents import Cursor, Document
 from codestral_lsp.engine import build_request, shape_at
-from codestral_lsp.errors import BackendError
 from codestral_lsp.exclusion import Policy, decide, refusal
 from codestral_lsp.gitignore import GitIgnores
+from codestral_lsp.local import FimContext
 from codestral_lsp.positions import UTF16, to_units
 from codestral_lsp.settings import Settings
 from codestral_lsp.shaping import Shaped

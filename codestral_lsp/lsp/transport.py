@@ -16,7 +16,7 @@ from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol, lsp_method
 
-from codestral_lsp import connections, jsonrpc
+from codestral_lsp.lsp import connections, jsonrpc
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from cachetools import TTLCache
 
-from codestral_lsp.context import FimContext
+from codestral_lsp.local import FimContext
 from codestral_lsp.settings import Settings
 
 _PER_DOCUMENT = 8  # recent completions per document checked for typed-through reuse

@@ -13,18 +13,20 @@ from urllib.parse import urlparse
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
-from codestral_lsp import __version__, items
-from codestral_lsp.backend import FimClient
+from codestral_lsp import __version__
 from codestral_lsp.backends import PROVIDERS, Route
-from codestral_lsp.cache import CompletionMemory
-from codestral_lsp.completion import Answer, BadRequest, Completer
+from codestral_lsp.backends.client import FimClient
+from codestral_lsp.completer import Answer, BadRequest, Completer
 from codestral_lsp.documents import DocumentStore, TextChange
 from codestral_lsp.engine import CompletionEngine
 from codestral_lsp.governor import Governor, Limits
+from codestral_lsp.lsp import items
+from codestral_lsp.lsp.progress import CallProgress
+from codestral_lsp.lsp.transport import Protocol, StdioServer
+from codestral_lsp.memory import CompletionMemory
 from codestral_lsp.notices import Notices
 from codestral_lsp.positions import Encoding
 from codestral_lsp.privacy import RedactingFilter
-from codestral_lsp.progress import CallProgress
 from codestral_lsp.scheduler import Scheduler
 from codestral_lsp.settings import (
     Problem,
@@ -38,7 +40,6 @@ from codestral_lsp.settings import (
 from codestral_lsp.snippets import display_path
 from codestral_lsp.stats import Stats
 from codestral_lsp.tokens import TokenEstimator
-from codestral_lsp.transport import Protocol, StdioServer
 from codestral_lsp.window import Assembler
 
 logger = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from lsprotocol import types
 
-from codestral_lsp.completion import Suggestion
+from codestral_lsp.completer import Suggestion
 from codestral_lsp.positions import Encoding, to_units
 from codestral_lsp.shaping import Shaped, before_closers
 

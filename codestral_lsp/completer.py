@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from codestral_lsp import context, snippets
+from codestral_lsp import local, snippets
 from codestral_lsp.documents import Cursor, Document, DocumentError, DocumentStore, TextChange
 from codestral_lsp.engine import shape_at
 from codestral_lsp.exclusion import Exclusions, Policy, refusal
@@ -139,7 +139,7 @@ class Completer:
 
     def _window(
         self, doc: Document, cursor: Cursor, settings: Settings, invoked: bool
-    ) -> tuple[context.FimContext, int, Settings]:
+    ) -> tuple[local.FimContext, int, Settings]:
         """The context to send for ``cursor``, the tokens it needs (prompt + maxTokens), and the
         settings for its call (``maxTokens`` as the governor planned it)."""
         others = self.snippet_sources(doc.uri, settings)
@@ -171,13 +171,13 @@ class Completer:
             logger.info("[%s] speculative call after an accept, est_tokens=%d", request_id, need)
 
     def _fit(
-        self, request_id: str, fim: context.FimContext, outcome: Outcome, settings: Settings
+        self, request_id: str, fim: local.FimContext, outcome: Outcome, settings: Settings
     ) -> Answer:
         """Check the answer against the document as it is now, and shape it to fit there."""
         if outcome.text is None:
             return Answer(request_id, outcome.source)
         current = self.documents.get(fim.uri)
-        if current is None or not context.still_fits(current, fim):
+        if current is None or not local.still_fits(current, fim):
             self.stats.call_lost(outcome.use, "stale")
             outcome.source, outcome.text = "stale", None
             return Answer(request_id, "stale")

@@ -16,9 +16,9 @@ from dataclasses import dataclass, replace
 from typing import TextIO
 
 from codestral_lsp import __version__, advice
-from codestral_lsp.backend import FimClient, FimResult, fim_request
 from codestral_lsp.backends import Route
-from codestral_lsp.errors import BackendError
+from codestral_lsp.backends.client import FimClient, FimResult, fim_request
+from codestral_lsp.backends.errors import BackendError
 from codestral_lsp.privacy import RedactingFilter
 from codestral_lsp.settings import (
     FIELDS,

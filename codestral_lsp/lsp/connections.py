@@ -31,7 +31,7 @@ from typing import Any
 
 from pygls.protocol import JsonRPCProtocol
 
-from codestral_lsp import jsonrpc
+from codestral_lsp.lsp import jsonrpc
 
 logger = logging.getLogger(__name__)
 

@@ -29,9 +29,7 @@ from httpx_sse import EventSource, SSEError
 
 from codestral_lsp import __version__
 from codestral_lsp.backends import PROVIDERS, Route
-from codestral_lsp.backends.mistral_fim import WIRE as MISTRAL_FIM
-from codestral_lsp.backends.protocol import FimCall, Piece, Usage, Wire
-from codestral_lsp.errors import (
+from codestral_lsp.backends.errors import (
     AuthError,
     BackendError,
     BackendTimeout,
@@ -41,6 +39,8 @@ from codestral_lsp.errors import (
     RequestRejected,
     ServerError,
 )
+from codestral_lsp.backends.mistral_fim import WIRE as MISTRAL_FIM
+from codestral_lsp.backends.protocol import FimCall, Piece, Usage, Wire
 from codestral_lsp.privacy import redact
 from codestral_lsp.settings import Settings
 

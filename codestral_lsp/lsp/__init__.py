@@ -1,0 +1,1 @@
+"""The LSP edge: the only place that imports pygls or lsprotocol."""
