@@ -23,8 +23,8 @@ Invoked requests skip 1, 2 and 4. Alone and unlimited (no ``rateLimit``, no head
 is paced. Nothing here sleeps or retries: an autocomplete answer that arrives late is
 worthless. The clock, the day and the jitter are injected (``benchmarks --simulate-team``).
 
-What it has to say (a cool-down, holding back and resuming) goes to ``notify`` as ``Notice``s,
-the channel the engine's notices take too: the daily cap is actionable (the user may raise
+What it has to say (a cool-down, holding back and resuming, its share) goes to ``notify`` as
+``Notice``s, the engine's channel too: the daily cap is actionable (the user may raise
 ``maxTokensPerDay``), the rest is for the log.
 """
 
@@ -41,8 +41,6 @@ from dataclasses import dataclass
 
 from codestral_lsp.notices import Notice
 from codestral_lsp.pacing import FLOOR_TOKENS, PACE_S, TARGET, Report, Sent, Share, Workspace
-
-logger = logging.getLogger(__name__)
 
 BACKOFF_BASE_S, BACKOFF_MAX_S = 1.0, 60.0
 MAX_COOL_DOWN_S = 300.0  # a Retry-After longer than this is not believed
@@ -385,19 +383,16 @@ class Governor:
             self.state.holding = ""
 
     def _say_plan(self, now: float) -> None:
-        """Log when this server's share of the workspace changes by a quarter or more."""
+        """Say (to the log) when this server's share of the workspace changes by a quarter."""
         share = self._share_per_minute(now)
         if share is None:
             return
         last = self._announced
         if last is None or abs(share - last) > 0.25 * last:
             self._announced = share
-            logger.info(
-                "pacing: share ~%.0f tokens/min of %s; others ~%.0f tokens/min",
-                share,
-                self.tpm,
-                self.workspace.others_tokens_per_s * 60,
-            )
+            others = self.workspace.others_tokens_per_s * 60
+            text = f"pacing: share ~{share:.0f} tokens/min of {self.tpm}; others ~{others:.0f}"
+            self._notify(Notice("share", text + " tokens/min", logging.INFO))
 
     def _share_per_minute(self, now: float) -> float | None:
         per = self._per_request()

@@ -481,6 +481,17 @@ def test_snapshot_says_the_share_and_the_plan() -> None:
     json.dumps(snapshot, allow_nan=False)
 
 
+def test_a_change_of_share_is_news_for_the_log_only() -> None:
+    governor, clock, _, said = make(Limits(tpm=60_000, window_s=60))
+    entry = governor.sent(1_000)
+    clock.now += 1
+    governor.observe_headers(workspace(50_000), as_of=entry.at)
+    [share] = [n for n in said.notices if n.topic == "share"]
+    assert (share.level, share.actionable) == (logging.INFO, False)
+    assert share.text.startswith("pacing: share ~")
+    assert share.text.endswith(" tokens/min")
+
+
 def test_speculation_only_with_room_for_a_full_size_call() -> None:
     governor, clock, _, _ = make(Limits(rpm=2, tpm=10_000, window_s=60))
     assert governor.room_for_speculation(500)  # the share's bucket and the window have room
