@@ -154,7 +154,7 @@ def with_secrets(text: str) -> str:
 def bench_edit(text: str, line: int, samples: int, label: str = "") -> Timing:
     """The server's didChange: the store's splice plus the secret index and the edit trail."""
     store = DocumentStore()
-    assembler = Assembler(TokenEstimator())
+    assembler = Assembler(TokenEstimator(), store)  # as the server wires it
     doc = store.open(URI, text, 1, "python")
     assembler.opened(doc)
     changes = _keystrokes(line, doc.line(line), "utf-16")
@@ -168,7 +168,7 @@ def bench_edit(text: str, line: int, samples: int, label: str = "") -> Timing:
 def bench_assemble(text: str, line: int, samples: int, redact: bool, label: str = "") -> Timing:
     """A request's window (no other files), typing one character between requests."""
     store = DocumentStore()
-    assembler = Assembler(TokenEstimator())
+    assembler = Assembler(TokenEstimator(), store)  # as the server wires it
     doc = store.open(URI, text, 1, "python")
     assembler.opened(doc)
     settings = Settings(redact_secrets=redact, extra_context_share=0.0)

@@ -9,7 +9,17 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks import micro, peer, peer_report, replay, report, shared, shared_report, team
+from benchmarks import (
+    micro,
+    peer,
+    peer_report,
+    replay,
+    report,
+    shared,
+    shared_report,
+    startup,
+    team,
+)
 
 Check = tuple[str, "bool | None", str]
 PARTS = ("micro", "replay", "shared", "team")
@@ -41,6 +51,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="replay stdlib functions through us and this peer side by side (installs it from npm)",
     )
     parser.add_argument("--functions", type=int, default=4, help="functions for --peer (4)")
+    parser.add_argument(
+        "--startup",
+        action="store_true",
+        help="time spawn to initialize and to the first suggestion: us (default and plain) "
+        "and tabby-agent in turn (installs it from npm)",
+    )
+    parser.add_argument(
+        "--spawns", type=int, help="spawns of each server for --startup (10; 5 with --quick)"
+    )
     parser.add_argument("--files", type=int, help="stdlib files to replay (default 3)")
     parser.add_argument(
         "--servers", type=int, default=4, help="servers sharing one limit (default 4)"
@@ -102,6 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.simulate_team:
         parts = ("team",)
     parts = ("peer",) if args.peer else parts
+    parts = ("startup",) if args.startup else parts
     began = time.perf_counter()
     found: list[Check] = []
     try:
@@ -131,6 +151,14 @@ def run_part(part: str, args: argparse.Namespace) -> list[Check]:
         outcome = team.simulate(team.TeamOptions(seed=args.seed if args.seed != 1 else 7))
         print(team.format_team(outcome), end="\n\n", flush=True)
         return team.checks(outcome)
+    if part == "startup":
+        options = startup.StartupOptions(
+            spawns=args.spawns or (5 if args.quick else 10), keep_logs=args.keep_logs
+        )
+        table, found = startup.run(options)
+        print(table, flush=True)
+        print(f"(startup {time.perf_counter() - began:.1f} s)\n", flush=True)
+        return found
     if part == "peer":
         options = peer.PeerOptions(
             peer=args.peer,

@@ -316,7 +316,7 @@ def checks(report: TeamReport) -> list[tuple[str, bool | None, str]]:
         ),
         (
             f"team: a newcomer served at 80% of the median within one window "
-            f"({o.window_s:.0f} s; information: tokens over a trailing 30 s, a few requests)",
+            f"({o.window_s:.0f} s; information: per-request shares favour frequent askers)",
             None,
             f"worst {worst:.0f} s",
         ),

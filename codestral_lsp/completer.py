@@ -15,7 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from codestral_lsp import local, snippets
-from codestral_lsp.documents import Cursor, Document, DocumentError, DocumentStore, TextChange
+from codestral_lsp.documents import (
+    Cursor,
+    Document,
+    DocumentError,
+    DocumentStore,
+    Slot,
+    TextChange,
+)
 from codestral_lsp.engine import shape_at
 from codestral_lsp.exclusion import Exclusions, Policy, refusal
 from codestral_lsp.governor import Governor
@@ -23,14 +30,11 @@ from codestral_lsp.positions import Encoding, to_units
 from codestral_lsp.scheduler import Outcome, Scheduler
 from codestral_lsp.settings import Settings
 from codestral_lsp.shaping import Shaped, Surroundings
+from codestral_lsp.source import Source
 from codestral_lsp.stats import Stats
 from codestral_lsp.window import Assembler
 
 logger = logging.getLogger(__name__)
-
-# Outcomes that mean "nothing to show here" (an empty list hides what the editor shows); the
-# others mean "this request lost" (null: the editor asks again for its new state).
-NOTHING_HERE = frozenset({"empty", "limited", "stopped", "excluded", "too-large", "shaped-away"})
 
 
 class BadRequest(ValueError):
@@ -56,21 +60,36 @@ class _Shown:
     text: str
 
 
+@dataclass
+class _Seen:
+    """What the completer keeps about one open document."""
+
+    latest: int = 0  # the newest request's number
+    shown: _Shown | None = None  # the last suggestion shown, until the next change
+    told_too_large: bool = False  # "larger than maxFileSize" is logged once per file
+
+
 @dataclass(frozen=True)
 class Answer:
     """What to show for one request: a suggestion, or why there is none."""
 
     request_id: str
-    source: str
+    source: Source
     suggestion: Suggestion | None = None
 
     @property
     def nothing_here(self) -> bool:
-        return self.source in NOTHING_HERE
+        """No suggestion, and none belongs here: an empty list, not ``null``."""
+        return self.suggestion is None and self.source.nothing_here
 
 
 class Completer:
-    """Runs suggestion requests against the open documents."""
+    """Runs suggestion requests against the open documents.
+
+    What each stage keeps about a document lives in its record in ``documents`` (made at
+    open, dropped at close: see ``documents.Tracked``). Settings come with each call: a
+    request reads them once and hands that one snapshot to every stage it goes through.
+    """
 
     def __init__(
         self,
@@ -83,10 +102,9 @@ class Completer:
         self.documents, self.scheduler, self.assembler = documents, scheduler, assembler
         self.governor, self.stats = governor, stats
         self.root: str | None = None
-        self.exclusions = Exclusions()
-        self._too_large_told: set[str] = set()
-        self._latest: dict[str, int] = {}  # the newest request's number, per document
-        self._shown: dict[str, _Shown] = {}
+        self.roots: tuple[str, ...] = ()  # workspace roots, for the exclusion policy
+        self.exclusions = Exclusions(documents)
+        self._seen: Slot[_Seen] = Slot("completer", _Seen)
         self._ids = 0
 
     async def suggest(
@@ -99,25 +117,26 @@ class Completer:
         invoked: bool,
     ) -> Answer:
         started = time.monotonic()
-        doc = self.documents.get(uri)
-        if doc is None and self.documents.was_closed(uri):
-            return Answer("-", "closed")  # closed while this request was on its way: null
-        if doc is None:
+        tracked = self.documents.tracked(uri)
+        if tracked is None and self.documents.was_closed(uri):
+            return Answer("-", Source.CLOSED)  # closed while this request was on its way: null
+        if tracked is None:
             raise BadRequest(f"document is not open: {uri}")
+        doc, seen = tracked.doc, tracked.get(self._seen)
         try:
             cursor = doc.resolve(line, character, encoding)
         except DocumentError as exc:
             raise BadRequest(f"bad position {line}:{character}: {exc}") from exc
         self._ids += 1
         request_id, number = f"c{self._ids}", self._ids
-        self._latest[uri] = number
+        seen.latest = number
         trigger = "invoked" if invoked else "auto"
         version = doc.version
         refusal = await self.refusal(doc, settings)
-        if refusal is None and self._latest.get(uri) != number:
-            refusal = "superseded"  # a newer request came while this one awaited the decision
+        if refusal is None and seen.latest != number:
+            refusal = Source.SUPERSEDED  # a newer request came while this one awaited the decision
         elif refusal is None and doc.version != version:
-            refusal = "stale"  # edited while its exclusion was being decided: asked again
+            refusal = Source.STALE  # edited while its exclusion was being decided: asked again
         if refusal is not None:
             answer = Answer(request_id, refusal)
             return self._done(answer, Outcome(None, refusal), started, f"trigger={trigger}")
@@ -131,8 +150,8 @@ class Completer:
             outcome = await self.scheduler.request(fim, settings, invoked, request_id, need)
         except asyncio.CancelledError:
             # Cancelled while waiting (pause or backend): that time is not the server's own.
-            waited = Outcome(None, "cancelled", upstream_s=time.monotonic() - waiting)
-            self._done(Answer(request_id, "cancelled"), waited, started, detail)
+            waited = Outcome(None, Source.CANCELLED, upstream_s=time.monotonic() - waiting)
+            self._done(Answer(request_id, Source.CANCELLED), waited, started, detail)
             raise
         answer = self._fit(request_id, fim, outcome, settings)
         return self._done(answer, outcome, started, detail)
@@ -156,12 +175,16 @@ class Completer:
         """A didChange was applied. When it inserted the whole suggestion last shown (an
         accept), the next request will come at its end: start that call now."""
         self.scheduler.changed(uri)
-        shown = self._shown.pop(uri, None)
-        doc = self.documents.get(uri)
-        if shown is None or doc is None or not settings.speculate or len(changes) != 1:
+        tracked = self.documents.tracked(uri)
+        if tracked is None:
+            return
+        seen, doc = tracked.get(self._seen), tracked.doc
+        shown, seen.shown = seen.shown, None
+        if shown is None or not settings.speculate or len(changes) != 1:
             return
         cursor = _accepted(shown, changes[0], doc, encoding)
-        allowed = self.exclusions.allowed(uri) and doc.length <= settings.max_file_size
+        policy = Policy.of(settings, self.roots)
+        allowed = self.exclusions.allowed(uri, policy) and doc.length <= settings.max_file_size
         if cursor is None or not allowed:
             return
         fim, need, settings = self._window(doc, cursor, settings, invoked=False)
@@ -176,20 +199,21 @@ class Completer:
         """Check the answer against the document as it is now, and shape it to fit there."""
         if outcome.text is None:
             return Answer(request_id, outcome.source)
-        current = self.documents.get(fim.uri)
-        if current is None or not local.still_fits(current, fim):
-            self.stats.call_lost(outcome.use, "stale")
-            outcome.source, outcome.text = "stale", None
-            return Answer(request_id, "stale")
+        tracked = self.documents.tracked(fim.uri)
+        if tracked is None or not local.still_fits(tracked.doc, fim):
+            self.stats.call_lost(outcome.use, Source.STALE)
+            outcome.source, outcome.text = Source.STALE, None
+            return Answer(request_id, Source.STALE)
+        current = tracked.doc
         shaped, around = shape_at(outcome.text, current, fim.cursor, settings)
         if shaped is None:
-            self.stats.call_lost(outcome.use, "shaped-away")
-            outcome.source, outcome.text = "shaped-away", None
-            return Answer(request_id, "shaped-away")
+            self.stats.call_lost(outcome.use, Source.SHAPED_AWAY)
+            outcome.source, outcome.text = Source.SHAPED_AWAY, None
+            return Answer(request_id, Source.SHAPED_AWAY)
         outcome.text = shaped.text
         self.stats.shown()
         self.stats.call_shown(outcome.use)
-        self._shown[fim.uri] = _Shown(fim.cursor, shaped.text)
+        tracked.get(self._seen).shown = _Shown(fim.cursor, shaped.text)
         suggestion = Suggestion(request_id, current, fim.cursor, shaped, around)
         return Answer(request_id, outcome.source, suggestion)
 
@@ -218,46 +242,37 @@ class Completer:
         At most ``snippets.MAX_DOCUMENTS``: what a request reads of other files stays bounded
         however many are open.
         """
+        policy = Policy.of(settings, self.roots)
         allowed = (
             d
             for d in self.documents.recent()
             if d.uri != uri
-            and self.exclusions.allowed(d.uri)
+            and self.exclusions.allowed(d.uri, policy)
             and d.length <= settings.max_file_size
         )
         return list(itertools.islice(allowed, snippets.MAX_DOCUMENTS))
 
-    async def refusal(self, doc: Document, settings: Settings) -> str | None:
-        """Why ``doc`` must not be completed nor read ("excluded", "too-large"), or None.
+    async def refusal(self, doc: Document, settings: Settings) -> Source | None:
+        """Why ``doc`` must not be completed nor read (EXCLUDED, TOO_LARGE), or None.
 
         Waits (briefly, see ``exclusion.WAIT_S``) for this document's own exclusion decision,
         never for another's. Each reason is logged once per file.
         """
-        decision = await self.exclusions.decision(doc.uri)
+        decision = await self.exclusions.decision(doc.uri, Policy.of(settings, self.roots))
         refused = refusal(decision, doc.length, settings.max_file_size)
         if refused is None:
             return None
-        if refused.source == "too-large" and doc.uri not in self._too_large_told:
-            self._too_large_told.add(doc.uri)
-            logger.warning("%s %s: no completions", doc.uri, refused.why)
+        if refused.source is Source.TOO_LARGE:
+            tracked = self.documents.tracked(doc.uri)
+            seen = None if tracked is None else tracked.get(self._seen)
+            if seen is not None and not seen.told_too_large:
+                seen.told_too_large = True
+                logger.warning("%s %s: no completions", doc.uri, refused.why)
         return refused.source
 
-    def opened(self, uri: str) -> None:
+    def opened(self, uri: str, settings: Settings) -> None:
         """Decide ``uri``'s exclusion now, in the background (its requests wait for it)."""
-        self.exclusions.open(uri)
-
-    def configure(self, settings: Settings, roots: tuple[str, ...] | None = None) -> None:
-        """Take new settings (and workspace roots); decisions are redone only if they matter."""
-        roots = self.exclusions.policy.roots if roots is None else roots
-        self.exclusions.use(Policy.of(settings, roots))
-
-    def forget(self, uri: str) -> None:
-        self.exclusions.forget(uri)
-        self._latest.pop(uri, None)
-        self._shown.pop(uri, None)
-        self._too_large_told.discard(uri)
-        self.scheduler.forget(uri)
-        self.assembler.forget(uri)
+        self.exclusions.open(uri, Policy.of(settings, self.roots))
 
 
 def _accepted(

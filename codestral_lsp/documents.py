@@ -1,17 +1,26 @@
-"""Open documents as line lists, edited in place by LSP incremental changes.
+"""Open documents as line lists, edited in place by LSP incremental changes, and the one owner
+of what every stage keeps about each of them.
 
 Costs: an edit is O(edit + the lines it touches); a line longer than ``longlines.LONG``
 characters is kept in pieces, so typing within it (an edit without line breaks) is O(edit +
 log line), and an edit that adds or removes line breaks in it copies that line once (O(line),
 at memory-copy speed). Resolving a position is O(line) on a short line, O(log line) on a long one.
+
+Per-document state: the store holds a ``Tracked`` record per open document, and each stage
+keeps what it knows about that document in its own ``Slot`` of the record (an exclusion
+decision, the request in flight, recent completions, where the secrets are...). The record is
+made at ``open`` and dropped at ``close``, slots and all, so a stage cannot forget to clean up;
+a slot whose state still runs something (a task, a waiting request) names a ``close`` to stop
+it. Structures shared by all documents (the snippet index, the edit trail, the exact cache)
+stay with their stage, keyed by URI, and are cleaned from the same ``close`` (``also_forget``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TypeGuard
+from typing import Any, Generic, TypeGuard, TypeVar, cast
 
 from codestral_lsp import longlines
 from codestral_lsp.longlines import LongLine
@@ -20,6 +29,7 @@ from codestral_lsp.positions import Encoding, to_index
 logger = logging.getLogger(__name__)
 
 _Line = str | LongLine  # a line with its terminator, or a long line in pieces
+T = TypeVar("T")
 
 
 def split_lines(text: str) -> list[str]:
@@ -197,12 +207,65 @@ def _in_line(line: _Line, start: Cursor, end: Cursor, text: str) -> TypeGuard[Lo
     )
 
 
+@dataclass(frozen=True, eq=False)
+class Slot(Generic[T]):
+    """What one stage keeps about each open document (compared by identity).
+
+    ``make`` builds it on first use (``Tracked.get``); ``close`` stops what it still runs when
+    its document closes (nothing else is needed: the record and its slots are dropped).
+    """
+
+    name: str
+    make: Callable[[], T] | None = None
+    close: Callable[[T], None] | None = None
+
+
+class Tracked:
+    """An open document and what each stage keeps about it; all of it goes at close."""
+
+    def __init__(self, doc: Document) -> None:
+        self.doc = doc
+        self.open = True
+        self._kept: dict[Slot[Any], Any] = {}
+
+    def get(self, slot: Slot[T]) -> T:
+        """The slot's state, made now if this is its first use (and not kept if closed)."""
+        if slot not in self._kept:
+            if slot.make is None:
+                raise KeyError(slot.name)
+            made = slot.make()
+            if not self.open:
+                return made
+            self._kept[slot] = made
+        return cast(T, self._kept[slot])
+
+    def peek(self, slot: Slot[T]) -> T | None:
+        return cast("T | None", self._kept.get(slot))
+
+    def put(self, slot: Slot[T], value: T) -> None:
+        if self.open:  # a closed record keeps nothing
+            self._kept[slot] = value
+
+    def kept(self) -> list[str]:
+        """The names of the slots in use."""
+        return [slot.name for slot in self._kept]
+
+    def close(self) -> None:
+        """Drop every slot, stopping what each still runs."""
+        self.open = False
+        kept, self._kept = self._kept, {}
+        for slot, value in kept.items():
+            if slot.close is not None:
+                slot.close(value)
+
+
 class DocumentStore:
-    """The open documents, by URI."""
+    """The open documents, by URI, each with what the stages keep about it."""
 
     def __init__(self) -> None:
-        self._documents: dict[str, Document] = {}
+        self._documents: dict[str, Tracked] = {}
         self._closed: dict[str, None] = {}  # recently closed, oldest first
+        self._forgetters: list[Callable[[str], None]] = []
 
     def __contains__(self, uri: object) -> bool:
         return uri in self._documents
@@ -210,30 +273,56 @@ class DocumentStore:
     def __len__(self) -> int:
         return len(self._documents)
 
+    def also_forget(self, forget: Callable[[str], None]) -> None:
+        """Call ``forget(uri)`` at every close: for structures shared by all documents."""
+        self._forgetters.append(forget)
+
     def open(self, uri: str, text: str, version: int, language_id: str) -> Document:
         """Open (or re-open, replacing) a document."""
         document = Document(uri, text, version, language_id)
         self._closed.pop(uri, None)
-        self._documents.pop(uri, None)
-        self._documents[uri] = document
+        old = self._documents.pop(uri, None)
+        if old is not None:  # what was kept about the old text goes with it
+            self._drop(uri, old)
+        self._documents[uri] = Tracked(document)
         return document
 
     def recent(self) -> list[Document]:
         """Open documents, most recently opened or edited first."""
-        return list(reversed(self._documents.values()))
+        return [tracked.doc for tracked in reversed(self._documents.values())]
 
     def get(self, uri: str) -> Document | None:
         """The open document at ``uri``, if any."""
+        tracked = self._documents.get(uri)
+        return None if tracked is None else tracked.doc
+
+    def tracked(self, uri: str) -> Tracked | None:
+        """The record of the open document at ``uri``, if any."""
         return self._documents.get(uri)
 
+    def records(self) -> list[Tracked]:
+        return list(self._documents.values())
+
     def close(self, uri: str) -> bool:
-        """Forget a document; False if it was not open."""
-        closed = self._documents.pop(uri, None) is not None
-        if closed:
-            self._closed[uri] = None
-            while len(self._closed) > 256:
-                del self._closed[next(iter(self._closed))]
-        return closed
+        """Forget a document and all that is kept about it; False if it was not open."""
+        tracked = self._documents.pop(uri, None)
+        if tracked is None:
+            return False
+        self._drop(uri, tracked)
+        self._closed[uri] = None
+        while len(self._closed) > 256:
+            del self._closed[next(iter(self._closed))]
+        return True
+
+    def _drop(self, uri: str, tracked: Tracked) -> None:
+        tracked.close()
+        for forget in self._forgetters:
+            forget(uri)
+
+    def held(self) -> dict[str, int]:
+        """Open documents, and the slots kept for them."""
+        states = sum(len(tracked.kept()) for tracked in self._documents.values())
+        return {"documents": len(self._documents), "states": states}
 
     def was_closed(self, uri: str) -> bool:
         """Whether ``uri`` was open a moment ago (a request may arrive just after its close)."""
@@ -243,10 +332,11 @@ class DocumentStore:
         self, uri: str, version: int, changes: Sequence[TextChange], encoding: Encoding
     ) -> Document | None:
         """Apply ``changes`` in order; an invalid one is logged and skipped."""
-        document = self._documents.get(uri)
-        if document is None:
+        tracked = self._documents.get(uri)
+        if tracked is None:
             logger.warning("change to a document that is not open: %s", uri)
             return None
+        document = tracked.doc
         if next(reversed(self._documents)) != uri:  # keep the most recently edited last
             self._documents[uri] = self._documents.pop(uri)
         for change in changes:

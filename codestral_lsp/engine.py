@@ -182,7 +182,7 @@ def build_request(
     server and ``codestral-lsp complete`` both send exactly this."""
     extra, prompt, suffix = outgoing_parts(context, settings)
     logger.debug("[%s] prompt %r suffix %r", request_id, extra + prompt, suffix)
-    return fim_request(settings, route, prompt, suffix, extra)
+    return fim_request(settings, route, prompt, suffix, extra, outgoing_files(context, extra))
 
 
 def shape_at(
@@ -214,3 +214,10 @@ def outgoing_parts(context: FimContext, settings: Settings) -> tuple[str, str, s
         return extra, sent[len(extra) :], redact_secrets(context.suffix, code)
     prompt = mask(context.prompt, hidden.prompt)
     return context.extra, prompt, mask(context.suffix, hidden.suffix)
+
+
+def outgoing_files(context: FimContext, extra: str) -> tuple[tuple[str, str], ...]:
+    """Other files' snippets one by one, ``(path, text)``, given ``extra`` as it leaves
+    (``outgoing_parts``): each snippet is part of it when it leaves as built; when redaction
+    changed it, none goes apart (it all goes masked before the prompt)."""
+    return context.extra_files if extra == context.extra else ()

@@ -3,9 +3,10 @@
 One policy, one decision per document. ``Policy.match`` is the pure part (patterns on a path);
 ``decide`` adds what needs the file system and git (a symlink's target, ``git check-ignore``) and
 is the single answer both the server and ``codestral-lsp complete`` use. ``Exclusions`` keeps each
-open document's decision: made when the document opens (and again when the policy changes or a
-``.gitignore`` is saved), never on the event loop, and awaited only by that document's requests,
-with a deadline. Unknown means excluded: a git that fails or hangs keeps the file out.
+open document's decision: made when the document opens (and again when a call brings another
+policy or a ``.gitignore`` is saved), never on the event loop, and awaited only by that
+document's requests, with a deadline. Unknown means excluded: a git that fails or hangs keeps
+the file out.
 ``Exclusions.aclose`` stops it all when the server exits (see ``gitignore``: the checks must be
 cancelled before ``asyncio.run``'s teardown, or a git being started can hang the exit).
 
@@ -35,12 +36,18 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
-from pathspec import GitIgnoreSpec
-
+from codestral_lsp import lazy
+from codestral_lsp.documents import DocumentStore, Slot
 from codestral_lsp.gitignore import GitIgnores, repository
+from codestral_lsp.source import Source
 
 if TYPE_CHECKING:
+    import pathspec
+    from pathspec import GitIgnoreSpec
+
     from codestral_lsp.settings import Settings
+else:  # imported when the first pattern is compiled: not needed to start (issue 13)
+    pathspec = lazy.module("pathspec")
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +103,7 @@ def check_patterns(patterns: Iterable[str]) -> None:
     """Raise ValueError naming the first pattern that is not a valid gitignore pattern."""
     for pattern in patterns:
         try:
-            GitIgnoreSpec.from_lines([pattern])
+            pathspec.GitIgnoreSpec.from_lines([pattern])
         except ValueError as exc:
             raise ValueError(f"{pattern!r} is not a valid gitignore pattern ({exc})") from None
 
@@ -121,15 +128,15 @@ class Policy:
 
     @cached_property
     def _user(self) -> GitIgnoreSpec:
-        return GitIgnoreSpec.from_lines(self.exclude)
+        return pathspec.GitIgnoreSpec.from_lines(self.exclude)
 
     @cached_property
     def _names(self) -> GitIgnoreSpec:
-        return GitIgnoreSpec.from_lines(DEFAULT_NAMES if self.defaults else ())
+        return pathspec.GitIgnoreSpec.from_lines(DEFAULT_NAMES if self.defaults else ())
 
     @cached_property
     def _paths(self) -> GitIgnoreSpec:
-        return GitIgnoreSpec.from_lines(DEFAULT_PATHS if self.defaults else ())
+        return pathspec.GitIgnoreSpec.from_lines(DEFAULT_PATHS if self.defaults else ())
 
     def match(self, path: str, roots: Sequence[str] | None = None) -> str | None:
         """Which rule excludes the file at absolute ``path`` ("exclude", "excludeDefaults").
@@ -173,7 +180,7 @@ _STOPPING = Decision(True, "the server is stopping")
 class Refusal:
     """Why a document gets no completion: ``source`` names it in answers, ``why`` for people."""
 
-    source: str  # "excluded" or "too-large"
+    source: Source  # EXCLUDED or TOO_LARGE
     why: str  # what the document does: "is ignored by git (...)", "is larger than ..."
 
 
@@ -181,10 +188,10 @@ def refusal(decision: Decision, length: int, max_file_size: int) -> Refusal | No
     """The one answer to "may this document be completed", from its exclusion decision and its
     length in characters; the server and ``codestral-lsp complete`` both ask it."""
     if decision.excluded:
-        return Refusal("excluded", decision.why)
+        return Refusal(Source.EXCLUDED, decision.why)
     if length > max_file_size:
         return Refusal(
-            "too-large", f"is larger than maxFileSize ({length} > {max_file_size} characters)"
+            Source.TOO_LARGE, f"is larger than maxFileSize ({length} > {max_file_size} characters)"
         )
     return None
 
@@ -260,36 +267,57 @@ class _Entry:
     task: asyncio.Task[None] | None = None
     told: str = ""  # the last reason logged for it: each is said once
 
+    def close(self) -> None:
+        """Its document closed: a request still waiting answers now, excluded."""
+        if self.task is not None:
+            self.task.cancel()
+        self.decision, self.task = Decision(True, "closed"), None
+        self.ready.set()
+
 
 class Exclusions:
     """Each open document's exclusion decision: made at open, awaited only by its own requests.
 
-    Memory: one small record per open document (its decision), dropped at close.
+    Memory: one small record per open document (its decision), in the document's record in
+    ``documents``: it goes when the document closes. Not open means excluded.
     """
 
-    def __init__(self, git: GitIgnores | None = None) -> None:
+    def __init__(self, documents: DocumentStore, git: GitIgnores | None = None) -> None:
+        self.documents = documents
         self.git = git or GitIgnores()
         self.policy = Policy()
-        self._entries: dict[str, _Entry] = {}
+        self._slot: Slot[_Entry] = Slot("exclusion", _Entry, _Entry.close)
         self._closed = False
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._entries())
 
-    def use(self, policy: Policy) -> None:
-        """Take ``policy``; if it differs from the current one, decide every document again."""
+    def _entries(self) -> dict[str, _Entry]:
+        """The decisions kept, by URI."""
+        found = ((t.doc.uri, t.peek(self._slot)) for t in self.documents.records())
+        return {uri: entry for uri, entry in found if entry is not None}
+
+    def _follow(self, policy: Policy) -> None:
+        """Every call brings the policy; one that differs from the last decides all again."""
         if policy != self.policy:
             self.policy = policy
             self.refresh()
 
     def refresh(self) -> None:
         """Decide every open document again (a ``.gitignore`` changed, or the policy)."""
-        for uri in list(self._entries):
-            self.open(uri)
+        for uri in self._entries():
+            self._start(uri)
 
-    def open(self, uri: str) -> None:
-        """Start deciding ``uri``: patterns at once, the rest in the background."""
-        entry = self._entries.setdefault(uri, _Entry())
+    def open(self, uri: str, policy: Policy) -> None:
+        """Start deciding ``uri`` under ``policy``: patterns at once, the rest in the background."""
+        self._follow(policy)
+        self._start(uri)
+
+    def _start(self, uri: str) -> None:
+        tracked = self.documents.tracked(uri)
+        if tracked is None:
+            return  # not open: nothing to keep, and ``decision`` says excluded
+        entry = tracked.get(self._slot)
         if entry.task is not None:
             entry.task.cancel()
             entry.task = None
@@ -335,7 +363,7 @@ class Exclusions:
         """
         self._closed = True
         tasks = []
-        for entry in self._entries.values():
+        for entry in self._entries().values():
             if entry.task is not None:
                 tasks.append(entry.task)
                 entry.task.cancel()
@@ -345,25 +373,23 @@ class Exclusions:
         if tasks:
             await asyncio.wait(tasks)
 
-    def forget(self, uri: str) -> None:
-        entry = self._entries.pop(uri, None)
-        if entry is not None:
-            if entry.task is not None:
-                entry.task.cancel()
-            entry.decision, entry.task = Decision(True, "closed"), None
-            entry.ready.set()  # a request still waiting answers now
-
-    def allowed(self, uri: str) -> bool:
+    def allowed(self, uri: str, policy: Policy) -> bool:
         """Whether ``uri`` is known to be allowed now (undecided counts as not allowed)."""
-        entry = self._entries.get(uri)
+        self._follow(policy)
+        tracked = self.documents.tracked(uri)
+        entry = None if tracked is None else tracked.peek(self._slot)
         return entry is not None and entry.decision is not None and not entry.decision.excluded
 
-    async def decision(self, uri: str, wait_s: float = WAIT_S) -> Decision:
-        """``uri``'s decision, waiting at most ``wait_s`` for it; past that, excluded."""
-        entry = self._entries.get(uri)
-        if entry is None:
-            self.open(uri)
-            entry = self._entries[uri]
+    async def decision(self, uri: str, policy: Policy, wait_s: float = WAIT_S) -> Decision:
+        """``uri``'s decision under ``policy``, waiting at most ``wait_s`` for it; past that,
+        excluded."""
+        self._follow(policy)
+        tracked = self.documents.tracked(uri)
+        if tracked is None:
+            return Decision(True, "not open")
+        if tracked.peek(self._slot) is None:
+            self._start(uri)
+        entry = tracked.get(self._slot)
         deadline = time.monotonic() + wait_s
         while entry.decision is None:  # a refresh may restart it while we wait
             left = deadline - time.monotonic()
@@ -372,5 +398,4 @@ class Exclusions:
             except asyncio.TimeoutError:
                 logger.info("%s: its exclusion check is still running, nothing sent", uri)
                 return Decision(True, "its exclusion check is still running")
-            entry = self._entries.get(uri, entry)
         return entry.decision

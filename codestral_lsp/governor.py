@@ -12,8 +12,8 @@ In the order ``admit`` asks:
 3. the guard: what our own ``rateLimit`` window and the backend's last report leave, carried
    forward to now (``pacing.Workspace``). Nothing goes out that it says would be refused;
 4. the share (``pacing.Share``), for automatic requests only: in a busy workspace, each
-   request within the budget per request, earned at no more than a typist's usual pace
-   (skipping some when even the floor is too much); where only tokens are reported, a rate.
+   request within the budget per request (skipping some when even the floor is too much);
+   where only tokens are reported, a rate.
 
 Before the first report of a limit it knows from its configuration (Langdock's row of the
 provider table), a newcomer plans its first request at what each request of that limit gets
@@ -40,7 +40,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from codestral_lsp.notices import Notice
-from codestral_lsp.pacing import FLOOR_TOKENS, PACE_S, TARGET, Report, Sent, Share, Workspace
+from codestral_lsp.pacing import FLOOR_TOKENS, TARGET, Report, Sent, Share, Workspace
 
 BACKOFF_BASE_S, BACKOFF_MAX_S = 1.0, 60.0
 MAX_COOL_DOWN_S = 300.0  # a Retry-After longer than this is not believed
@@ -206,7 +206,7 @@ class Governor:
         """The share's word on an automatic request."""
         per = self._per_request()
         if per is not None:
-            if per >= self._full or self.share.attempt(per * self._pace(per), need):
+            if per >= self._full or self.share.attempt(per, need):
                 return Verdict(True)
             return Verdict(False, f"pacing: saving up for a request ({per:.0f} tokens each)")
         capacity = self._capacity()
@@ -218,15 +218,6 @@ class Governor:
             wait = -self._bucket / rate
             return Verdict(False, f"pacing: {wait:.1f} s to this server's next request")
         return Verdict(True)
-
-    def _pace(self, per: float) -> float:
-        """The part of the budget a request earns: all of it at a typist's usual pace or
-        slower, less for a server that asks more often (``PACE_S``), once requests are near
-        their smallest (under twice the floor) and how often is the only lever left."""
-        if per >= 2 * FLOOR_TOKENS:
-            return 1.0
-        gap = self._gap_s if self._gap_s is not None else PACE_S
-        return min(1.0, gap / PACE_S)
 
     def _per_request(self) -> float | None:
         return self.share.per_request(

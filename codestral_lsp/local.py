@@ -31,6 +31,7 @@ class FimContext:
     first_line: int = 0  # first document line in the prompt window
     last_line: int = 0  # last document line in the suffix window
     extra: str = ""  # context from other places, sent before the prompt (secrets masked)
+    extra_files: tuple[tuple[str, str], ...] = ()  # the same, one (path, text) per snippet
     hidden: Hidden | None = None  # secrets in prompt and suffix (None: not looked for yet)
 
     @property

@@ -16,13 +16,6 @@ for its window: the tokens and the requests left. From them, carried forward to 
   to know how many others there are, and a newcomer has its share from its first answer. The
   budget is corrected by what a request really spends of what was planned (short files, short
   answers), learnt from a newcomer's first answer on.
-- **The same for every typist**, not for every request, once requests are near their smallest
-  (a budget under twice the floor): a server earns the budget at most once per ``PACE_S`` (a
-  typist's usual gap between requests after the debounce), so one that asks twice as often
-  sends half its requests, each of the full budget. Skipped requests are not
-  counted by the backend, so the budget per request stays right without anyone knowing how
-  many typists there are (sizing the fast ones' requests down instead would leave the
-  workspace under its target by an amount nobody can see).
 - **Skipping, when even the floor is too much**: below ``FLOOR_TOKENS`` a request would say
   too little to be worth sending, so each automatic request earns the budget as credit and one
   of the floor's size goes when the credit allows (``Share.sent_share`` says how many go).
@@ -39,8 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 TARGET = 0.91  # the share of the workspace's limit its servers aim to spend together
-MARGIN_S = 2.0  # seconds of the others' spend kept back for their simultaneous decisions
-PACE_S = 10.0  # a typist's usual gap between requests after the debounce (6 a minute)
+MARGIN_S = 3.0  # seconds of the others' spend kept back for their simultaneous decisions
 FLOOR_TOKENS = 256  # the smallest request: ~128 tokens of context (the 8-10 lines nearest the
 # cursor, most of a completion's signal) and an answer of up to 128 tokens
 PROJECT_S = 10.0  # the rate fallback projects the usage this far ahead
@@ -50,7 +42,7 @@ QUIET, QUIET_FILL = 0.6, 0.05  # below 60% of the target, shares grow by 5% a se
 NEWS_S = 10.0  # a share grows for at most this long after the last report
 SENT_SHARE_PULL = 0.1  # how fast the share of requests sent follows each decision
 FILLING = 0.2  # a window under this share of its limit at our first look is still filling
-LEARN = 0.2  # how fast what requests spend is learnt, once a few have been seen
+LEARN = 0.2  # how fast what requests spend is learnt, once five have been seen
 NEWCOMER_TAKES = 0.25  # of what the others leave, a newcomer's share starts with this much
 
 
@@ -120,8 +112,6 @@ class Workspace:
         if report is None or report.requests is None or rpm is None:
             return None
         counted = max(1, rpm - report.requests)
-        if self.request_inflow is not None:
-            counted = max(counted, int(self.request_inflow * self.window_s))
         first = self._first
         if first is not None and tpm is not None and first[1] < FILLING * tpm:
             # The window was nearly empty at our first look: it is still filling, so what it
@@ -129,6 +119,8 @@ class Workspace:
             young = report.at - first[0]
             if young < self.window_s:
                 counted = max(counted, int(counted * self.window_s / max(young, 5.0)))
+        if self.request_inflow is not None:  # a rate already: a whole window's worth
+            counted = max(counted, int(self.request_inflow * self.window_s))
         return counted
 
     def predicted_left(self, now: float, tpm: int | None, ours: Iterable[Sent]) -> float | None:
@@ -197,7 +189,7 @@ class Share:
         self._congestion, self._quiet, self._heard_at = 0.0, False, -math.inf
         self.spent_of_estimate = 1.0  # tokens counted / tokens estimated, learnt
         self.estimate_of_plan = 1.0  # tokens estimated / tokens planned, learnt
-        self._spends = self._fills = 0  # how many of each were learnt from
+        self._spends = self._fills = 0  # answers and plans learnt from so far
 
     # --- per request ---------------------------------------------------------------------
 
@@ -225,7 +217,7 @@ class Share:
         if estimated > 0:
             ratio = min(1.0, max(0.2, counted / estimated))
             self._spends += 1
-            weight = max(LEARN, 1 / self._spends)  # the first answer teaches a newcomer at once
+            weight = max(LEARN, 1 / self._spends)  # a newcomer learns from its first answer
             self.spent_of_estimate += weight * (ratio - self.spent_of_estimate)
 
     def learn_fill(self, estimated: int, planned: float) -> None:

@@ -11,16 +11,13 @@ UTF8: Final[Encoding] = "utf-8"
 UTF16: Final[Encoding] = "utf-16"
 UTF32: Final[Encoding] = "utf-32"
 
-# LSP's default when the client does not negotiate an encoding.
-DEFAULT_ENCODING: Final[Encoding] = UTF16
-
 # A lone surrogate (a utf-16 client may send one escaped in JSON). Each one is replaced by
 # U+FFFD before encoding: same length, same utf-16 units (1) and utf-8 bytes (3), and two
 # adjacent lone halves can no longer decode back into one astral character.
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
 
-def _clean(text: str) -> str:
+def replace_lone_surrogates(text: str) -> str:
     """Return ``text`` with lone surrogates replaced, so strict codecs accept it."""
     if _SURROGATE.search(text) is None:
         return text
@@ -41,7 +38,7 @@ def to_index(line: str, units: int, encoding: Encoding) -> int:
     _check(units, "character")
     if encoding == UTF32 or line.isascii():
         return min(units, len(line))
-    clean = _clean(line)
+    clean = replace_lone_surrogates(line)
     if encoding == UTF8:
         data = clean.encode("utf-8")
         if units >= len(data):
@@ -65,5 +62,5 @@ def to_units(line: str, index: int, encoding: Encoding) -> int:
     if encoding == UTF32 or head.isascii():
         return len(head)
     if encoding == UTF8:
-        return len(_clean(head).encode("utf-8"))
-    return len(_clean(head).encode("utf-16-le")) // 2
+        return len(replace_lone_surrogates(head).encode("utf-8"))
+    return len(replace_lone_surrogates(head).encode("utf-16-le")) // 2

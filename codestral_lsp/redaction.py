@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from codestral_lsp.documents import Document, TextChange
+from codestral_lsp.documents import Document, DocumentStore, Slot, TextChange, Tracked
 from codestral_lsp.secret_forms import CODE_LANGUAGES, Span, find, merge
 
 __all__ = ["CODE_LANGUAGES", "MASK", "Hidden", "SecretIndex", "clip", "mask", "redact_secrets"]
@@ -169,31 +169,54 @@ class SecretIndex:
     """Per open document, what must never be sent; kept up to date by the server per edit.
 
     Line findings are remembered by line text (the last ``LINE_MEMORY`` lines), so a request
-    scans only the lines it has not seen: O(edit) while typing, O(window) at worst.
+    scans only the lines it has not seen: O(edit) while typing, O(window) at worst. Each
+    document's key blocks are kept in its record in ``documents`` (gone at its close); a
+    document that is not there (no store: the terminal command) is scanned per request.
     """
 
-    def __init__(self) -> None:
-        self._blocks: dict[str, KeyBlocks] = {}
+    def __init__(self, documents: DocumentStore | None = None) -> None:
+        self.documents = documents
+        self._blocks: Slot[KeyBlocks] = Slot("secrets")
+        if documents is not None:
+            documents.also_forget(self._closed)
         self._found: tuple[dict[str, tuple[Span, ...]], ...] = ({}, {})  # by line, per ``code``
         self._held = 0  # characters of the lines in ``_found``
 
     def opened(self, doc: Document, text: str | None = None) -> None:
         """Index a document just opened (``text``: its whole text, which saves a join)."""
-        self._blocks[doc.uri] = KeyBlocks(doc, text)
+        tracked = self._record(doc)
+        if tracked is not None:
+            tracked.put(self._blocks, KeyBlocks(doc, text))
+
+    def _record(self, doc: Document) -> Tracked | None:
+        """``doc``'s record, if it is the open document (not a copy, not closed)."""
+        tracked = None if self.documents is None else self.documents.tracked(doc.uri)
+        return tracked if tracked is not None and tracked.doc is doc else None
+
+    def _kept(self, doc: Document) -> KeyBlocks | None:
+        tracked = self._record(doc)
+        return None if tracked is None else tracked.peek(self._blocks)
 
     def changed(self, doc: Document, change: TextChange, old_count: int) -> None:
-        blocks = self._blocks.get(doc.uri)
+        blocks = self._kept(doc)
         if blocks is not None:
             blocks.edited(doc, change, old_count)
 
     def synced(self, doc: Document) -> None:
         """``doc`` is at a new version and every change to it was passed to ``changed``."""
-        blocks = self._blocks.get(doc.uri)
+        blocks = self._kept(doc)
         if blocks is not None:
             blocks.version = doc.version
 
-    def forget(self, uri: str) -> None:
-        self._blocks.pop(uri, None)
+    def _closed(self, uri: str) -> None:
+        """A document closed; when none is left open, no line of them is remembered either."""
+        if self.documents is not None and not len(self.documents):
+            self._found = ({}, {})
+            self._held = 0
+
+    def held(self) -> int:
+        """Lines whose findings are remembered (by text, for every open document; bounded)."""
+        return sum(map(len, self._found))
 
     def lines(
         self, doc: Document, first: int, last: int, focus: tuple[int, int, int] | None = None
@@ -220,9 +243,12 @@ class SecretIndex:
         hidden = [
             (starts[i] + a, starts[i] + b) for i, spans in enumerate(findings) for a, b in spans
         ]
-        blocks = self._blocks.get(doc.uri)
+        blocks = self._kept(doc)
         if blocks is None:  # a document the server was not told about: index it now
-            blocks = self._blocks[doc.uri] = KeyBlocks(doc)
+            blocks = KeyBlocks(doc)
+            tracked = self._record(doc)
+            if tracked is not None:
+                tracked.put(self._blocks, blocks)
         for (l1, c1), (l2, c2) in blocks.blocks(doc):
             if l2 < first or l1 > last:
                 continue

@@ -8,6 +8,11 @@ it. A request whose state is an in-flight call's state plus text typed at the cu
 that call instead of making its own. Automatic requests wait an adaptive pause first (see
 ``Debouncer``), and one superseded during that pause, or whose document changed during it,
 never reaches the network.
+
+What it keeps about a document (the current request, the call in flight, when its text last
+changed) is that document's ``_Lane``, kept in its record in the ``DocumentStore``: closing the
+document answers its waiting request and cancels a call nobody waits for. Settings come with
+each call.
 """
 
 from __future__ import annotations
@@ -16,16 +21,24 @@ import asyncio
 import collections
 import contextlib
 import logging
-import statistics
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from codestral_lsp import lazy
+from codestral_lsp.documents import DocumentStore, Slot
 from codestral_lsp.engine import Completion, CompletionEngine
 from codestral_lsp.local import FimContext
 from codestral_lsp.memory import CompletionMemory, answer_key, typed_since
 from codestral_lsp.settings import Settings
+from codestral_lsp.source import Source
 from codestral_lsp.stats import CallUse
+
+if TYPE_CHECKING:
+    import statistics
+else:  # with fractions and decimal: imported at the first adaptive debounce (issue 13)
+    statistics = lazy.module("statistics")
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +50,7 @@ class Outcome:
     """What the scheduler made of one request, with where its time went."""
 
     text: str | None
-    source: str  # upstream, coalesced, cache, typed, superseded, empty, limited, excluded
+    source: Source
     debounce_s: float = 0.0
     upstream_s: float = 0.0
     use: CallUse | None = None  # the call the text came from (directly, shared or remembered)
@@ -51,6 +64,7 @@ class _Flight:
     key: Hashable
     task: asyncio.Task[Completion | None]
     use: CallUse
+    lane: _Lane
     waiters: int = 0
     orphan: bool = False  # its last waiter was cancelled by the editor; it goes on to memory
 
@@ -62,6 +76,15 @@ class _Pending:
     context: FimContext
     superseded: asyncio.Event = field(default_factory=asyncio.Event)
     pausing: bool = False  # in its debounce pause: a change to its document ends it
+
+
+@dataclass
+class _Lane:
+    """What the scheduler keeps about one open document."""
+
+    pending: _Pending | None = None  # the current request
+    flight: _Flight | None = None  # the call in flight for it
+    changed_at: float | None = None  # when its text last changed (the debouncer's clock)
 
 
 class Debouncer:
@@ -80,23 +103,23 @@ class Debouncer:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._last: dict[str, float] = {}
         self._gaps: collections.deque[float] = collections.deque(maxlen=16)
         self._latency: float | None = None
 
-    def observe_change(self, uri: str) -> None:
-        """A change to ``uri``'s text: a key, a paste, an accepted suggestion."""
+    def observe_change(self, last: float | None) -> float:
+        """A change to a document's text (a key, a paste, an accepted suggestion) that last
+        changed at ``last``; returns the time of this change, for its next one."""
         now = self._clock()
-        last = self._last.get(uri)
         if last is not None and now - last < TYPING_GAP_S:
             self._gaps.append(now - last)
-        self._last[uri] = now
+        return now
 
     def observe_latency(self, seconds: float) -> None:
         self._latency = seconds if self._latency is None else 0.8 * self._latency + 0.2 * seconds
 
-    def delay(self, settings: Settings, uri: str | None = None) -> float:
-        """How long a request for ``uri`` waits now before its call."""
+    def delay(self, settings: Settings, last: float | None = None) -> float:
+        """How long a request waits now before its call, for a document that last changed at
+        ``last``."""
         floor = settings.debounce_ms / 1000
         ceiling = max(settings.debounce_max_ms / 1000, floor)
         if len(self._gaps) < 3:
@@ -104,12 +127,14 @@ class Debouncer:
         latency = 0.5 if self._latency is None else self._latency
         weight = 0.5 + 0.5 * min(1.0, latency)
         quiet = min(max(statistics.median(self._gaps) * weight, floor), ceiling)
-        last = self._last.get(uri) if uri is not None else None
         since = 0.0 if last is None else max(0.0, self._clock() - last)
         return max(floor, quiet - since)
 
-    def forget(self, uri: str) -> None:
-        self._last.pop(uri, None)
+
+async def _pause(superseded: asyncio.Event, seconds: float) -> None:
+    """Wait ``seconds``, or less if ``superseded`` is set first."""
+    with contextlib.suppress(asyncio.TimeoutError):  # TimeoutError on 3.11+
+        await asyncio.wait_for(superseded.wait(), seconds)
 
 
 class Scheduler:
@@ -118,33 +143,41 @@ class Scheduler:
     def __init__(
         self,
         engine: CompletionEngine,
-        memory: CompletionMemory,
+        documents: DocumentStore,
         on_flight: Callable[[str, asyncio.Task[Completion | None]], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        pause: Callable[[asyncio.Event, float], Awaitable[None]] = _pause,
     ) -> None:
         self.engine = engine
-        self.memory = memory
+        self.documents = documents
+        self.memory = CompletionMemory(documents, clock)
         self.on_flight = on_flight  # told of every upstream call as it starts (progress)
-        self.debouncer = Debouncer()
-        self._latest: dict[str, _Pending] = {}
-        self._flights: dict[str, _Flight] = {}
+        self.debouncer = Debouncer(clock)
+        self._pause = pause
+        self._lanes: Slot[_Lane] = Slot("scheduler", _Lane, self._closed)
+
+    def _lane(self, uri: str) -> _Lane | None:
+        tracked = self.documents.tracked(uri)
+        return None if tracked is None else tracked.get(self._lanes)
 
     async def request(
         self, context: FimContext, settings: Settings, invoked: bool, request_id: str, need: int
     ) -> Outcome:
         """The completion for ``context``: from memory, a shared call or a new one."""
-        uri = context.uri
+        lane = self._lane(context.uri)
+        if lane is None:
+            return Outcome(None, Source.CLOSED)
         pending = _Pending(context)
-        older = self._latest.get(uri)
-        self._latest[uri] = pending
-        key = answer_key(settings, self.engine.route.url)
+        older, lane.pending = lane.pending, pending
+        key = answer_key(settings)
         try:
-            hit = self.memory.lookup(context, key)
+            hit = self.memory.lookup(context, settings)
             # Attach to a shared call before the older request is told it lost, so that the
             # call still has a waiter when that request lets go of it.
-            shared = None if hit is not None else self._shareable(context, key, settings)
+            shared = None if hit is not None else self._shareable(lane, context, key, settings)
             if older is not None:
                 older.superseded.set()  # also when memory answers: it must not go upstream
-            self._drop_orphan(uri, shared)
+            self._drop_orphan(lane, shared)
             if hit is not None:
                 use = hit.origin if isinstance(hit.origin, CallUse) else None
                 return Outcome(hit.text, hit.source, use=use)
@@ -155,17 +188,17 @@ class Scheduler:
                 if outcome is not None:
                     return outcome
                 waited = time.monotonic() - started  # on a call whose answer did not fit
-            outcome = await self._call(pending, settings, key, invoked, request_id, need)
+            outcome = await self._call(lane, pending, settings, key, invoked, request_id, need)
             outcome.upstream_s += waited
             return outcome
         finally:
-            if self._latest.get(uri) is pending:
-                del self._latest[uri]
+            if lane.pending is pending:
+                lane.pending = None
 
     def _shareable(
-        self, context: FimContext, key: Hashable, settings: Settings
+        self, lane: _Lane, context: FimContext, key: Hashable, settings: Settings
     ) -> tuple[_Flight, str] | None:
-        flight = self._flights.get(context.uri)
+        flight = lane.flight
         if not settings.coalesce or flight is None or flight.task.done() or flight.key != key:
             return None
         typed = typed_since(flight.context, context)
@@ -180,18 +213,19 @@ class Scheduler:
         completion = await self._wait(flight, pending)
         waited = time.monotonic() - started
         if completion is _SUPERSEDED:
-            return Outcome(None, "superseded", upstream_s=waited)
+            return Outcome(None, Source.SUPERSEDED, upstream_s=waited)
         if completion is None:
-            return Outcome(None, "empty", upstream_s=waited)
+            return Outcome(None, Source.EMPTY, upstream_s=waited)
         assert isinstance(completion, Completion)
         text = completion.text
         if text.startswith(typed) and len(text) > len(typed):
-            return Outcome(text[len(typed) :], "coalesced", upstream_s=waited, use=flight.use)
+            return Outcome(text[len(typed) :], Source.COALESCED, upstream_s=waited, use=flight.use)
         logger.info("[%s] shared answer disagrees with what was typed; asking anew", request_id)
         return None
 
     async def _call(
         self,
+        lane: _Lane,
         pending: _Pending,
         settings: Settings,
         key: Hashable,
@@ -200,34 +234,34 @@ class Scheduler:
         need: int,
     ) -> Outcome:
         if self.engine.refuses():  # no key, or a refused one: nothing goes out till it changes
-            return Outcome(None, "stopped")
-        debounce = 0.0 if invoked else self.debouncer.delay(settings, pending.context.uri)
+            return Outcome(None, Source.STOPPED)
+        debounce = 0.0 if invoked else self.debouncer.delay(settings, lane.changed_at)
         if debounce > 0:
             started = time.monotonic()
             pending.pausing = True
-            with contextlib.suppress(asyncio.TimeoutError):  # TimeoutError on 3.11+
-                await asyncio.wait_for(pending.superseded.wait(), debounce)
+            await self._pause(pending.superseded, debounce)
             pending.pausing = False
             debounce = time.monotonic() - started
         if pending.superseded.is_set():
-            return Outcome(None, "superseded", debounce_s=debounce)
+            return Outcome(None, Source.SUPERSEDED, debounce_s=debounce)
         verdict = self.engine.governor.admit(invoked, need)
         if not verdict.allowed:
             logger.info("[%s] not sent: %s", request_id, verdict.reason)
-            return Outcome(None, "limited", debounce_s=debounce)
-        flight = self._start(pending.context, settings, key, request_id, need)
+            return Outcome(None, Source.LIMITED, debounce_s=debounce)
+        flight = self._start(lane, pending.context, settings, key, request_id, need)
         started = time.monotonic()
         completion = await self._wait(flight, pending)
         waited = time.monotonic() - started
         if completion is _SUPERSEDED:
-            return Outcome(None, "superseded", debounce, waited)
+            return Outcome(None, Source.SUPERSEDED, debounce, waited)
         if completion is None:
-            return Outcome(None, "empty", debounce, waited)
+            return Outcome(None, Source.EMPTY, debounce, waited)
         assert isinstance(completion, Completion)
-        return Outcome(completion.text, "upstream", debounce, waited, flight.use)
+        return Outcome(completion.text, Source.UPSTREAM, debounce, waited, flight.use)
 
     def _start(
         self,
+        lane: _Lane,
         context: FimContext,
         settings: Settings,
         key: Hashable,
@@ -238,9 +272,9 @@ class Scheduler:
         """Start the upstream call for ``context``; it is the document's flight."""
         use = self.engine.stats.call_started(speculative)
         task = asyncio.create_task(self._upstream(context, settings, key, request_id, need, use))
-        flight = _Flight(context, key, task, use)
+        flight = _Flight(context, key, task, use, lane)
         task.add_done_callback(lambda t: self._landed(flight, t))
-        self._flights[context.uri] = flight
+        lane.flight = flight
         if self.on_flight is not None:
             self.on_flight(context.uri, task)
         return flight
@@ -257,9 +291,9 @@ class Scheduler:
         completion = await self.engine.complete(context, settings, request_id, need)
         if completion is not None:
             self.debouncer.observe_latency(completion.result.elapsed_s)
-            self.memory.remember(context, key, completion.text, use)
+            self.memory.remember(context, settings, completion.text, use)
         else:
-            self.engine.stats.call_lost(use, "empty")
+            self.engine.stats.call_lost(use, Source.EMPTY)
         return completion
 
     async def _wait(self, flight: _Flight, pending: _Pending) -> Completion | object | None:
@@ -287,22 +321,22 @@ class Scheduler:
                 if cancelled:
                     flight.orphan = True  # on to memory; the next request may share it
                 else:
-                    self._abandon(flight, "superseded")
+                    self._abandon(flight, Source.SUPERSEDED)
 
-    def _abandon(self, flight: _Flight, reason: str) -> None:
+    def _abandon(self, flight: _Flight, reason: Source) -> None:
         """Cancel a call nobody will use; it can no longer be shared."""
-        if self._flights.get(flight.context.uri) is flight:
-            del self._flights[flight.context.uri]
+        if flight.lane.flight is flight:
+            flight.lane.flight = None
         self.engine.stats.call_lost(flight.use, reason)
         flight.task.cancel()
 
-    def _drop_orphan(self, uri: str, shared: tuple[_Flight, str] | None) -> None:
-        """A new request for ``uri`` that does not share the orphaned call: cancel it."""
-        flight = self._flights.get(uri)
+    def _drop_orphan(self, lane: _Lane, shared: tuple[_Flight, str] | None) -> None:
+        """A new request for the lane's document does not share its orphaned call: cancel it."""
+        flight = lane.flight
         if flight is None or not flight.orphan or flight.waiters:
             return
         if shared is None or shared[0] is not flight:
-            self._abandon(flight, "superseded")
+            self._abandon(flight, Source.SUPERSEDED)
 
     def speculate(
         self, context: FimContext, settings: Settings, request_id: str, need: int
@@ -310,43 +344,45 @@ class Scheduler:
         """Start the call the next request will almost surely want (after an accept), unless
         memory or a call in flight has it already or the budget has no room. Nobody waits for
         it: the next request shares it or finds it in memory, else cancels it."""
-        uri, key = context.uri, answer_key(settings, self.engine.route.url)
-        flight = self._flights.get(uri)
+        lane, key = self._lane(context.uri), answer_key(settings)
+        if lane is None:
+            return False
+        flight = lane.flight
         if flight is not None and not flight.task.done():
             if flight.waiters or typed_since(flight.context, context) is not None:
                 return False
-            self._abandon(flight, "superseded")
-        if self.memory.lookup(context, key) is not None:
+            self._abandon(flight, Source.SUPERSEDED)
+        if self.memory.lookup(context, settings) is not None:
             return False
         if self.engine.stopped or not self.engine.governor.room_for_speculation(need):
             return False
-        self._start(context, settings, key, request_id, need, speculative=True).orphan = True
+        self._start(lane, context, settings, key, request_id, need, speculative=True).orphan = True
         return True
 
     def changed(self, uri: str) -> None:
         """``uri``'s text changed: learn the rhythm, and a request still in its pause is for a
         state the document has left, so it never goes upstream (the editor asks again)."""
-        self.debouncer.observe_change(uri)
-        pending = self._latest.get(uri)
+        lane = self._lane(uri)
+        if lane is None:
+            return
+        lane.changed_at = self.debouncer.observe_change(lane.changed_at)
+        pending = lane.pending
         if pending is not None and pending.pausing:
             pending.superseded.set()
 
     def _landed(self, flight: _Flight, task: asyncio.Task[Completion | None]) -> None:
-        if self._flights.get(flight.context.uri) is flight:
-            del self._flights[flight.context.uri]
+        if flight.lane.flight is flight:
+            flight.lane.flight = None
         if not task.cancelled() and task.exception() is not None:
             logger.error("upstream call failed", exc_info=task.exception())
 
-    def forget(self, uri: str) -> None:
-        """A document closed: drop what is kept for it and abandon its call."""
-        pending = self._latest.pop(uri, None)
-        if pending is not None:
-            pending.superseded.set()
-        flight = self._flights.get(uri)
+    def _closed(self, lane: _Lane) -> None:
+        """Its document closed: its request answers now, and a call nobody waits for stops."""
+        if lane.pending is not None:
+            lane.pending.superseded.set()
+        flight = lane.flight
         if flight is not None and flight.orphan and flight.waiters == 0:
-            self._abandon(flight, "closed")
-        self.memory.forget(uri)
-        self.debouncer.forget(uri)
+            self._abandon(flight, Source.CLOSED)
 
 
 _SUPERSEDED = object()

@@ -8,6 +8,7 @@ A bad value is reported by field and reason, and the last good value of that fie
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -18,8 +19,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from codestral_lsp.backends import PROVIDERS, endpoint_url
-from codestral_lsp.exclusion import check_patterns
+from codestral_lsp.backends import PROVIDERS, Provider, endpoint_url
+from codestral_lsp.exclusion import DEFAULT_NAMES, DEFAULT_PATHS, check_patterns
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -39,92 +40,20 @@ class RateLimit:
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Everything a user can set. Field docs are the README's, keep them in step."""
+class Kind:
+    """What a setting accepts: a parser from the raw JSON/TOML value, and the same in words.
 
-    provider: str = "codestral"
-    """`codestral`, `mistral`, `langdock`, `ollama`, `llamacpp` or `openai`: the API, its
-    default URL, the key's variable and the default limits (``backends.PROVIDERS``)."""
-    endpoint: str | None = None
-    """Overrides the provider's URL: the whole FIM URL (codestral, mistral, langdock, openai),
-    or the server's base URL (ollama, llamacpp)."""
-    region: str = "eu"
-    """Langdock region in its URL."""
-    api_key: str | None = field(default=None, repr=False)
-    """The key; when unset it is read from the provider's environment variable."""
-    model: str = "codestral-latest"
-    """Sent as ``model``; when unset, the provider's default (``codestral`` for ollama)."""
-    temperature: float | None = None
-    top_p: float | None = None
-    max_tokens: int | None = 256
-    """Upper bound on generated tokens: keeps cost and latency of one suggestion bounded."""
-    min_tokens: int | None = None
-    stop: str | tuple[str, ...] | None = None
-    random_seed: int | None = None
-    stream: bool = True
-    """Server-sent events (the answer is read as it is generated) or one JSON body."""
-    fim_template: str | None = None
-    """ollama and openai: write the FIM prompt out instead of sending ``suffix``: ``codestral``,
-    or a string with ``{prefix}`` and ``{suffix}``."""
-    headers: tuple[tuple[str, str], ...] = ()
-    """Extra HTTP headers for gateways; shown as a table/object in settings."""
-    request_timeout_ms: int = 10_000
-    """Deadline for one whole FIM call; the editor gets an empty answer after it."""
-    debounce_ms: int = 75
-    """Least pause before an automatic request goes upstream (0 with debounceMaxMs 0: none)."""
-    debounce_max_ms: int = 300
-    """Longest pause the adaptive debounce may choose while the user types steadily."""
-    cache_size: int = 256
-    """Completions kept in memory (exact and typed-through reuse); 0 turns both off."""
-    cache_ttl_seconds: float = 300.0
-    """How long a remembered completion may be served again."""
-    coalesce: bool = True
-    """Let a request typed on top of an in-flight one share its upstream call."""
-    speculate: bool = False
-    """After a whole suggestion is accepted, ask for the next one at once (budget permitting)."""
-    context_tokens: int = 2048
-    """Budget for prompt + suffix + extra context, in (estimated) tokens; see the README."""
-    suffix_share: float = 0.25
-    """Part of the local window's budget given to the text after the cursor."""
-    extra_context_share: float = 0.2
-    """Part of the budget for snippets of other files and recent edits; 0 turns them off."""
-    context_length: int = 256_000
-    """The model's context length: prompt tokens + maxTokens never exceed it."""
-    rate_limit: RateLimit | None = None
-    """Client-side limits; None: the provider's (Langdock 500 rpm / 60,000 tpm, others off)."""
-    max_tokens_per_day: int | None = None
-    """Stop automatic requests once this many tokens were used today."""
-    exclude: tuple[str, ...] = ()
-    """gitignore-style patterns (from the workspace root): files never completed nor read."""
-    exclude_defaults: bool = True
-    """Also exclude the usual secret files (``.env``, keys, credentials, ...)."""
-    multiline: str = "auto"
-    """At a line end: ``auto`` (up to maxLines, cut at a natural end), ``always``, ``never``."""
-    max_lines: int = 8
-    """Most lines a suggestion may have."""
-    completion_fallback: str = "auto"
-    """Serve textDocument/completion: ``auto`` (when the client lacks inline completion)."""
-    max_file_size: int = 2_000_000
-    """Documents longer than this (characters) get no completions."""
-    redact_secrets: bool = True
-    """Replace text that looks like a secret (keys, tokens, passwords) before sending."""
-    respect_gitignore: bool = True
-    """Files ignored by git are excluded too."""
-    ca_bundle: str | None = None
-    """PEM file of CA certificates to trust (a corporate CA); certificates are always verified."""
+    The parser returns the parsed value or raises ValueError with the reason.
+    """
 
-    def __repr__(self) -> str:
-        shown = ", ".join(
-            f"{f.name}={getattr(self, f.name)!r}"
-            for f in fields(self)
-            if f.name not in ("api_key", "headers")
-        )
-        shown += f", headers={[name for name, _ in self.headers]!r}"
-        key = "set" if self.api_key else "unset"
-        return f"Settings({shown}, api_key=<{key}>)"
+    accepts: str
+    parse: Callable[[object], Any]
+
+    def __call__(self, value: object) -> Any:
+        return self.parse(value)
 
 
-# --- validators: each takes the raw JSON/TOML value and returns the parsed one or raises ValueError
+# --- what each setting accepts: parsers of the raw JSON/TOML value (ValueError: the reason)
 
 
 def _describe(value: object) -> str:
@@ -132,16 +61,16 @@ def _describe(value: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _choice(*choices: str) -> Callable[[object], str]:
+def _choice(*choices: str) -> Kind:
     def parse(value: object) -> str:
         if value not in choices:
             raise ValueError(f"must be one of {', '.join(choices)}")
         return str(value)
 
-    return parse
+    return Kind(", ".join(f"`{c}`" for c in choices), parse)
 
 
-def _number(low: float, high: float | None, *, optional: bool = True) -> Callable[[object], Any]:
+def _number(low: float, high: float | None, *, optional: bool = True) -> Kind:
     def parse(value: object) -> float | None:
         if value is None and optional:
             return None
@@ -152,10 +81,11 @@ def _number(low: float, high: float | None, *, optional: bool = True) -> Callabl
             raise ValueError(f"must be {bound}")
         return float(value)
 
-    return parse
+    bound = f"{low:g} to {high:g}" if high is not None else f"at least {low:g}"
+    return Kind(f"number, {bound}", parse)
 
 
-def _integer(low: int, *, optional: bool = True) -> Callable[[object], Any]:
+def _integer(low: int, *, optional: bool = True) -> Kind:
     def parse(value: object) -> int | None:
         if value is None and optional:
             return None
@@ -165,10 +95,10 @@ def _integer(low: int, *, optional: bool = True) -> Callable[[object], Any]:
             raise ValueError(f"must be at least {low}")
         return value
 
-    return parse
+    return Kind(f"whole number, at least {low}", parse)
 
 
-def _text(*, optional: bool, pattern: str | None = None) -> Callable[[object], Any]:
+def _text(*, optional: bool, pattern: str | None = None, accepts: str = "string") -> Kind:
     def parse(value: object) -> str | None:
         if value is None and optional:
             return None
@@ -178,7 +108,7 @@ def _text(*, optional: bool, pattern: str | None = None) -> Callable[[object], A
             raise ValueError(f"must match {pattern}")
         return value.strip()
 
-    return parse
+    return Kind(accepts, parse)
 
 
 class _Unshown(ValueError):
@@ -324,52 +254,331 @@ def _boolean(value: object) -> bool:
     return value
 
 
+def _setting(
+    default: Any, kind: Kind, doc: str, *, unset: str = "unset", secret: bool = False
+) -> Any:
+    """A field of Settings: its default, what it accepts, and what it does for the user.
+
+    ``doc`` is the README's description (the table is made by ``markdown_table``); ``unset``
+    says what a None or empty default means; a ``secret`` value is never shown.
+    """
+    metadata = {"kind": kind, "doc": doc, "unset": unset, "secret": secret}
+    return field(default=default, repr=not secret, metadata=metadata)
+
+
+_BOOLEAN = Kind("`true`, `false`", _boolean)
+
+
+def _provider_entry(row: Provider) -> str:
+    """``name`` (default URL, key variable) for the provider setting's description."""
+    if row.key_env is None:
+        key = "no key"
+    else:
+        key = f"{'key' if row.key_required else 'optional key'} in `{row.key_env}`"
+    return f"`{row.name}` (`{row.url_template}`, {key})"
+
+
+def _limits_entry(row: Provider) -> str:
+    """The provider's default limits for the rateLimit setting's description."""
+    limits = [f"{row.rpm:,} requests"] if row.rpm else []
+    limits += [f"{row.tpm:,} tokens"] if row.tpm else []
+    return f"`{row.name}`, {' and '.join(limits)} a minute"
+
+
 @dataclass(frozen=True)
-class _Field:
+class Settings:
+    """Everything a user can set, each field declared once: default, accepted values, meaning.
+
+    The wire name is the camelCase of the attribute (``max_tokens`` -> ``maxTokens``); the
+    parsing table ``FIELDS`` and the README's configuration table are derived from here.
+    """
+
+    provider: str = _setting(
+        "codestral",
+        _choice(*PROVIDERS),
+        "The API, its default URL, the key's variable and the default limits: "
+        + "; ".join(_provider_entry(row) for row in PROVIDERS.values())
+        + ". A Codestral key gets 401 on api.mistral.ai and the reverse. A key goes only to its "
+        "own provider: a local one never gets `CODESTRAL_API_KEY`.",
+    )
+    endpoint: str | None = _setting(
+        None,
+        Kind("http(s) URL", _url),
+        "Overrides the provider's URL: the full FIM URL for `codestral`, `mistral`, `langdock` "
+        "(gateways, self-hosted proxies) and `openai` (`…/v1/completions`); the server's base "
+        "URL for `ollama` and `llamacpp`. The key is still taken from the provider's variable "
+        "unless `apiKey` is set. A URL carrying credentials (`user:pass@`, a "
+        "`?api-key=`/`?token=`/`?sig=`-like parameter) is refused: use `apiKey` or `headers`. "
+        "Moving it to another host once the key has worked needs a restart (see *Your key* "
+        "below).",
+    )
+    region: str = _setting(
+        "eu",
+        _text(optional=False, pattern=r"[A-Za-z0-9-]+", accepts="letters, digits, `-`"),
+        "Langdock region in its URL.",
+    )
+    api_key: str | None = _setting(
+        None,
+        Kind("string", _api_key),
+        "The API key. Prefer the provider's environment variable; this setting exists for "
+        "editors that cannot set one. A key with a line break, control character, space or "
+        "non-ASCII character is refused (so is such a key in the variable).",
+        secret=True,
+    )
+    model: str = _setting(
+        "codestral-latest",
+        _text(optional=False),
+        "`model` sent to the API (`codestral-2508`, ...). When unset, the provider's own: "
+        + ", ".join(
+            f'`"{row.model}"` for `{row.name}`'
+            for row in PROVIDERS.values()
+            if row.model != "codestral-latest"
+        )
+        + "; the default shown here for the others.",
+    )
+    temperature: float | None = _setting(
+        None, _number(0, 1.5), "Sampling temperature.", unset="unset (model default)"
+    )
+    top_p: float | None = _setting(
+        None,
+        _number(0, 1),
+        "Nucleus sampling: the probability mass sampled from.",
+        unset="unset (model default)",
+    )
+    max_tokens: int | None = _setting(
+        256,
+        _integer(1),
+        "Upper bound on generated tokens per suggestion; keeps cost and latency bounded. "
+        "`null` sends none.",
+    )
+    min_tokens: int | None = _setting(None, _integer(0), "Minimum tokens to generate.")
+    stop: str | tuple[str, ...] | None = _setting(
+        None,
+        Kind("string or list of strings", _stop),
+        'Strings that end generation (`["\\n\\n"]` is common).',
+    )
+    random_seed: int | None = _setting(None, _integer(0), "Seed for deterministic sampling.")
+    stream: bool = _setting(
+        True,
+        _BOOLEAN,
+        "Read the answer as it is generated (server-sent events; NDJSON from Ollama); `false` "
+        "asks for one JSON body.",
+    )
+    fim_template: str | None = _setting(
+        None,
+        Kind('`"codestral"` or a string with `{prefix}`, `{suffix}`', _fim_template),
+        "`ollama` and `openai`: write the FIM prompt out and send no `suffix` (vLLM rejects "
+        "one; Ollama then gets `raw: true`, for models whose Ollama template cannot insert). "
+        '`"codestral"` is Codestral\'s own order as mistral-common encodes it, '
+        "`<s>[SUFFIX]{suffix}[PREFIX]{prefix}`; any other string must hold `{prefix}` and "
+        '`{suffix}` (e.g. `"<|fim_prefix|>{prefix}<|fim_suffix|>{suffix}<|fim_middle|>"` for '
+        "Qwen2.5-Coder).",
+    )
+    headers: tuple[tuple[str, str], ...] = _setting(
+        (),
+        Kind("object of header names to strings", _headers),
+        "Extra HTTP headers sent with every request (gateways); they can replace "
+        "`Authorization`. Names must be RFC 7230 tokens, values printable ASCII; values are "
+        "treated as secrets.",
+        unset="`{}`",
+        secret=True,
+    )
+    request_timeout_ms: int = _setting(
+        10_000,
+        _integer(100, optional=False),
+        "Deadline for a whole FIM call; after it the editor gets an empty answer.",
+    )
+    debounce_ms: int = _setting(
+        75,
+        _integer(0, optional=False),
+        "Least pause before an automatic request goes upstream (see below). `0` together with "
+        "`debounceMaxMs: 0` sends at once.",
+    )
+    debounce_max_ms: int = _setting(
+        300,
+        _integer(0, optional=False),
+        "Longest pause the adaptive debounce may choose while you type steadily.",
+    )
+    cache_size: int = _setting(
+        256,
+        _integer(0, optional=False),
+        "Completions kept in memory for reuse; `0` turns the cache and typed-through reuse off.",
+    )
+    cache_ttl_seconds: float = _setting(
+        300.0,
+        _number(0, None, optional=False),
+        "How long a remembered completion may be served again.",
+    )
+    coalesce: bool = _setting(
+        True, _BOOLEAN, "Let a request typed on top of an in-flight one share its upstream call."
+    )
+    speculate: bool = _setting(
+        False,
+        _BOOLEAN,
+        "After you accept a whole suggestion, ask for the next one at once, while the "
+        'rate-limit budget has room (see "While you type").',
+    )
+    context_tokens: int = _setting(
+        2048,
+        _integer(64, optional=False),
+        "Token budget of a request's context: prompt + suffix + snippets (see below).",
+    )
+    suffix_share: float = _setting(
+        0.25,
+        _number(0, 0.9, optional=False),
+        "Part of the local window's budget given to the text after the cursor.",
+    )
+    extra_context_share: float = _setting(
+        0.2,
+        _number(0, 0.8, optional=False),
+        "Part of the budget for snippets of other open files and recent edits; `0` turns them off.",
+    )
+    context_length: int = _setting(
+        256_000,
+        _integer(1024, optional=False),
+        "The model's context length; prompt tokens + `maxTokens` never exceed it (32000 for the "
+        "retired codestral-2405).",
+    )
+    rate_limit: RateLimit | None = _setting(  # noqa: RUF009 - a dataclasses.field
+        None,
+        Kind('`{"rpm": N, "tpm": N, "windowSeconds": 60}`', _rate_limit),
+        "Client-side limits. Default: "
+        + "; ".join(_limits_entry(row) for row in PROVIDERS.values() if row.rpm or row.tpm)
+        + '; none for the others (local servers included). `{"rpm": null, "tpm": null}` '
+        "turns them off.",
+        unset="the provider's",
+    )
+    max_tokens_per_day: int | None = _setting(
+        None,
+        _integer(1),
+        "Stop automatic requests once this many tokens (prompt + completion) were used today.",
+    )
+    exclude: tuple[str, ...] = _setting(
+        (),
+        Kind("list of patterns", _globs),
+        "Patterns of files that get no completions and are never read for context, with "
+        "`.gitignore` semantics (case-sensitive), relative to the workspace folder holding the "
+        "file (for files outside every folder, to `/`; for `complete`, to the current "
+        "directory): `*.local.py` and `secrets/` match at any depth, `secrets/**` and `/build/` "
+        "from the root, `!keep.py` re-includes.",
+        unset="`[]`",
+    )
+    exclude_defaults: bool = _setting(
+        True,
+        _BOOLEAN,
+        "Also exclude the usual secret files, whatever the case of their names: by name "
+        + ", ".join(f"`{name}`" for name in DEFAULT_NAMES)
+        + "; by place, at any depth, "
+        + ", ".join(f"`{place.removeprefix('**/')}`" for place in DEFAULT_PATHS)
+        + ".",
+    )
+    multiline: str = _setting(
+        "auto",
+        _choice("auto", "always", "never"),
+        "At a line end: `auto` (up to `maxLines`, cut at a natural end: a blank line, or a line "
+        "indented less than the cursor's that does not continue or close its block), `always` "
+        "(up to `maxLines`), `never` (one line). Mid-line suggestions are always one line.",
+    )
+    max_lines: int = _setting(8, _integer(1, optional=False), "Most lines a suggestion may have.")
+    completion_fallback: str = _setting(
+        "auto",
+        _choice("auto", "on", "off"),
+        "Serve the suggestion through `textDocument/completion` as one menu item: `auto` (when "
+        "the client does not declare `textDocument.inlineCompletion`: Helix, Zed, Sublime, "
+        "eglot), `on`, `off`.",
+    )
+    max_file_size: int = _setting(
+        2_000_000,
+        _integer(1, optional=False),
+        "Documents longer than this (characters) get no completions; said once in the log.",
+    )
+    redact_secrets: bool = _setting(
+        True,
+        _BOOLEAN,
+        "Mask secret-looking text with `<redacted>` before a request leaves: private keys, "
+        "provider tokens, credentials in URLs, auth headers, values of keys named like a "
+        "password, secret, token or API key. What it does and does not catch: "
+        "[Privacy and reliability](#privacy-and-reliability).",
+    )
+    respect_gitignore: bool = _setting(
+        True,
+        _BOOLEAN,
+        "Files git ignores are excluded too (`git check-ignore`, asked once per file when it "
+        "opens; again after a `.gitignore` is saved).",
+    )
+    ca_bundle: str | None = _setting(
+        None,
+        Kind("path of a PEM file", _pem_file),
+        "PEM file of CA certificates to trust (a corporate CA). Certificates are always "
+        "verified; without it, the system's (`SSL_CERT_FILE`/`SSL_CERT_DIR`, else certifi).",
+    )
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{f.name}={getattr(self, f.name)!r}"
+            for f in fields(self)
+            if f.name not in ("api_key", "headers")
+        )
+        shown += f", headers={[name for name, _ in self.headers]!r}"
+        key = "set" if self.api_key else "unset"
+        return f"Settings({shown}, api_key=<{key}>)"
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One setting as the parser sees it, derived from its Settings field."""
+
     key: str  # camelCase wire name
     attr: str  # Settings attribute
     parse: Callable[[object], Any]
-    secret: bool = False
+    secret: bool
+    accepts: str
+    doc: str
+    unset: str
 
 
-FIELDS: tuple[_Field, ...] = (
-    _Field("provider", "provider", _choice(*PROVIDERS)),
-    _Field("endpoint", "endpoint", _url),
-    _Field("region", "region", _text(optional=False, pattern=r"[A-Za-z0-9-]+")),
-    _Field("apiKey", "api_key", _api_key, secret=True),
-    _Field("model", "model", _text(optional=False)),
-    _Field("temperature", "temperature", _number(0, 1.5)),
-    _Field("topP", "top_p", _number(0, 1)),
-    _Field("maxTokens", "max_tokens", _integer(1)),
-    _Field("minTokens", "min_tokens", _integer(0)),
-    _Field("stop", "stop", _stop),
-    _Field("randomSeed", "random_seed", _integer(0)),
-    _Field("stream", "stream", _boolean),
-    _Field("fimTemplate", "fim_template", _fim_template),
-    _Field("headers", "headers", _headers, secret=True),
-    _Field("requestTimeoutMs", "request_timeout_ms", _integer(100, optional=False)),
-    _Field("debounceMs", "debounce_ms", _integer(0, optional=False)),
-    _Field("debounceMaxMs", "debounce_max_ms", _integer(0, optional=False)),
-    _Field("cacheSize", "cache_size", _integer(0, optional=False)),
-    _Field("cacheTtlSeconds", "cache_ttl_seconds", _number(0, None, optional=False)),
-    _Field("coalesce", "coalesce", _boolean),
-    _Field("speculate", "speculate", _boolean),
-    _Field("contextTokens", "context_tokens", _integer(64, optional=False)),
-    _Field("suffixShare", "suffix_share", _number(0, 0.9, optional=False)),
-    _Field("extraContextShare", "extra_context_share", _number(0, 0.8, optional=False)),
-    _Field("contextLength", "context_length", _integer(1024, optional=False)),
-    _Field("rateLimit", "rate_limit", _rate_limit),
-    _Field("maxTokensPerDay", "max_tokens_per_day", _integer(1)),
-    _Field("exclude", "exclude", _globs),
-    _Field("excludeDefaults", "exclude_defaults", _boolean),
-    _Field("multiline", "multiline", _choice("auto", "always", "never")),
-    _Field("maxLines", "max_lines", _integer(1, optional=False)),
-    _Field("completionFallback", "completion_fallback", _choice("auto", "on", "off")),
-    _Field("maxFileSize", "max_file_size", _integer(1, optional=False)),
-    _Field("redactSecrets", "redact_secrets", _boolean),
-    _Field("respectGitignore", "respect_gitignore", _boolean),
-    _Field("caBundle", "ca_bundle", _pem_file),
+def _camel(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(part.title() for part in rest)
+
+
+FIELDS: tuple[FieldSpec, ...] = tuple(
+    FieldSpec(
+        _camel(f.name),
+        f.name,
+        f.metadata["kind"].parse,
+        f.metadata["secret"],
+        f.metadata["kind"].accepts,
+        f.metadata["doc"],
+        f.metadata["unset"],
+    )
+    for f in fields(Settings)
 )
+
+
+def shown_default(spec: FieldSpec) -> str:
+    """A field's default as the README shows it: JSON in backticks, or what unset means."""
+    value = getattr(Settings(), spec.attr)
+    if value is None or value == ():
+        return spec.unset
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return f"`{json.dumps(value)}`"
+
+
+def markdown_table() -> str:
+    """The README's table of settings, made from the declarations in ``Settings``."""
+
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    rows = [
+        f"| `{f.key}` | {cell(shown_default(f))} | {cell(f.accepts)} | {cell(f.doc)} |"
+        for f in FIELDS
+    ]
+    return "\n".join(["| Setting | Default | Values | Meaning |", "|---|---|---|---|", *rows])
+
+
 _BY_KEY = {f.key: f for f in FIELDS} | {f.attr: f for f in FIELDS}
 
 
@@ -442,7 +651,7 @@ class SettingsLayers:
 
     def rebuild(self) -> list[Problem]:
         """Re-merge all layers; for each field the highest layer that sets it decides."""
-        chosen: dict[str, tuple[_Field, object, str]] = {}
+        chosen: dict[str, tuple[FieldSpec, object, str]] = {}
         problems: list[Problem] = []
         for source, values in self._layers.items():
             for key, value in values.items():

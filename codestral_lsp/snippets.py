@@ -73,6 +73,9 @@ class EditTrail:
     def spots(self) -> list[tuple[str, int]]:
         return list(reversed(self._spots))
 
+    def __len__(self) -> int:
+        return len(self._spots)
+
     def forget(self, uri: str) -> None:
         self._spots = collections.deque(
             (s for s in self._spots if s[0] != uri), maxlen=self._spots.maxlen
@@ -116,11 +119,16 @@ def choose(
     index: ChunkIndex,
     budget: int,
     clock: Callable[[], float] = time.perf_counter,
+    deadline_s: float = DEADLINE_S,
 ) -> list[Chunk]:
-    """The most relevant chunks that fit in ``budget`` characters, best first."""
+    """The most relevant chunks that fit in ``budget`` characters, best first.
+
+    Candidates are scored until ``deadline_s`` has passed on ``clock``, then the best so far
+    are kept: the choice never holds a keystroke up for more than a few milliseconds.
+    """
     if budget <= 0:
         return []
-    deadline = clock() + DEADLINE_S
+    deadline = clock() + deadline_s
     query = identifiers(_near_cursor(local))
     if not query:
         return []
@@ -189,10 +197,6 @@ def _fit(ranked: list[Scored], local: FimContext, budget: int) -> list[Chunk]:
     return chosen
 
 
-def _overlap(a: Chunk, b: Chunk) -> bool:
-    return a.uri == b.uri and a.start <= b.end and a.end >= b.start
-
-
 def display_path(uri: str, root: str | None = None) -> str:
     """A path the model can read: relative to the workspace root when under it."""
     parsed = urlparse(uri)
@@ -213,3 +217,10 @@ def preamble(chunks: list[Chunk], current_uri: str, root: str | None = None) -> 
         for c in reversed(chunks)
     ]
     return "".join(sections) + f"+++++ {display_path(current_uri, root)}\n"
+
+
+def files(chunks: list[Chunk], root: str | None = None) -> tuple[tuple[str, str], ...]:
+    """The same snippets one by one as ``(path, text)``, in ``preamble``'s order: for an API
+    that takes other files' context as a list (llama.cpp's ``input_extra``) and writes its own
+    separators."""
+    return tuple((display_path(c.uri, root), c.text) for c in reversed(chunks))

@@ -7,6 +7,8 @@ import collections
 import datetime
 from dataclasses import dataclass
 
+from codestral_lsp.source import Source
+
 
 @dataclass(eq=False)
 class CallUse:
@@ -58,12 +60,12 @@ class Stats:
         if use.loss is not None:
             self.losses[use.loss] -= 1
 
-    def call_lost(self, use: CallUse | None, reason: str) -> None:
+    def call_lost(self, use: CallUse | None, reason: Source) -> None:
         """An answer of ``use`` was not shown (superseded, stale, shaped-away, empty...)."""
         if use is None or use.shown or use.loss is not None:
             return
-        use.loss = reason
-        self.losses[reason] += 1
+        use.loss = reason.value
+        self.losses[reason.value] += 1
 
     def shown(self) -> None:
         self.suggestions_shown += 1
@@ -72,8 +74,8 @@ class Stats:
         self.suggestions_accepted += 1
         self.accepted_chars += max(0, chars)
 
-    def outcome(self, source: str) -> None:
-        self.outcomes[source] += 1
+    def outcome(self, source: Source) -> None:
+        self.outcomes[source.value] += 1
 
     def call(self, model: str, prompt_tokens: int, completion_tokens: int) -> None:
         usage = self.models[model]

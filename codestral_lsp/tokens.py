@@ -10,7 +10,6 @@ answers (less a 2% margin), so the real prompt converges on the budget from belo
 from __future__ import annotations
 
 import collections
-from dataclasses import dataclass
 
 # Characters per token to start from, by LSP language id: between the measured means (Python
 # 3.65, TypeScript 3.13, Go 2.90) and their 5th percentiles (>= 2.5), so that the first requests,
@@ -33,12 +32,6 @@ DEFAULT_RATIO = 2.5  # unknown languages: the 5th percentile
 MIN_RATIO, MAX_RATIO = 1.5, 6.0  # ignore observations outside this (odd texts, bad counts)
 MARGIN = 0.98
 _WINDOW = 12  # recent observations per language
-
-
-@dataclass(frozen=True)
-class Observation:
-    chars: int
-    tokens: int
 
 
 class TokenEstimator:

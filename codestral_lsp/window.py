@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from codestral_lsp import redaction, snippets
@@ -49,13 +50,26 @@ def budget(settings: Settings, estimator: TokenEstimator, language: str, scale: 
 
 
 class Assembler:
-    """Builds FimContexts; keeps the snippet index, the trail of recent edits and the secrets."""
+    """Builds FimContexts; keeps the snippet index, the trail of recent edits and the secrets.
 
-    def __init__(self, estimator: TokenEstimator) -> None:
+    With ``documents`` (the server), what it keeps about a document goes when that document
+    closes: its secrets with its record, its chunks and edit spots from the shared structures.
+    """
+
+    def __init__(
+        self,
+        estimator: TokenEstimator,
+        documents: DocumentStore | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
         self.estimator = estimator
+        self.clock = clock  # times the choice of snippets (snippets.DEADLINE_S)
         self.trail = snippets.EditTrail()
         self.index = snippets.ChunkIndex()
-        self.secrets = redaction.SecretIndex()
+        self.secrets = redaction.SecretIndex(documents)
+        if documents is not None:
+            documents.also_forget(self.trail.forget)
+            documents.also_forget(self.index.forget)
 
     def opened(self, doc: Document, text: str | None = None) -> None:
         """Index a document just opened for its secrets (``text``: its whole text, if at hand)."""
@@ -103,13 +117,17 @@ class Assembler:
         unused = plan.prompt + plan.suffix - len(local.prompt) - len(local.suffix)
         lent = self.estimator.tokens(max(0, unused), doc.language_id) - 1
         room = plan.extra + self.estimator.cautious_chars(lent, doc.language_id)
-        chosen = snippets.choose(local, doc, others, self.trail, self.index, room)
+        chosen = snippets.choose(local, doc, others, self.trail, self.index, room, self.clock)
         if not chosen:
             return local
         if settings.redact_secrets:
             docs = {d.uri: d for d in others} | {doc.uri: doc}
             chosen = [self._masked(chunk, docs) for chunk in chosen]
-        return dataclasses.replace(local, extra=snippets.preamble(chosen, doc.uri, root))
+        return dataclasses.replace(
+            local,
+            extra=snippets.preamble(chosen, doc.uri, root),
+            extra_files=snippets.files(chosen, root),
+        )
 
     def hidden(self, doc: Document, local: FimContext) -> redaction.Hidden:
         """Where the secrets are in ``local``'s prompt and suffix, found in whole lines."""
@@ -151,7 +169,10 @@ class Assembler:
         chars = len(fim.extra) + len(fim.prompt) + len(fim.suffix)
         return self.estimator.tokens(chars, fim.language_id) + (settings.max_tokens or 0)
 
-    def forget(self, uri: str) -> None:
-        self.trail.forget(uri)
-        self.index.forget(uri)
-        self.secrets.forget(uri)
+    def held(self) -> dict[str, int]:
+        """What the shared structures hold: edit spots, indexed documents, remembered lines."""
+        return {
+            "editSpots": len(self.trail),
+            "indexedDocuments": len(self.index),
+            "secretLines": self.secrets.held(),
+        }

@@ -3,11 +3,12 @@
 It also plays the local servers (`tests/fake_dialects.py`): Ollama's `POST /api/generate`,
 llama.cpp's `POST /infill` and OpenAI's `POST /v1/completions`, on the same port.
 
-Plays the contract in FACTS.md ("The Codestral FIM API"): bearer auth, strict 422 validation,
-JSON and SSE replies with usage, `stop` and `max_tokens`; plus scripted one-shot faults
-(`enqueue(Reply(...))`), an optional workspace rate limit shared by all its clients
-(`WorkspaceLimit`), per-request connection records and event-driven waits. Runs in the caller's
-event loop on 127.0.0.1. CLI: `python tests/fake_codestral.py --port 0 [--key K] [--tpm N]`.
+Plays the contract of Mistral's FIM API (https://docs.mistral.ai/api/#tag/fim): bearer auth,
+strict 422 validation, JSON and SSE replies with usage, `stop` and `max_tokens`; plus scripted
+one-shot faults (`enqueue(Reply(...))`), an optional workspace rate limit shared by all its
+clients (`WorkspaceLimit`), per-request connection records and event-driven waits. Runs in the
+caller's event loop on 127.0.0.1.
+CLI: `python tests/fake_codestral.py --port 0 [--key K] [--tpm N]`.
 """
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ def _error_object(message: Any, type_: str, code: str | None = None) -> dict[str
     return {"object": "error", "message": message, "type": type_, "param": None, "code": code}
 
 
-ERROR_BODIES: dict[str, Any] = {  # error bodies seen in the wild (FACTS.md); html_502 is text
+# Error bodies the hosted APIs and proxies in front of them send; html_502 is text.
+ERROR_BODIES: dict[str, Any] = {
     "unauthorized_message": {"message": "Unauthorized", "request_id": "6f1c0e4b2a9d4e38"},
     "unauthorized_detail": {"detail": "Unauthorized"},
     "validation_422": {
@@ -128,7 +130,8 @@ class WindowUse:
 
 class WorkspaceLimit:
     """A workspace's allowance per window, shared by every client of one fake; Langdock's is
-    500 requests and 60,000 tokens a minute per workspace (FACTS.md).
+    500 requests and 60,000 tokens a minute per workspace and model
+    (https://docs.langdock.com/en/developer/overview/api-introduction).
 
     Windows are fixed, `window_s` long, the first starting at the first request the limit sees,
     or with `sliding=True` one window that ends now (what was charged in the last `window_s`).

@@ -3,8 +3,10 @@
 Each dialect reads a request body into what to generate (prefix, suffix, stop, token limit),
 validates it as its server does, and writes the generation as that server answers: one JSON
 object, or a stream (NDJSON lines for Ollama; SSE for llama.cpp, without ``[DONE]``; SSE ending
-``[DONE]`` for OpenAI). Shapes from FACTS.md ("Local completion servers") and each server's
-public documentation.
+``[DONE]`` for OpenAI). Shapes from each server's public documentation: Ollama's
+(https://github.com/ollama/ollama/blob/main/docs/api.md#generate-a-completion), llama.cpp's
+(https://github.com/ggml-org/llama.cpp/blob/master/tools/server/README.md) and OpenAI's
+(https://platform.openai.com/docs/api-reference/completions).
 """
 
 from __future__ import annotations
@@ -126,7 +128,10 @@ class LlamaCpp(Dialect):
                 return Refusal(400, _error(400, message, "invalid_request_error"))
         extra = body.get("input_extra") or []
         if not isinstance(extra, list) or not all(
-            isinstance(e, dict) and isinstance(e.get("text"), str) for e in extra
+            isinstance(e, dict)
+            and isinstance(e.get("text"), str)
+            and isinstance(e.get("filename", ""), str)
+            for e in extra
         ):
             message = '\'input_extra\' must be an array of {"filename": string, "text": string}'
             return Refusal(400, _error(400, message, "invalid_request_error"))

@@ -13,21 +13,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
+import email
+import functools
 import json
 import logging
 import re
 import ssl
 import time
 import zlib
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-import httpx
-from httpx_sse import EventSource, SSEError
-
-from codestral_lsp import __version__
+from codestral_lsp import __version__, lazy
 from codestral_lsp.backends import PROVIDERS, Route
 from codestral_lsp.backends.errors import (
     AuthError,
@@ -43,6 +41,16 @@ from codestral_lsp.backends.mistral_fim import WIRE as MISTRAL_FIM
 from codestral_lsp.backends.protocol import FimCall, Piece, Usage, Wire
 from codestral_lsp.privacy import redact
 from codestral_lsp.settings import Settings
+
+if TYPE_CHECKING:
+    import email.utils
+
+    import httpx
+    import httpx_sse
+else:  # imported when the first request is sent: not needed to start (issue 13)
+    httpx = lazy.module("httpx")
+    httpx_sse = lazy.module("httpx_sse")
+    lazy.module("email.utils")
 
 logger = logging.getLogger(__name__)
 
@@ -109,13 +117,21 @@ class FimResult:
     elapsed_s: float
 
 
-def fim_call(settings: Settings, prompt: str, suffix: str, extra: str = "") -> FimCall:
-    """The neutral request for ``prompt``/``suffix`` (and other files' ``extra``)."""
+def fim_call(
+    settings: Settings,
+    prompt: str,
+    suffix: str,
+    extra: str = "",
+    files: Sequence[tuple[str, str]] = (),
+) -> FimCall:
+    """The neutral request for ``prompt``/``suffix`` (and other files' ``extra``, whole and
+    as ``files``)."""
     return FimCall(
         model=settings.model,
         prompt=prompt,
         suffix=suffix,
         extra=extra,
+        extra_files=tuple(files),
         max_tokens=settings.max_tokens,
         min_tokens=settings.min_tokens,
         temperature=settings.temperature,
@@ -127,21 +143,32 @@ def fim_call(settings: Settings, prompt: str, suffix: str, extra: str = "") -> F
     )
 
 
-def request_body(settings: Settings, prompt: str, suffix: str, extra: str = "") -> dict[str, Any]:
+def request_body(
+    settings: Settings,
+    prompt: str,
+    suffix: str,
+    extra: str = "",
+    files: Sequence[tuple[str, str]] = (),
+) -> dict[str, Any]:
     """The provider's JSON body; only fields that are set (some APIs reject unknown ones)."""
     wire = PROVIDERS[settings.provider].wire
-    return wire.body(fim_call(settings, prompt, suffix, extra))
+    return wire.body(fim_call(settings, prompt, suffix, extra, files))
 
 
 def fim_request(
-    settings: Settings, route: Route, prompt: str, suffix: str, extra: str = ""
+    settings: Settings,
+    route: Route,
+    prompt: str,
+    suffix: str,
+    extra: str = "",
+    files: Sequence[tuple[str, str]] = (),
 ) -> FimRequest:
     """The whole request: URL, key and wire from ``route``; body, headers, deadline from
     ``settings``."""
     return FimRequest(
         url=route.url,
         api_key=route.key,
-        body=route.wire.body(fim_call(settings, prompt, suffix, extra)),
+        body=route.wire.body(fim_call(settings, prompt, suffix, extra, files)),
         headers=settings.headers,
         timeout_s=settings.request_timeout_ms / 1000,
         wire=route.wire,
@@ -158,12 +185,22 @@ class FimClient:
         self._retired: set[httpx.AsyncClient] = set()
         self._closing: set[asyncio.Task[None]] = set()
         self.ca_bundle: str | None = None
-        self._client = self._new_client(None)
+        self._pool: httpx.AsyncClient | None = None  # made on first use: not needed to start
         if ca_bundle:
             try:
                 self._client, self.ca_bundle = self._new_client(ca_bundle), ca_bundle
             except (OSError, ssl.SSLError) as exc:
                 logger.error("caBundle %s could not be loaded: %s", ca_bundle, exc)
+
+    @property
+    def _client(self) -> httpx.AsyncClient:
+        if self._pool is None:
+            self._pool = self._new_client(self.ca_bundle)
+        return self._pool
+
+    @_client.setter
+    def _client(self, client: httpx.AsyncClient) -> None:
+        self._pool = client
 
     def _new_client(self, ca_bundle: str | None) -> httpx.AsyncClient:
         # Certificates are always verified: against ``ca_bundle`` when set, else the defaults
@@ -188,13 +225,16 @@ class FimClient:
         except (OSError, ssl.SSLError) as exc:
             logger.error("caBundle %s could not be loaded: %s", ca_bundle, exc)
             return
-        old, self._client, self.ca_bundle = self._client, fresh, ca_bundle
-        await old.aclose()
+        old, self._pool, self.ca_bundle = self._pool, fresh, ca_bundle
+        if old is not None:
+            await old.aclose()
 
     @property
     def open_connections(self) -> int:
         """Connections in the pool (for stats: a leak shows as growth)."""
-        pool = getattr(self._client._transport, "_pool", None)  # httpx internals: best effort
+        if self._pool is None:
+            return 0
+        pool = getattr(self._pool._transport, "_pool", None)  # httpx internals: best effort
         return len(getattr(pool, "connections", ()))
 
     async def aclose(self) -> None:
@@ -202,7 +242,8 @@ class FimClient:
             task.cancel()
         await asyncio.gather(*self._closing, return_exceptions=True)
         await asyncio.gather(*(old.aclose() for old in self._retired), return_exceptions=True)
-        await self._client.aclose()
+        if self._pool is not None:
+            await self._pool.aclose()
 
     def _recycle_if_leaking(self, grace_s: float) -> None:
         """Replace a pool that has grown past its limit; the old one closes after ``grace_s``,
@@ -223,6 +264,7 @@ class FimClient:
 
     async def health(self, url: str, timeout_s: float) -> int:
         """The status of a GET of ``url`` (a server's health check; no key, body unread)."""
+        _ = self._client  # made before the clock starts, as for a call
         try:
             return await asyncio.wait_for(self._status(url, timeout_s), timeout_s)
         except (asyncio.TimeoutError, httpx.TimeoutException) as exc:
@@ -237,6 +279,7 @@ class FimClient:
 
     async def complete(self, request: FimRequest) -> FimResult:
         """Send one FIM request; raise a BackendError subclass on any failure."""
+        _ = self._client  # the first call makes the pool (and imports httpx) before its clock
         started = time.monotonic()
         try:
             return await asyncio.wait_for(self._send(request, started), request.timeout_s)
@@ -283,9 +326,12 @@ def _keys(request: FimRequest) -> list[str]:
     return [request.api_key] if request.api_key else []
 
 
-class _BoundedBody(httpx.AsyncByteStream):
+class _BoundedBody:
     """A response's body, decompressed in steps of ``_STEP`` bytes, ending in InvalidResponse
-    past ``limit`` bytes (httpx would inflate a whole network read at once, unbounded)."""
+    past ``limit`` bytes (httpx would inflate a whole network read at once, unbounded).
+
+    An ``httpx.AsyncByteStream`` as ``_stream_type`` makes it (httpx is imported on first use).
+    """
 
     def __init__(self, response: httpx.Response, limit: int) -> None:
         self._response, self._limit = response, limit
@@ -319,13 +365,20 @@ async def _pieces(data: bytes) -> AsyncIterator[bytes]:
         yield data[start : start + _STEP]
 
 
+@functools.cache
+def _stream_type() -> Callable[[httpx.Response, int], httpx.AsyncByteStream]:
+    """``_BoundedBody`` as the ``httpx.AsyncByteStream`` httpx wants, made once httpx is in."""
+    made = type("BoundedBody", (_BoundedBody, httpx.AsyncByteStream), {})
+    return cast("Callable[[httpx.Response, int], httpx.AsyncByteStream]", made)
+
+
 def _bounded(response: httpx.Response, limit: int) -> httpx.Response:
     """``response`` with its body read through ``_BoundedBody`` (already decoded)."""
     headers = [(k, v) for k, v in response.headers.multi_items() if k != "content-encoding"]
     return httpx.Response(
         response.status_code,
         headers=headers,
-        stream=_BoundedBody(response, limit),
+        stream=_stream_type()(response, limit),
         request=response.request,
     )
 
@@ -397,7 +450,7 @@ async def _read_capped(response: httpx.Response) -> bytes:
 
 async def _events(response: httpx.Response) -> AsyncGenerator[str, None]:
     """The data of each server-sent event."""
-    async with contextlib.aclosing(EventSource(response).aiter_sse()) as events:
+    async with contextlib.aclosing(httpx_sse.EventSource(response).aiter_sse()) as events:
         async for event in events:
             yield event.data
 
@@ -448,7 +501,9 @@ async def _drain(items: AsyncIterator[str]) -> None:
         async for _ in items:
             pass
 
-    with contextlib.suppress(asyncio.TimeoutError, httpx.HTTPError, SSEError, InvalidResponse):
+    with contextlib.suppress(
+        asyncio.TimeoutError, httpx.HTTPError, httpx_sse.SSEError, InvalidResponse
+    ):
         await asyncio.wait_for(rest(), _DRAIN_S)
 
 
@@ -488,7 +543,9 @@ def _error_text_from_body(raw: bytes) -> str:
 
 
 def _error_text(data: object, depth: int = 0) -> str:
-    """The human part of the error bodies seen in the wild (see FACTS.md)."""
+    """The human part of an error body: Mistral's ``message`` (text, an object, or JSON in a
+    string; https://docs.mistral.ai/api/#tag/fim), ``detail`` (text, or a 422's list of
+    ``{loc, msg, type}``), Ollama's and llama.cpp's ``error``; proxies' HTML as plain text."""
     if depth > 6:
         return _snippet(json.dumps(data).encode())
     if isinstance(data, str):

@@ -1,9 +1,10 @@
 """llama.cpp's server: ``POST {endpoint}/infill``, streamed as SSE without ``[DONE]``.
 
-Body ``input_prefix, input_suffix, input_extra[{filename, text}], n_predict, temperature,
-top_p, stop, seed, stream``; the answer ``{"content", "stop", "stop_type", "tokens_evaluated",
-"tokens_predicted", "model"}``, each streamed event ``{"content", "stop": false}`` and a last
-one with ``stop: true``. Optional bearer key (``llama-server --api-key``). Documented at
+Body ``input_prefix, input_suffix, input_extra[{filename, text}] (one entry per snippet of
+another file), n_predict, temperature, top_p, stop, seed, stream``; the answer ``{"content",
+"stop", "stop_type", "tokens_evaluated", "tokens_predicted", "model"}``, each streamed event
+``{"content", "stop": false}`` and a last one with ``stop: true``. Optional bearer key
+(``llama-server --api-key``). Documented at
 https://github.com/ggml-org/llama.cpp/blob/master/tools/server/README.md.
 """
 
@@ -23,7 +24,7 @@ from codestral_lsp.backends.protocol import (
     text_of,
 )
 
-# The "file name" of the other-file context in input_extra (the snippets carry their own paths).
+# The file name of other-file context that comes as one text, not as snippets with their paths.
 EXTRA_NAME = "context"
 
 
@@ -44,8 +45,11 @@ class LlamaCpp(Wire):
             "seed": call.seed,
         }
         body: dict[str, Any] = {"input_prefix": call.prompt, "input_suffix": call.suffix}
-        if call.extra:
-            body["input_extra"] = [{"filename": EXTRA_NAME, "text": call.extra}]
+        # One entry per snippet with its own path: llama.cpp writes each with the model's file
+        # separator (FIM_SEP) and its name, so no "+++++ path" headers go in the text.
+        files = call.extra_files or (((EXTRA_NAME, call.extra),) if call.extra else ())
+        if files:
+            body["input_extra"] = [{"filename": name, "text": text} for name, text in files]
         body.update({k: v for k, v in optional.items() if v is not None})
         body["stream"] = call.stream
         return body

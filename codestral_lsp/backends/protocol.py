@@ -8,15 +8,13 @@ model. The client (``backends.client``) does everything else the same way for al
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from codestral_lsp.backends.errors import BackendError, InvalidResponse
+from codestral_lsp.positions import replace_lone_surrogates
 
-# A lone surrogate (a utf-16 client may send one) cannot be encoded as UTF-8 for the request.
-_SURROGATE = re.compile("[\ud800-\udfff]")
 # Codestral's FIM order as mistral-common's encode_fim writes it: BOS, [SUFFIX], suffix,
 # [PREFIX], prefix (no middle token).
 CODESTRAL_TEMPLATE = "<s>[SUFFIX]{suffix}[PREFIX]{prefix}"
@@ -30,6 +28,7 @@ class FimCall:
     prompt: str
     suffix: str
     extra: str = ""  # context from other files, before the prompt
+    extra_files: tuple[tuple[str, str], ...] = ()  # the same, one (path, text) per snippet
     max_tokens: int | None = None
     min_tokens: int | None = None
     temperature: float | None = None
@@ -41,7 +40,12 @@ class FimCall:
 
     def __post_init__(self) -> None:
         for name in ("prompt", "suffix", "extra"):
-            object.__setattr__(self, name, _SURROGATE.sub("\ufffd", getattr(self, name)))
+            # a lone surrogate (a utf-16 client may send one) cannot be encoded as UTF-8
+            object.__setattr__(self, name, replace_lone_surrogates(getattr(self, name)))
+        files = tuple(
+            (replace_lone_surrogates(p), replace_lone_surrogates(t)) for p, t in self.extra_files
+        )
+        object.__setattr__(self, "extra_files", files)
 
     @property
     def stops(self) -> list[str] | None:

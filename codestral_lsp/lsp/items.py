@@ -1,4 +1,5 @@
-"""LSP items for an answer: inline completion items and completion-menu items.
+"""LSP replies for an answer: inline completion items and completion-menu items, or, with no
+suggestion, an empty list or ``null`` as the answer's ``Source`` says.
 
 Ranges are in the negotiated position encoding. Every item carries the ``codestral.accepted``
 command, which the editor runs when the user accepts it, so the server can count acceptances.
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 
 from lsprotocol import types
 
-from codestral_lsp.completer import Suggestion
+from codestral_lsp.completer import Answer, Suggestion
 from codestral_lsp.positions import Encoding, to_units
 from codestral_lsp.shaping import Shaped, before_closers
 
@@ -72,6 +73,28 @@ def inline_item(
         )
     span = _span(suggestion, cursor.index, encoding)
     return types.InlineCompletionItem(insert_text=shaped.text, range=span, command=command)
+
+
+def inline_reply(
+    answer: Answer, encoding: Encoding, neovim: bool
+) -> types.InlineCompletionList | None:
+    """The inline result: the suggestion's item; else an empty list (nothing here) or ``null``
+    (this request lost: the editor asks again). Neovim always gets a list: it shows an answer
+    wherever its cursor is by then and keeps what it shows on ``null``, which a request that
+    lost (the text moved on) would leave stale."""
+    if answer.suggestion is not None:
+        return types.InlineCompletionList(items=[inline_item(answer.suggestion, encoding, neovim)])
+    return types.InlineCompletionList(items=[]) if answer.nothing_here or neovim else None
+
+
+def menu_reply(
+    answer: Answer, encoding: Encoding, caps: MenuCaps, neovim: bool
+) -> types.CompletionList | None:
+    """The menu result: one item; else an empty list (nothing here) or ``null`` (lost)."""
+    if answer.suggestion is None:
+        return types.CompletionList(is_incomplete=False, items=[]) if answer.nothing_here else None
+    item = menu_item(answer.suggestion, encoding, caps, neovim)
+    return types.CompletionList(is_incomplete=False, items=[item])
 
 
 @dataclass(frozen=True)

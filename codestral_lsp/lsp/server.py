@@ -23,7 +23,6 @@ from codestral_lsp.governor import Governor, Limits
 from codestral_lsp.lsp import items
 from codestral_lsp.lsp.progress import CallProgress
 from codestral_lsp.lsp.transport import Protocol, StdioServer
-from codestral_lsp.memory import CompletionMemory
 from codestral_lsp.notices import Notices
 from codestral_lsp.positions import Encoding
 from codestral_lsp.privacy import RedactingFilter
@@ -66,7 +65,7 @@ class CodestralServer(StdioServer):
         self.stats = Stats()
         self.notices = Notices(self.show_warning)  # the engine's and the governor's, one channel
         self.governor = Governor(notify=self.notices)
-        self.assembler = Assembler(TokenEstimator())
+        self.assembler = Assembler(TokenEstimator(), self.documents)
         self.engine = CompletionEngine(
             self.client,
             Route.of(self.settings, self.environ),
@@ -77,7 +76,7 @@ class CodestralServer(StdioServer):
             answered=self.settings_layers.pin_destination,
         )
         self.call_progress = CallProgress(lambda: self.work_done_progress, self.run_task)
-        self.scheduler = Scheduler(self.engine, self._new_memory(), self.call_progress.watch)
+        self.scheduler = Scheduler(self.engine, self.documents, self.call_progress.watch)
         self.completer = Completer(
             self.documents, self.scheduler, self.assembler, self.governor, self.stats
         )
@@ -114,8 +113,7 @@ class CodestralServer(StdioServer):
         root = params.root_uri or (params.root_path and f"file://{params.root_path}")
         self.completer.root = display_path(root) if root else None
         folders = [f.uri for f in params.workspace_folders or ()]
-        roots = tuple(display_path(uri) for uri in [*folders, root] if uri)
-        self.completer.configure(self.settings, roots)
+        self.completer.roots = tuple(display_path(uri) for uri in [*folders, root] if uri)
 
     def elsewhere(self, uri: str, invoked: bool) -> bool:
         """Whether an inline request for ``uri`` is Neovim asking for a buffer not in view.
@@ -156,18 +154,12 @@ class CodestralServer(StdioServer):
         self._update_redactor()
         # The one place the key and URL are resolved; requests use this route until the next change.
         self.engine.configure(settings, Route.of(settings, self.environ))
-        if self.scheduler.memory.shape != (settings.cache_size, settings.cache_ttl_seconds):
-            self.scheduler.memory = self._new_memory()
         limit = rate_limit(settings)
         self.governor.configure(
             Limits(limit.rpm, limit.tpm, limit.window_seconds, settings.max_tokens_per_day)
         )
-        self.completer.configure(settings)
         if settings.ca_bundle != self.client.ca_bundle:
             self.run_task(self.client.use_ca_bundle(settings.ca_bundle), "loading caBundle")
-
-    def _new_memory(self) -> CompletionMemory:
-        return CompletionMemory(self.settings.cache_size, self.settings.cache_ttl_seconds)
 
     def report_problems(self, problems: list[Problem]) -> None:
         for problem in problems:
@@ -183,11 +175,21 @@ class CodestralServer(StdioServer):
             "limiter": self.governor.snapshot(),
             "charsPerToken": self.assembler.estimator.snapshot(),
             "documents": len(self.documents),
+            "held": self.held(),
             "process": {
                 "rssBytes": resident_bytes(),
                 "tasks": len(asyncio.all_tasks()),
                 "connections": self.client.open_connections,
             },
+        }
+
+    def held(self) -> dict[str, int]:
+        """What is kept about documents: per open document (its record's slots), and in the
+        structures shared by all of them. All 0 once every document is closed."""
+        return {
+            **self.documents.held(),
+            "cached": len(self.scheduler.memory),
+            **self.assembler.held(),
         }
 
     def status(self) -> dict[str, object]:
@@ -323,7 +325,7 @@ def create_server(environ: Mapping[str, str] | None = None) -> CodestralServer:
         doc = params.text_document
         opened = ls.documents.open(doc.uri, doc.text, doc.version, doc.language_id)
         ls.assembler.opened(opened, doc.text)
-        ls.completer.opened(doc.uri)
+        ls.completer.opened(doc.uri, ls.settings)
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: CodestralServer, params: types.DidSaveTextDocumentParams) -> None:
@@ -339,7 +341,6 @@ def create_server(environ: Mapping[str, str] | None = None) -> CodestralServer:
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: CodestralServer, params: types.DidCloseTextDocumentParams) -> None:
-        ls.completer.forget(params.text_document.uri)
         if not ls.documents.close(params.text_document.uri):
             logger.warning("didClose for a document that is not open: %s", params.text_document.uri)
 
@@ -363,10 +364,7 @@ def create_server(environ: Mapping[str, str] | None = None) -> CodestralServer:
             if ls.client_is_neovim:
                 return nothing
             raise
-        if answer.suggestion is not None:
-            item = items.inline_item(answer.suggestion, ls.encoding, ls.client_is_neovim)
-            return types.InlineCompletionList(items=[item])
-        return nothing if answer.nothing_here or ls.client_is_neovim else None
+        return items.inline_reply(answer, ls.encoding, ls.client_is_neovim)
 
     @server.feature(
         types.TEXT_DOCUMENT_COMPLETION,
@@ -380,9 +378,6 @@ def create_server(environ: Mapping[str, str] | None = None) -> CodestralServer:
             return None
         # Menu clients ask on their own idle timers: treat every request as automatic.
         answer = await ls.suggest(params.text_document, params.position, invoked=False)
-        if answer.suggestion is None:
-            return types.CompletionList(False, []) if answer.nothing_here else None
-        item = items.menu_item(answer.suggestion, ls.encoding, ls.menu_caps, ls.client_is_neovim)
-        return types.CompletionList(is_incomplete=False, items=[item])
+        return items.menu_reply(answer, ls.encoding, ls.menu_caps, ls.client_is_neovim)
 
     return server

@@ -48,6 +48,7 @@ def start_server(tmp_path: Path, fake_codestral: FakeCodestral) -> ServerFactory
         env: Mapping[str, str | None] | None = None,
         encodings: list[str] | None = None,
         capabilities: types.ClientCapabilities | None = None,
+        root_uri: str | None = None,
     ) -> AsyncIterator[LanguageClient]:
         log = tmp_path / f"server-{next(counter)}.log"
         client = make_test_lsp_client()
@@ -60,7 +61,9 @@ def start_server(tmp_path: Path, fake_codestral: FakeCodestral) -> ServerFactory
             capabilities = types.ClientCapabilities(general=general if encodings else None)
         options = {"endpoint": fake_codestral.url, **(init_options or {})}
         result = await client.initialize_session(
-            types.InitializeParams(capabilities=capabilities, initialization_options=options)
+            types.InitializeParams(
+                capabilities=capabilities, initialization_options=options, root_uri=root_uri
+            )
         )
         client.server_capabilities = result.capabilities  # type: ignore[attr-defined]
         client.log_file = log  # type: ignore[attr-defined]

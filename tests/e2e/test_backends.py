@@ -226,18 +226,26 @@ async def test_doctor_says_how_to_start_a_local_server_that_is_not_running(
     assert fix in re.sub(r"\s+", " ", ran.out)
 
 
-async def test_llamacpp_gets_other_files_in_input_extra(
+async def test_llamacpp_gets_each_other_file_in_input_extra_with_its_path(
     start_server: ServerFactory, fake_codestral: FakeCodestral
 ) -> None:
     billing = "def invoice_total(lines, tax_rate):\n    return sum(lines) * (1 + tax_rate)\n"
+    tax = "def tax_rate(lines):\n    return 0.2 * len(lines)\n"
     line = "total = invoice_total(lines, "
     async with start_server(
-        init_options={**FAST, **BY_NAME["llamacpp"].options(fake_codestral)}
+        init_options={**FAST, **BY_NAME["llamacpp"].options(fake_codestral)},
+        root_uri="file:///w",
     ) as client:
         open_doc(client, "file:///w/billing.py", billing)
+        open_doc(client, "file:///w/lib/tax.py", tax)
         open_doc(client, "file:///w/main.py", "lines = load()\n" + line)
+        for other in ("file:///w/billing.py", "file:///w/lib/tax.py"):  # each waits until
+            await send_inline(client, other, 0, 0, invoked=True)  # it may go: then a snippet
         assert items(await send_inline(client, "file:///w/main.py", 1, len(line), invoked=True))
-    body = fake_codestral.requests[0].body
-    [extra] = body["input_extra"]
-    assert extra["text"].startswith("+++++ /w/billing.py\ndef invoice_total(lines, tax_rate):")
+    body = fake_codestral.requests[-1].body
+    # One entry per file, named relative to the workspace root; llama.cpp writes the separators.
+    assert sorted((e["filename"], e["text"]) for e in body["input_extra"]) == [
+        ("billing.py", billing),
+        ("lib/tax.py", tax),
+    ]
     assert body["input_prefix"] == "lines = load()\n" + line

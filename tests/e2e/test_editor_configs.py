@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from codestral_lsp import __version__
-from codestral_lsp.settings import FIELDS, SettingsLayers
+from codestral_lsp.settings import FIELDS, Settings, SettingsLayers
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -196,6 +196,30 @@ def test_vscode_manifest() -> None:
     lock = load_json(EDITORS / "vscode" / "package-lock.json")
     assert lock["packages"][""]["dependencies"] == manifest["dependencies"]
     assert lock["packages"][""]["devDependencies"] == manifest["devDependencies"]
+
+
+def server_default_notes() -> list[tuple[str, str]]:
+    """(setting, X) for each VS Code setting whose description says "(server default: X)"."""
+    manifest = load_json(EDITORS / "vscode" / "package.json")
+    properties = manifest["contributes"]["configuration"]["properties"]
+    found = []
+    for key, spec in properties.items():
+        text = spec.get("description", "") + spec.get("markdownDescription", "")
+        found += [
+            (key.removeprefix("codestral."), n)
+            for n in re.findall(r"server default: ([^)]*)", text)
+        ]
+    return found
+
+
+@pytest.mark.parametrize(("key", "note"), server_default_notes())
+def test_vscode_notes_the_servers_own_defaults(key: str, note: str) -> None:
+    [spec] = [f for f in FIELDS if f.key == key]
+    real = getattr(Settings(), spec.attr)
+    if real is None:
+        assert note == "the model's"
+    else:
+        assert note == (real if isinstance(real, str) else json.dumps(real))
 
 
 # Settings that decide where the API key goes, or which key: a repository's .vscode/settings.json

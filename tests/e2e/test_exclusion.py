@@ -82,7 +82,9 @@ async def test_a_hanging_git_holds_back_only_its_own_document_and_fails_closed(
         open_doc(client, there, slow_text)
         await until(started.exists, "git to start hanging")
         # The other document's check hangs: these answer anyway, and do not read it.
-        assert isinstance(await status(client), dict)
+        said = await status(client)
+        assert isinstance(said, dict)
+        assert said["endpointHost"] == fake_codestral.base_url.removeprefix("http://")
         assert items(await send_inline(client, here, 0, 29, invoked=True))
         # Its own request waits a bounded time, then sends nothing (unknown = excluded).
         assert items(await send_inline(client, there, 2, 21, invoked=True)) == []

@@ -96,6 +96,7 @@ async def test_one_five_megabyte_line(
 ) -> None:
     half = "é = [1, 2, 3]; " * (2_500_000 // 15)  # not ASCII: every column is converted
     text = half + half
+    fake_codestral.completion = "zz"
     options = {**MIRROR_SETTINGS, "contextTokens": 2048, "maxFileSize": 10 * MB}
     async with start_server(init_options=options, encodings=[encoding]) as client:
         open_doc(client, URI, text)
@@ -115,7 +116,9 @@ async def test_one_five_megabyte_line(
         at = len(half) + 3
         assert text[:at].endswith(prompt)
         assert text[at:].startswith(suffix)
-        assert isinstance(items(result), list)
+        [item] = items(result)  # placed at the cursor, in the client's units
+        assert item.insert_text == "zz"
+        assert item.range == types.Range(types.Position(0, after), types.Position(0, after))
         assert memory_of(client)[1] < MAX_RSS
 
 
@@ -139,6 +142,7 @@ async def test_lone_surrogates_from_a_utf16_client(
 ) -> None:
     """JSON may carry "\\ud800" alone; each is one utf-16 unit and goes out as U+FFFD."""
     text = "a\ud800b = '\udfff'\nx\ud83d = 1\n"
+    fake_codestral.completion = "zz"
     async with start_server(init_options=MIRROR_SETTINGS, encodings=["utf-16"]) as client:
         open_doc(client, URI, text)
         assert await server_copy(client, fake_codestral, URI, text, "utf-16") == clean(text)
@@ -152,7 +156,9 @@ async def test_lone_surrogates_from_a_utf16_client(
         at = offset_of(text, 1, 4, "utf-16")
         assert text[at - 2 :].startswith("\ude00Z")
         assert (prompt, suffix) == (clean(text[:at]), clean(text[at:]))
-        assert isinstance(items(result), list)
+        [item] = items(result)  # after the two lone halves, as a utf-16 client counts
+        assert item.insert_text == "zz"
+        assert item.range == types.Range(types.Position(1, 4), types.Position(1, 4))
         # A completion right after each surrogate, and on the position between two of them.
         for line, character in [(0, 2), (0, 8), (1, 2), (1, 3)]:
             prompt, suffix, _ = await sent_for(client, fake_codestral, URI, line, character)

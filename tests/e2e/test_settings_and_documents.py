@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
+from pytest_lsp import LanguageClient
 
-from tests.e2e.conftest import ServerFactory, inline, items, open_doc
-from tests.fake_codestral import FakeCodestral
+from tests.e2e.conftest import ServerFactory, inline, items, open_doc, send_inline
+from tests.fake_codestral import FakeCodestral, Reply
 
 URI = "file:///w/a.py"
 
@@ -128,3 +131,56 @@ async def test_requests_for_unknown_documents_and_positions_get_clear_errors(
         # Past the end of a line clamps to the line end (LSP spec), and the server is still up.
         assert items(await inline(client, URI, 0, 99))
     assert fake_codestral.requests[0].body["prompt"] == "x = 1"
+
+
+async def stats(client: LanguageClient) -> dict[str, Any]:
+    result = await client.workspace_execute_command_async(
+        types.ExecuteCommandParams(command="codestral.stats")
+    )
+    assert isinstance(result, dict)
+    return result
+
+
+KEY_FILE = """import os
+
+PEM = '''-----BEGIN RSA PRIVATE KEY-----
+MIIEowIBAAKCAQEA7bq0uJ3xk9Zs
+-----END RSA PRIVATE KEY-----'''
+
+
+def load_key(path):
+    return open(path).read()
+"""
+
+
+async def test_closing_every_document_leaves_nothing_behind(
+    start_server: ServerFactory, fake_codestral: FakeCodestral
+) -> None:
+    """What every stage keeps about a document (its exclusion decision, request and call,
+    typing rhythm, recent completions, secrets, snippet chunks, edit spots) goes at its close."""
+    options = {"debounceMs": 0, "debounceMaxMs": 0, "extraContextShare": 0.3}
+    uris = [f"file:///w/m{i}.py" for i in range(24)] + ["file:///w/.env"]
+    async with start_server(init_options=options) as client:
+        for n, uri in enumerate(uris):
+            open_doc(client, uri, KEY_FILE + f"\ndef load_{n}(path):\n    return load_key(\n")
+            change(client, uri, 2, "p", (12, 20, 12, 20))
+            await inline(client, uri, 12, 21)
+        # One more whose call is still running when its document closes.
+        gate = asyncio.Event()
+        fake_codestral.enqueue(Reply(gate=gate))
+        waiting = send_inline(client, uris[0], 1, 0)
+        await fake_codestral.wait_for_requests(len(uris))  # the .env never went upstream
+        held = (await stats(client))["held"]
+        assert held["documents"] == len(uris)
+        assert all(held[k] > 0 for k in ("states", "cached", "editSpots", "indexedDocuments"))
+        assert held["secretLines"] > 0
+        for uri in uris:
+            client.text_document_did_close(
+                types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(uri=uri))
+            )
+        assert items(await waiting) == []  # answered at the close, not when the call ends
+        await fake_codestral.wait_until(lambda fake: fake.requests[-1].aborted)
+        after = await stats(client)
+        assert after["documents"] == 0
+        assert after["held"] == dict.fromkeys(held, 0)
+        gate.set()

@@ -76,6 +76,17 @@ def test_llamacpp_body_sends_other_files_as_input_extra() -> None:
     assert wire("llamacpp").max_tokens(body) == 64
 
 
+def test_llamacpp_body_sends_each_other_file_as_its_own_entry() -> None:
+    files = (("lib/a.py", "x = 1\n"), ("lib/b.py", "def g():\n    pass\n"))
+    call = replace(CALL, extra="+++++ lib/a.py\nx = 1\n...", extra_files=files)
+    assert wire("llamacpp").body(call)["input_extra"] == [
+        {"filename": "lib/a.py", "text": "x = 1\n"},
+        {"filename": "lib/b.py", "text": "def g():\n    pass\n"},
+    ]
+    # The other APIs take the whole preamble before the prompt, as before.
+    assert wire("codestral").body(call)["prompt"] == "+++++ lib/a.py\nx = 1\n...def f("
+
+
 def test_openai_body_sends_suffix_and_asks_for_usage_in_the_stream() -> None:
     body = wire("openai").body(CALL)
     assert body["prompt"] == "# a.py\nx = 1\ndef f("
@@ -111,10 +122,11 @@ def test_braces_in_code_are_not_template_fields() -> None:
 
 
 def test_lone_surrogates_never_reach_a_body() -> None:
-    call = FimCall("m", "a\ud800", "b\udfff", extra="\udbff")
+    call = FimCall("m", "a\ud800", "b\udfff", extra="\udbff", extra_files=(("\ud801", "\udc00"),))
     for row in PROVIDERS.values():
         json.dumps(row.wire.body(call)).encode("utf-8")  # would raise on a surrogate
     assert call.prompt == "a\ufffd"
+    assert call.extra_files == (("\ufffd", "\ufffd"),)
 
 
 # --- the provider table
@@ -359,3 +371,35 @@ def test_a_fim_template_without_its_fields_is_refused() -> None:
     assert problem.key == "fimTemplate"
     assert "{prefix} and {suffix}" in problem.reason
     assert layers.current.fim_template is None
+
+
+@pytest.mark.parametrize(
+    ("provider", "region", "url"),
+    [
+        ("codestral", "eu", "https://codestral.mistral.ai/v1/fim/completions"),
+        ("mistral", "eu", "https://api.mistral.ai/v1/fim/completions"),
+        ("langdock", "eu", "https://api.langdock.com/mistral/eu/v1/fim/completions"),
+        ("langdock", "us", "https://api.langdock.com/mistral/us/v1/fim/completions"),
+    ],
+)
+def test_provider_urls(provider: str, region: str, url: str) -> None:
+    assert endpoint_url(provider, region, None) == url
+    assert endpoint_url(provider, region, "http://gw/v1/fim/completions") == (
+        "http://gw/v1/fim/completions"
+    )
+
+
+@pytest.mark.parametrize(
+    ("provider", "env", "expected"),
+    [
+        ("codestral", {"CODESTRAL_API_KEY": "k1"}, ("k1", "$CODESTRAL_API_KEY")),
+        ("mistral", {"CODESTRAL_API_KEY": "k1"}, (None, "$MISTRAL_API_KEY")),
+        ("mistral", {"MISTRAL_API_KEY": " k2 \n"}, ("k2", "$MISTRAL_API_KEY")),
+        ("langdock", {"LANGDOCK_API_KEY": "k3"}, ("k3", "$LANGDOCK_API_KEY")),
+    ],
+)
+def test_key_from_the_providers_variable(
+    provider: str, env: dict[str, str], expected: tuple[str | None, str]
+) -> None:
+    assert resolve_key(provider, None, env) == expected
+    assert resolve_key(provider, "direct", env) == ("direct", "the apiKey setting")

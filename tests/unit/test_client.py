@@ -14,7 +14,13 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from codestral_lsp.backends.client import FimClient, FimRequest, FimResult, retry_after
+from codestral_lsp.backends.client import (
+    FimClient,
+    FimRequest,
+    FimResult,
+    request_body,
+    retry_after,
+)
 from codestral_lsp.backends.errors import (
     AuthError,
     BackendError,
@@ -23,6 +29,7 @@ from codestral_lsp.backends.errors import (
     RequestRejected,
     ServerError,
 )
+from codestral_lsp.settings import Settings
 
 KEY = "sk-unit-test-key-000111"
 
@@ -325,3 +332,12 @@ async def test_a_compressed_error_body_is_read_within_bounds() -> None:
     )
     with pytest.raises(ServerError, match="HTTP 500"):
         await _call_streamed(response, _bounded_request(False, 16))
+
+
+def test_request_body_sends_only_set_fields() -> None:
+    body = request_body(Settings(max_tokens=None), "p", "s")
+    assert body == {"model": "codestral-latest", "prompt": "p", "suffix": "s", "stream": True}
+    body = request_body(Settings(stop=("a", "b"), temperature=0.0, random_seed=0), "p", "")
+    assert body["stop"] == ["a", "b"]
+    assert body["temperature"] == 0.0
+    assert body["random_seed"] == 0

@@ -15,6 +15,7 @@ from codestral_lsp.documents import (
     Document,
     DocumentError,
     DocumentStore,
+    Slot,
     TextChange,
     split_lines,
 )
@@ -412,3 +413,35 @@ def test_store_change_skips_invalid_range(caplog: pytest.LogCaptureFixture) -> N
     assert document.version == 3
     assert URI in caplog.text
     assert "(7, 0, 7, 1)" in caplog.text
+
+
+def test_the_store_owns_what_each_stage_keeps_and_drops_it_at_close() -> None:
+    store = DocumentStore()
+    closed: list[list[str]] = []
+    forgotten: list[str] = []
+    notes: Slot[list[str]] = Slot("notes", list, closed.append)
+    plain: Slot[dict[str, int]] = Slot("plain", dict)
+    store.also_forget(forgotten.append)
+    for n in range(50):
+        store.open(f"file:///m{n}.py", "x\n", 1, "python")
+        tracked = store.tracked(f"file:///m{n}.py")
+        assert tracked is not None
+        tracked.get(notes).append(f"m{n}")
+        tracked.get(plain)["n"] = n
+    assert store.held() == {"documents": 50, "states": 100}
+    first = store.tracked("file:///m0.py")
+    assert first is not None
+    assert first.get(notes) is first.get(notes)  # made once
+    assert first.kept() == ["notes", "plain"]
+    store.open("file:///m0.py", "y\n", 2, "python")  # re-opened: the old text's state goes
+    assert closed == [["m0"]]
+    assert forgotten == ["file:///m0.py"]
+    for n in range(50):
+        assert store.close(f"file:///m{n}.py")
+    assert store.held() == {"documents": 0, "states": 0}
+    assert len(closed) == 50  # the re-opened m0 had nothing in ``notes`` yet: not kept
+    assert forgotten.count("file:///m0.py") == 2
+    assert len(forgotten) == 51
+    assert not store.close("file:///m0.py")
+    first.get(notes).append("late")  # a closed record keeps nothing made after its close
+    assert first.peek(notes) is None

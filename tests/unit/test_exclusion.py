@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import signal
-import subprocess
-import sys
-import textwrap
-import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from codestral_lsp.documents import DocumentStore
 from codestral_lsp.exclusion import Exclusions, Policy, check_patterns, decide, file_path
-from codestral_lsp.gitignore import GitIgnores, Ran, check_ignore
+from codestral_lsp.gitignore import GitIgnores, Ran
 from codestral_lsp.settings import SettingsLayers
+from tests.unit.test_gitignore import FakeGit, repo, until
 
 DEFAULTS = Policy()
 
@@ -175,81 +169,43 @@ async def test_a_symlink_is_judged_by_its_target_too(tmp_path: Path) -> None:
 # --- the gate: decided once per document, waited for only by its own requests ---------------
 
 
-class FakeGit:
-    """A ``check-ignore`` runner: records each call; blocks calls for ``slow`` repos."""
-
-    def __init__(self, ignored: set[str] | None = None) -> None:
-        self.calls: list[tuple[str, tuple[str, ...]]] = []
-        self.ignored = ignored or set()
-        self.slow: set[str] = set()
-        self.release = asyncio.Event()
-        self.failing: set[str] = set()
-
-    async def __call__(self, repo: str, paths: Sequence[str]) -> Ran:
-        self.calls.append((repo, tuple(paths)))
-        if repo in self.slow:
-            await self.release.wait()
-        if self.failing & set(paths):
-            return Ran(frozenset(), "git failed: fatal: pathspec is beyond a symbolic link")
-        return Ran(frozenset(p for p in paths if p in self.ignored))
+ANY = Policy()
 
 
-def repo(tmp_path: Path, name: str) -> Path:
-    root = tmp_path / name
-    (root / ".git").mkdir(parents=True)
-    return root.resolve()
-
-
-async def until(condition: object, what: str) -> None:
-    """Poll ``condition()`` (a callable) on the loop until true, for at most 10 s."""
-    assert callable(condition)
-    deadline = asyncio.get_running_loop().time() + 10
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.005)
+def opened(gate: Exclusions, uri: str, policy: Policy = ANY) -> None:
+    """Open ``uri`` as the server does: in the store, then its decision starts."""
+    gate.documents.open(uri, "", 1, "python")
+    gate.open(uri, policy)
 
 
 async def test_a_hanging_check_holds_back_only_its_own_document(tmp_path: Path) -> None:
     slow, fast = repo(tmp_path, "slow"), repo(tmp_path, "fast")
     fake = FakeGit()
     fake.slow.add(str(slow))
-    gate = Exclusions(GitIgnores(fake))
-    gate.open((slow / "a.py").as_uri())
-    gate.open((fast / "b.py").as_uri())
-    gate.open("file:///nowhere/c.py")  # no repository: decided without git
-    assert not (await gate.decision((fast / "b.py").as_uri())).excluded
-    assert not (await gate.decision("file:///nowhere/c.py")).excluded
-    assert gate.allowed((fast / "b.py").as_uri())
-    assert not gate.allowed((slow / "a.py").as_uri())  # undecided: not a snippet source
-    pending = await gate.decision((slow / "a.py").as_uri(), wait_s=0)
+    gate = Exclusions(DocumentStore(), GitIgnores(fake))
+    opened(gate, (slow / "a.py").as_uri())
+    opened(gate, (fast / "b.py").as_uri())
+    opened(gate, "file:///nowhere/c.py")  # no repository: decided without git
+    assert not (await gate.decision((fast / "b.py").as_uri(), ANY)).excluded
+    assert not (await gate.decision("file:///nowhere/c.py", ANY)).excluded
+    assert gate.allowed((fast / "b.py").as_uri(), ANY)
+    assert not gate.allowed((slow / "a.py").as_uri(), ANY)  # undecided: not a snippet source
+    pending = await gate.decision((slow / "a.py").as_uri(), ANY, wait_s=0)
     assert pending.excluded
     assert "still running" in pending.why
     fake.release.set()
-    assert not (await gate.decision((slow / "a.py").as_uri())).excluded
+    assert not (await gate.decision((slow / "a.py").as_uri(), ANY)).excluded
 
 
 async def test_git_that_cannot_tell_keeps_the_file_out(tmp_path: Path) -> None:
     root = repo(tmp_path, "r")
     fake = FakeGit()
     fake.failing.add("a.py")
-    gate = Exclusions(GitIgnores(fake))
-    gate.open((root / "a.py").as_uri())
-    decision = await gate.decision((root / "a.py").as_uri())
+    gate = Exclusions(DocumentStore(), GitIgnores(fake))
+    opened(gate, (root / "a.py").as_uri())
+    decision = await gate.decision((root / "a.py").as_uri(), ANY)
     assert decision.excluded
     assert "git could not tell" in decision.why
-
-
-async def test_one_bad_path_does_not_fail_its_whole_batch(tmp_path: Path) -> None:
-    root = str(repo(tmp_path, "r"))
-    fake = FakeGit(ignored={"ignored.py"})
-    fake.failing.add("bad.py")  # git dies on it (beyond a symlink, in a submodule...)
-    git = GitIgnores(fake)
-    answers = await asyncio.gather(
-        git.ignored(root, "bad.py"), git.ignored(root, "ok.py"), git.ignored(root, "ignored.py")
-    )
-    assert [a.ignored for a in answers] == [None, False, True]
-    assert fake.calls[0] == (root, ("bad.py", "ok.py", "ignored.py"))  # one call, then each
-    assert len(fake.calls) == 4
 
 
 async def test_paths_waiting_for_one_repository_go_in_one_call(tmp_path: Path) -> None:
@@ -257,15 +213,15 @@ async def test_paths_waiting_for_one_repository_go_in_one_call(tmp_path: Path) -
     fake = FakeGit(ignored={"f7.py"})
     fake.slow.add(str(root))
     git = GitIgnores(fake, running=1)
-    gate = Exclusions(git)
+    gate = Exclusions(DocumentStore(), git)
     uris = [(root / f"f{i}.py").as_uri() for i in range(50)]
     for uri in uris:
-        gate.open(uri)
+        opened(gate, uri)
     await until(lambda: len(fake.calls) == 1, "the first call")
     first = len(fake.calls[0][1])
     await until(lambda: len(git._waiting.get(str(root), ())) == 50 - first, "the rest to queue")
     fake.release.set()
-    decisions = [await gate.decision(uri) for uri in uris]
+    decisions = [await gate.decision(uri, ANY) for uri in uris]
     assert len(fake.calls) <= 2  # the first, and one for all that waited behind it
     assert sorted(p for _, paths in fake.calls for p in paths) == sorted(
         f"f{i}.py" for i in range(50)
@@ -276,20 +232,19 @@ async def test_paths_waiting_for_one_repository_go_in_one_call(tmp_path: Path) -
 async def test_a_new_policy_decides_again_and_an_unchanged_one_does_not(tmp_path: Path) -> None:
     root = repo(tmp_path, "r")
     fake = FakeGit()
-    gate = Exclusions(GitIgnores(fake))
+    gate = Exclusions(DocumentStore(), GitIgnores(fake))
     uri = (root / "app.py").as_uri()
-    gate.use(Policy(roots=(str(root),)))
-    gate.open(uri)
-    assert not (await gate.decision(uri)).excluded
-    gate.use(Policy(roots=(str(root),)))
-    assert gate.allowed(uri)
+    plain = Policy(roots=(str(root),))
+    opened(gate, uri, plain)
+    assert not (await gate.decision(uri, plain)).excluded
+    assert gate.allowed(uri, Policy(roots=(str(root),)))  # equal: nothing decided again
     assert len(fake.calls) == 1
-    gate.use(Policy(("app.py",), roots=(str(root),)))
-    assert (await gate.decision(uri)).excluded
+    assert (await gate.decision(uri, Policy(("app.py",), roots=(str(root),)))).excluded
+    assert not gate.allowed(uri, Policy(("app.py",), roots=(str(root),)))
     fake.ignored.add("app.py")
-    gate.use(Policy(roots=(str(root),)))
+    assert not gate.allowed(uri, plain)  # decided again: undecided until git answers
     gate.refresh()  # a .gitignore was saved
-    decision = await gate.decision(uri)
+    decision = await gate.decision(uri, plain)
     assert decision.excluded
     assert "ignored by git" in decision.why
 
@@ -298,12 +253,12 @@ async def test_a_closed_document_answers_its_waiting_request(tmp_path: Path) -> 
     root = repo(tmp_path, "r")
     fake = FakeGit()
     fake.slow.add(str(root))
-    gate = Exclusions(GitIgnores(fake))
+    gate = Exclusions(DocumentStore(), GitIgnores(fake))
     uri = (root / "a.py").as_uri()
-    gate.open(uri)
-    waiting = asyncio.ensure_future(gate.decision(uri, wait_s=60))
+    opened(gate, uri)
+    waiting = asyncio.ensure_future(gate.decision(uri, ANY, wait_s=60))
     await until(lambda: fake.calls, "git to be asked")
-    gate.forget(uri)
+    gate.documents.close(uri)
     assert (await waiting).excluded
     assert len(gate) == 0
     fake.release.set()
@@ -314,75 +269,21 @@ async def test_stopping_answers_every_waiter_and_starts_no_more_checks(tmp_path:
     fake = FakeGit()
     fake.slow.add(str(root))
     git = GitIgnores(fake, running=1)
-    gate = Exclusions(git)
+    gate = Exclusions(DocumentStore(), git)
     first, second = (root / "a.py").as_uri(), (root / "b.py").as_uri()
-    gate.open(first)
+    opened(gate, first)
     await until(lambda: fake.calls, "git to be asked")
-    gate.open(second)  # queued behind the running call
+    opened(gate, second)  # queued behind the running call
     await until(lambda: git._waiting.get(str(root)), "the second to queue")
-    waiting = [asyncio.ensure_future(gate.decision(u, wait_s=60)) for u in (first, second)]
+    waiting = [asyncio.ensure_future(gate.decision(u, ANY, wait_s=60)) for u in (first, second)]
     await gate.aclose()
     decisions = await asyncio.gather(*waiting)
     assert [(d.excluded, d.why) for d in decisions] == [(True, "the server is stopping")] * 2
     assert not git._tasks
-    gate.open((root / "c.py").as_uri())  # a request that comes in late: no new check
-    assert (await gate.decision((root / "c.py").as_uri())).excluded
+    opened(gate, (root / "c.py").as_uri())  # a request that comes in late: no new check
+    assert (await gate.decision((root / "c.py").as_uri(), ANY)).excluded
     assert (await git.ignored(str(root), "d.py")).ignored is None
     assert len(fake.calls) == 1
-
-
-# --- the git call itself (a real git) ------------------------------------------------------
-
-needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
-
-
-def real_repo(path: Path) -> Path:
-    path.mkdir(parents=True)
-    subprocess.run(["git", "init", "-q"], cwd=path, check=True)
-    return path
-
-
-def configure(repo: Path, name: str, value: str) -> None:
-    subprocess.run(["git", "config", name, value], cwd=repo, check=True)
-
-
-@needs_git
-async def test_check_ignore_runs_nothing_the_repository_configures(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    root = real_repo(tmp_path / "r")
-    marker = tmp_path / "ran"
-    hook = tmp_path / "hook.sh"
-    hook.write_text(f'#!/bin/sh\ntouch "{marker}"\necho 0\n', encoding="utf-8")
-    hook.chmod(0o755)
-    configure(root, "core.fsmonitor", str(hook))
-    (root / ".gitignore").write_text("*.log\n", encoding="utf-8")
-    (root / ".git" / "info" / "exclude").write_text("local.py\n", encoding="utf-8")
-    elsewhere = real_repo(tmp_path / "elsewhere")
-    monkeypatch.setenv("GIT_DIR", str(elsewhere / ".git"))  # inherited: must not steer git
-    ran = await check_ignore(str(root), ["a.py", "b.log", "sub/c.log", "local.py", "sp ace.py"])
-    assert ran == Ran(frozenset({"b.log", "sub/c.log", "local.py"}))
-    assert not marker.exists()
-
-
-async def test_a_git_that_hangs_is_stopped_and_gives_no_answer(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    fake = tmp_path / "bin" / "git"
-    fake.parent.mkdir()
-    fake.write_text(f"#!/bin/sh\nexec {shutil.which('sleep')} 600\n", encoding="utf-8")
-    fake.chmod(0o755)
-    monkeypatch.setenv("PATH", str(fake.parent))
-    ran = await check_ignore(str(tmp_path), ["a.py"], timeout_s=0.05)
-    assert ran.ignored == frozenset()
-    assert ran.failure == "git took longer than 0.05 s"
-
-
-async def test_no_git_gives_no_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PATH", str(tmp_path))
-    ran = await check_ignore(str(tmp_path), ["a.py"])
-    assert ran.failure is not None
-    assert ran.failure.startswith("git cannot be run")
 
 
 async def test_a_runner_that_breaks_keeps_the_file_out(tmp_path: Path) -> None:
@@ -391,9 +292,9 @@ async def test_a_runner_that_breaks_keeps_the_file_out(tmp_path: Path) -> None:
     async def broken(repo: str, paths: Sequence[str]) -> Ran:
         raise RuntimeError("boom")
 
-    gate = Exclusions(GitIgnores(broken))
-    gate.open((root / "a.py").as_uri())
-    decision = await gate.decision((root / "a.py").as_uri())
+    gate = Exclusions(DocumentStore(), GitIgnores(broken))
+    opened(gate, (root / "a.py").as_uri())
+    decision = await gate.decision((root / "a.py").as_uri(), ANY)
     assert decision.excluded
     assert "git could not tell" in decision.why
 
@@ -405,95 +306,3 @@ def test_a_bad_exclude_pattern_is_named_and_the_last_good_value_kept() -> None:
     assert [p.key for p in problems] == ["exclude"]
     assert "'bad\\\\' is not a valid gitignore pattern" in str(problems[0])
     assert layers.current.exclude == ("secrets/",)
-
-
-# --- stopping: nothing git does may keep the server from exiting --------------------------
-
-ENDS_WHILE_GIT_STARTS = textwrap.dedent(
-    """
-    import asyncio, sys
-    from codestral_lsp.gitignore import GitIgnores
-
-    async def main(turns):
-        git = GitIgnores()
-        asyncio.ensure_future(git.ignored(sys.argv[1], "a.py"))
-        for _ in range(turns):  # end the loop at every step of git's start, one per run
-            await asyncio.sleep(0)
-        await git.aclose()
-
-    for turns in range(8):
-        asyncio.run(main(turns))
-    print("exited")
-    """
-)
-
-
-@needs_git
-def test_a_loop_that_ends_while_git_starts_still_exits(tmp_path: Path) -> None:
-    """``asyncio.run``'s teardown cancelled asyncio's own pipe-connecting task along with the
-    check, and the subprocess transport then waited forever; stopping first avoids it."""
-    root = real_repo(tmp_path / "r")
-    try:
-        done = subprocess.run(
-            [sys.executable, "-c", ENDS_WHILE_GIT_STARTS, str(root)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    except subprocess.TimeoutExpired:
-        pytest.fail("the event loop never finished: a git check being started hung its end")
-    assert (done.returncode, done.stdout.strip()) == (0, "exited"), done.stderr
-
-
-def running(pid: int) -> bool:
-    """Whether process ``pid`` still runs (a zombie waiting for its reaper does not)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
-@pytest.mark.parametrize("when", ["while git starts", "while git runs"])
-async def test_a_stopped_check_kills_git_and_what_git_started(
-    when: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    pids = tmp_path / "pids"
-    fake = tmp_path / "bin" / "git"
-    fake.parent.mkdir()
-    fake.write_text(  # a wrapper whose child holds git's pipes open
-        f'#!/bin/sh\nsleep 600 &\necho "$$ $!" > "{pids}.tmp"\nmv "{pids}.tmp" "{pids}"\nwait\n',
-        encoding="utf-8",
-    )
-    fake.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
-    checking: asyncio.Future[Ran] | None = None
-
-    class CancelledAtStart(subprocess.Popen):  # type: ignore[type-arg]
-        """Cancels the check once git has started its child, before asyncio has its pipes."""
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            deadline = time.monotonic() + 10
-            while not pids.exists() and time.monotonic() < deadline:
-                time.sleep(0.005)  # the event loop must not run on until then
-            assert checking is not None
-            checking.cancel()
-
-    if when == "while git starts":
-        monkeypatch.setattr(subprocess, "Popen", CancelledAtStart)
-    checking = asyncio.ensure_future(check_ignore(str(tmp_path), ["a.py"]))
-    await until(pids.exists, "git to start")
-    wrapper, child = (int(p) for p in pids.read_text(encoding="utf-8").split())
-    try:
-        if when == "while git runs":
-            checking.cancel()
-        stopped, _ = await asyncio.wait([checking], timeout=30)
-        assert stopped, "stopping git waited for its child (600 s)"
-        assert checking.cancelled()
-        await until(lambda: not running(wrapper) and not running(child), "both to be killed")
-    finally:
-        for pid in (wrapper, child):
-            if running(pid):
-                os.kill(pid, signal.SIGKILL)

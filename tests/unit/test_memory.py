@@ -1,17 +1,18 @@
-"""Typed-through recognition, the memory's lookups and expiry, and the adaptive debounce."""
+"""Typed-through recognition, and the memory's lookups and expiry."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from codestral_lsp.documents import Cursor, Document
+from codestral_lsp.documents import Cursor, Document, DocumentStore
 from codestral_lsp.local import FimContext, build
-from codestral_lsp.memory import CompletionMemory, Hit, answer_key, typed_since
-from codestral_lsp.scheduler import Debouncer
+from codestral_lsp.memory import CompletionMemory, Hit, typed_since
 from codestral_lsp.settings import Settings
+from codestral_lsp.source import Source
 
 CURSOR = "█"
-URL = "https://codestral.mistral.ai/v1/fim/completions"
 
 
 def ctx(marked: str, version: int = 1, uri: str = "file:///a.py") -> FimContext:
@@ -62,85 +63,54 @@ class Clock:
         return self.now
 
 
+def opened(*uris: str) -> DocumentStore:
+    store = DocumentStore()
+    for uri in uris:
+        store.open(uri, "", 1, "python")
+    return store
+
+
+ON = Settings(cache_size=8, cache_ttl_seconds=60)
+
+
 def test_memory_serves_the_same_state_and_the_rest_after_typing() -> None:
     clock = Clock()
-    memory = CompletionMemory(8, ttl=60, clock=clock)
-    key = answer_key(Settings(), URL)
-    memory.remember(ctx("x = █\n"), key, "compute(1)")
-    assert memory.lookup(ctx("x = █\n", version=5), key) == Hit("compute(1)", "cache")
-    assert memory.lookup(ctx("x = comp█\n"), key) == Hit("ute(1)", "typed")
-    assert memory.lookup(ctx("x = compute(1)█\n"), key) is None  # typed it all
-    assert memory.lookup(ctx("x = cx█\n"), key) is None  # left the suggestion
-    assert memory.lookup(ctx("x = comp█\n"), answer_key(Settings(model="other"), URL)) is None
+    memory = CompletionMemory(opened("file:///a.py"), clock=clock)
+    memory.remember(ctx("x = █\n"), ON, "compute(1)")
+    assert memory.lookup(ctx("x = █\n", version=5), ON) == Hit("compute(1)", Source.CACHE)
+    assert memory.lookup(ctx("x = comp█\n"), ON) == Hit("ute(1)", Source.TYPED)
+    assert memory.lookup(ctx("x = compute(1)█\n"), ON) is None  # typed it all
+    assert memory.lookup(ctx("x = cx█\n"), ON) is None  # left the suggestion
+    assert memory.lookup(ctx("x = comp█\n"), dataclasses.replace(ON, model="other")) is None
     clock.now += 61
-    assert memory.lookup(ctx("x = comp█\n"), key) is None  # expired
-    assert memory.lookup(ctx("x = █\n"), key) is None
+    assert memory.lookup(ctx("x = comp█\n"), ON) is None  # expired
+    assert memory.lookup(ctx("x = █\n"), ON) is None
 
 
-def test_memory_off_and_forget() -> None:
-    key = answer_key(Settings(), URL)
-    off = CompletionMemory(0, ttl=60)
-    off.remember(ctx("x = █\n"), key, "1")
-    assert off.lookup(ctx("x = █\n"), key) is None
-    memory = CompletionMemory(8, ttl=60)
-    memory.remember(ctx("x = █\n"), key, "123")
-    memory.forget("file:///a.py")
-    assert memory.lookup(ctx("x = 1█\n"), key) is None  # typed-through entries gone
-    assert memory.lookup(ctx("x = █\n"), key) is not None  # the exact cache is not per file
+def test_memory_off_and_what_a_close_takes_with_it() -> None:
+    off = CompletionMemory(opened("file:///a.py"))
+    off.remember(ctx("x = █\n"), Settings(cache_size=0), "1")
+    assert off.lookup(ctx("x = █\n"), ON) is None
+    store = opened("file:///a.py", "file:///b.py")
+    memory = CompletionMemory(store)
+    memory.remember(ctx("x = █\n"), ON, "123")
+    memory.remember(ctx("x = █\n", uri="file:///b.py"), ON, "456")
+    store.close("file:///a.py")
+    assert memory.lookup(ctx("x = █\n"), ON) is None  # closed: nothing served, nothing kept
+    store.open("file:///a.py", "", 2, "python")
+    assert memory.lookup(ctx("x = 1█\n"), ON) is None  # its typed-through entries went
+    assert memory.lookup(ctx("x = █\n"), ON) is None  # and its exact ones
+    assert memory.lookup(ctx("x = █\n", uri="file:///b.py"), ON) == Hit("456", Source.CACHE)
+    assert len(memory) == 1
 
 
-def test_debounce_floor_until_a_typing_rhythm_is_seen() -> None:
-    clock = Clock()
-    debouncer = Debouncer(clock)
-    settings = Settings(debounce_ms=50, debounce_max_ms=400)
-    assert debouncer.delay(settings) == 0.05
-    for _ in range(5):
-        debouncer.observe_change("u")
-        clock.now += 0.3
-    clock.now -= 0.3  # asked right after the last key
-    # Median gap 0.3 s; no latency seen yet counts as 0.5 s: weight 0.75.
-    assert debouncer.delay(settings, "u") == pytest.approx(0.225)
-    for _ in range(30):
-        debouncer.observe_latency(2.0)  # a slow backend: wait the whole gap
-    assert debouncer.delay(settings, "u") == pytest.approx(0.3, rel=0.01)
-    assert debouncer.delay(Settings(debounce_ms=50, debounce_max_ms=100), "u") == 0.1
-    assert debouncer.delay(Settings(debounce_ms=0, debounce_max_ms=0), "u") == 0
-
-
-def test_debounce_ignores_pauses() -> None:
-    clock = Clock()
-    debouncer = Debouncer(clock)
-    for _ in range(5):
-        debouncer.observe_change("u")
-        clock.now += 5.0  # reading, not typing
-    assert debouncer.delay(Settings(debounce_ms=50, debounce_max_ms=400)) == 0.05
-
-
-def test_debounce_counts_the_quiet_time_since_the_last_key() -> None:
-    """A client that waits itself (Neovim: 200 ms after the last key) gets only the floor
-    when it has already waited longer than the rhythm asks for; the keys set the rhythm."""
-    clock = Clock()
-    debouncer = Debouncer(clock)
-    settings = Settings(debounce_ms=20, debounce_max_ms=300)
-    for _ in range(6):  # steady typing, a key every 150 ms
-        debouncer.observe_change("u")
-        clock.now += 0.15
-    for _ in range(30):
-        debouncer.observe_latency(1.0)  # the whole gap: 150 ms of quiet wanted
-    clock.now += 0.2 - 0.15  # the request comes 200 ms after the last key
-    assert debouncer.delay(settings, "u") == 0.02
-    clock.now -= 0.1  # had it come 100 ms after the last key: 50 ms more
-    assert debouncer.delay(settings, "u") == pytest.approx(0.05)
-    assert debouncer.delay(settings, "other") == pytest.approx(0.15)  # no key seen there
-
-
-def test_debounce_rhythm_comes_from_keys_not_requests() -> None:
-    """Requests 200 ms apart with a key every 100 ms in between: the rhythm is 100 ms."""
-    clock = Clock()
-    debouncer = Debouncer(clock)
-    for _ in range(8):
-        debouncer.observe_change("u")
-        clock.now += 0.1
-    for _ in range(30):
-        debouncer.observe_latency(1.0)
-    assert debouncer.delay(Settings(debounce_ms=0, debounce_max_ms=300), "x") == pytest.approx(0.1)
+def test_memory_takes_a_new_size_from_the_settings_of_the_call() -> None:
+    memory = CompletionMemory(opened("file:///a.py"))
+    memory.remember(ctx("x = █\n"), ON, "123")
+    memory.remember(ctx("y = █\n"), ON, "456")
+    assert len(memory) == 2
+    small = dataclasses.replace(ON, cache_size=1)
+    memory.remember(ctx("z = █\n"), small, "789")
+    assert len(memory) == 1  # a new size starts empty, and holds one
+    assert memory.lookup(ctx("z = █\n"), small) == Hit("789", Source.CACHE)
+    assert memory.lookup(ctx("x = █\n"), dataclasses.replace(ON, cache_size=0)) is None

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from codestral_lsp.positions import Encoding, to_index, to_units
+from codestral_lsp.positions import Encoding, replace_lone_surrogates, to_index, to_units
 
 ENCODINGS: tuple[Encoding, ...] = ("utf-8", "utf-16", "utf-32")
 
@@ -137,3 +137,17 @@ def test_matches_reference(line: str, encoding: Encoding) -> None:
         units = to_units(line, index, encoding)
         assert units == reference_units(line, index, encoding)
         assert to_index(line, units, encoding) == min(index, len(line))
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("plain", "plain"),
+        ("a\ud800b", "a\ufffdb"),
+        ("\udfff\ud800", "\ufffd\ufffd"),  # two lone halves in the wrong order stay two
+        ("😀", "😀"),  # a whole astral character is no lone surrogate
+    ],
+)
+def test_lone_surrogates_are_replaced_one_for_one(text: str, want: str) -> None:
+    assert replace_lone_surrogates(text) == want
+    replace_lone_surrogates(text).encode("utf-8")  # strict: would raise on a surrogate

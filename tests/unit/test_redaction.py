@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from codestral_lsp.documents import Cursor, Document, TextChange
-from codestral_lsp.engine import outgoing
+from codestral_lsp.engine import outgoing, outgoing_files, outgoing_parts
+from codestral_lsp.local import FimContext
 from codestral_lsp.redaction import LINE_MEMORY, MASK, KeyBlocks, SecretIndex
 from codestral_lsp.settings import Settings
 from codestral_lsp.tokens import TokenEstimator
@@ -246,6 +247,43 @@ def test_string_literals(line: str, expected: str) -> None:
 def test_redaction_off_sends_everything() -> None:
     line = 'DB_PASSWORD = "hunter22"'
     assert sent(line, settings=Settings(extra_context_share=0.0, redact_secrets=False)) == line
+
+
+def test_other_files_one_by_one_are_masked_like_the_whole() -> None:
+    """llama.cpp gets other files' snippets one by one: each masked as the preamble is."""
+    settings = Settings(extra_context_share=0.5)
+    other = Document(
+        "file:///w/db.py", 'DB_PASSWORD = "hunter22"\ndef connect_db(url):\n    ...\n', 1, "python"
+    )
+    doc = Document("file:///w/main.py", "conn = connect_db(url)\n", 1, "python")
+    fim = Assembler(TokenEstimator()).assemble(doc, Cursor(1, 0), settings, [other], root="/w")
+    extra, _, _ = outgoing_parts(fim, settings)
+    [(path, text)] = outgoing_files(fim, extra)
+    assert path == "db.py"
+    assert "hunter22" not in extra
+    assert "hunter22" not in text
+    assert f'DB_PASSWORD = "{MASK}"' in text
+    assert text in extra
+
+
+def test_other_files_redacted_as_a_whole_do_not_go_one_by_one() -> None:
+    """Built without the index, the whole is redacted where it leaves; were a snippet to go
+    apart, it would go unmasked: none does (fail closed)."""
+    secret = 'DB_PASSWORD = "hunter22"\n'
+    fim = FimContext(
+        "file:///w/main.py",
+        1,
+        "python",
+        Cursor(0, 0),
+        "x = ",
+        "",
+        extra=f"+++++ db.py\n{secret}+++++ main.py\n",
+        extra_files=(("db.py", secret),),
+    )
+    extra, prompt, _ = outgoing_parts(fim, Settings())
+    assert "hunter22" not in extra + prompt
+    assert outgoing_files(fim, extra) == ()
+    assert outgoing_files(fim, fim.extra) == fim.extra_files
 
 
 # --- private keys, cut anywhere ------------------------------------------------------------------

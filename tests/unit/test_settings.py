@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import json
+import re
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
-from codestral_lsp.backends import endpoint_url, resolve_key
-from codestral_lsp.backends.client import request_body
+from codestral_lsp.backends import endpoint_url
 from codestral_lsp.settings import (
     FIELDS,
+    FieldSpec,
     Settings,
     SettingsLayers,
     client_section,
     config_path,
     load_layers,
+    markdown_table,
 )
+
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_defaults() -> None:
@@ -29,38 +35,6 @@ def test_defaults() -> None:
     assert endpoint_url(s.provider, s.region, s.endpoint) == (
         "https://codestral.mistral.ai/v1/fim/completions"
     )
-
-
-@pytest.mark.parametrize(
-    ("provider", "region", "url"),
-    [
-        ("codestral", "eu", "https://codestral.mistral.ai/v1/fim/completions"),
-        ("mistral", "eu", "https://api.mistral.ai/v1/fim/completions"),
-        ("langdock", "eu", "https://api.langdock.com/mistral/eu/v1/fim/completions"),
-        ("langdock", "us", "https://api.langdock.com/mistral/us/v1/fim/completions"),
-    ],
-)
-def test_provider_urls(provider: str, region: str, url: str) -> None:
-    assert endpoint_url(provider, region, None) == url
-    assert endpoint_url(provider, region, "http://gw/v1/fim/completions") == (
-        "http://gw/v1/fim/completions"
-    )
-
-
-@pytest.mark.parametrize(
-    ("provider", "env", "expected"),
-    [
-        ("codestral", {"CODESTRAL_API_KEY": "k1"}, ("k1", "$CODESTRAL_API_KEY")),
-        ("mistral", {"CODESTRAL_API_KEY": "k1"}, (None, "$MISTRAL_API_KEY")),
-        ("mistral", {"MISTRAL_API_KEY": " k2 \n"}, ("k2", "$MISTRAL_API_KEY")),
-        ("langdock", {"LANGDOCK_API_KEY": "k3"}, ("k3", "$LANGDOCK_API_KEY")),
-    ],
-)
-def test_key_from_the_providers_variable(
-    provider: str, env: dict[str, str], expected: tuple[str | None, str]
-) -> None:
-    assert resolve_key(provider, None, env) == expected
-    assert resolve_key(provider, "direct", env) == ("direct", "the apiKey setting")
 
 
 def test_precedence_file_then_init_options_then_did_change() -> None:
@@ -177,10 +151,55 @@ def test_toml_problems_are_reported(tmp_path: Path) -> None:
     assert problems == []  # the default file is optional
 
 
-def test_request_body_sends_only_set_fields() -> None:
-    body = request_body(Settings(max_tokens=None), "p", "s")
-    assert body == {"model": "codestral-latest", "prompt": "p", "suffix": "s", "stream": True}
-    body = request_body(Settings(stop=("a", "b"), temperature=0.0, random_seed=0), "p", "")
-    assert body["stop"] == ["a", "b"]
-    assert body["temperature"] == 0.0
-    assert body["random_seed"] == 0
+# The README's table of settings: made from the declarations, and true to the code.
+
+TABLE = re.compile(r"<!-- settings table: .*? -->\n(.*?)\n<!-- end of settings table -->", re.S)
+ROW = re.compile(r"^\| `(\w+)` \| (.*?) \| .* \|$", re.M)
+
+
+def readme_table() -> str:
+    found = TABLE.search(README.read_text(encoding="utf-8"))
+    assert found, "README.md: the settings table's marker comments are missing"
+    return found.group(1)
+
+
+def readme_rows() -> dict[str, str]:
+    """Setting -> the Default cell, for each row of the README's table."""
+    return dict(ROW.findall(readme_table()))
+
+
+def test_the_readme_holds_the_table_made_from_the_code() -> None:
+    assert readme_table() == markdown_table(), "run: python scripts/settings_table.py"
+
+
+def test_the_readme_documents_each_setting_once_and_no_other() -> None:
+    assert [key for key, _ in ROW.findall(readme_table())] == [f.key for f in FIELDS]
+
+
+@pytest.mark.parametrize("spec", FIELDS, ids=lambda f: f.key)
+def test_each_documented_default_is_the_real_one(spec: FieldSpec) -> None:
+    """The README's default, read back as a user would type it, gives the dataclass default."""
+    shown = readme_rows()[spec.key]
+    real = getattr(Settings(), spec.attr)
+    if shown.startswith("`"):
+        layers = SettingsLayers({spec.key: json.loads(shown.strip("`"))}, "README")
+        assert layers.rebuild() == []
+        assert getattr(layers.current, spec.attr) == real
+    else:  # "unset", "unset (model default)", "the provider's"
+        assert real is None
+        assert spec.parse(None) is None  # null in a layer unsets it again
+
+
+def test_each_field_has_a_description_and_accepted_values() -> None:
+    for f in fields(Settings):
+        assert f.metadata["doc"].strip(), f.name
+        assert f.metadata["kind"].accepts.strip(), f.name
+
+
+@pytest.mark.parametrize(
+    ("attr", "key"),
+    [("api_key", "apiKey"), ("cache_ttl_seconds", "cacheTtlSeconds"), ("model", "model")],
+)
+def test_wire_names_are_the_camel_case_of_the_attributes(attr: str, key: str) -> None:
+    [spec] = [f for f in FIELDS if f.attr == attr]
+    assert spec.key == key

@@ -10,6 +10,7 @@ from codestral_lsp.shaping import (
     Options,
     Shaped,
     Surroundings,
+    before_closers,
     fit_tail,
     fix_quirks,
     limit_lines,
@@ -290,3 +291,20 @@ def test_shape_runs_the_steps_in_order() -> None:
 def test_shape_sees_repetition_through_trailing_blanks() -> None:
     raw = "import sys\nimport sys  \nimport sys\nimport sys"
     assert shape(raw, around("import os\n█"), Options()) == Shaped("import sys")
+
+
+@pytest.mark.parametrize(
+    ("view", "shaped", "want"),
+    [
+        pytest.param("f(█)", Shaped("a, b)", 1), "a, b", id="stops before the closer it covers"),
+        pytest.param("f(█)", Shaped("a, b"), "a, b", id="covers none: unchanged"),
+        pytest.param("f(g(█))", Shaped("x))", 2), "x", id="two closers: before the first"),
+        pytest.param("f(█)", Shaped("g(a))", 1), "g(a)", id="its own pair is kept"),
+        pytest.param('print("█")', Shaped('hi")', 2), "hi", id="a quote"),
+        pytest.param("xs = [█]", Shaped("1, 2 ]", 1), "1, 2", id="blanks before the cut go"),
+        pytest.param("f(█ )", Shaped("a", 1), "a", id="covers only a blank: unchanged"),
+        pytest.param("f(█)", Shaped("x", 1), "x", id="text without the closer: unchanged"),
+    ],
+)
+def test_before_closers(view: str, shaped: Shaped, want: str) -> None:
+    assert before_closers(shaped, around(view)) == want

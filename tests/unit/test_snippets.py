@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from codestral_lsp import snippets
 from codestral_lsp.documents import Cursor, Document
 from codestral_lsp.local import FimContext, build
 from codestral_lsp.snippets import (
@@ -15,6 +14,7 @@ from codestral_lsp.snippets import (
     EditTrail,
     choose,
     display_path,
+    files,
     identifiers,
     preamble,
 )
@@ -231,6 +231,16 @@ def test_preamble_puts_the_best_nearest_the_cursor() -> None:
     assert preamble([], URI, "/w") == ""
 
 
+def test_files_are_the_preambles_snippets_one_by_one() -> None:
+    best, next_best = chunk(BILLING_URI, BILLING), chunk(COUNTS_URI, "def count(lines): ...")
+    assert files([best, next_best], "/w") == (
+        ("counts.py", "def count(lines): ..."),
+        ("billing.py", BILLING),
+    )
+    assert files([best]) == (("/w/billing.py", BILLING),)
+    assert files([], "/w") == ()
+
+
 @pytest.mark.parametrize(
     ("uri", "root", "shown"),
     [
@@ -327,5 +337,30 @@ def test_an_empty_document_gives_nothing() -> None:
     assert choose(fim, doc, [empty], EditTrail(), ChunkIndex(), 1_000, clock=frozen) == []
 
 
-def test_the_deadline_is_a_few_milliseconds() -> None:
-    assert snippets.DEADLINE_S <= 0.01
+class Ticking:
+    """A clock that moves ``step`` seconds at each reading."""
+
+    def __init__(self, step: float) -> None:
+        self.step, self.now = step, 0.0
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+@pytest.mark.parametrize(
+    ("step", "deadline_s", "chosen"),
+    [
+        (0.001, 0.0015, [BILLING_URI]),  # one candidate scored in time
+        (0.001, 0.0025, [BILLING_URI, COUNTS_URI]),
+        (0.01, None, []),  # the default is a few milliseconds: one 10 ms step passes it
+    ],
+)
+def test_the_deadline_is_counted_on_the_clock_given(
+    step: float, deadline_s: float | None, chosen: list[str]
+) -> None:
+    doc, fim = local(MAIN)
+    others = open_docs((BILLING_URI, BILLING), (COUNTS_URI, COUNTS), (WEATHER_URI, WEATHER))
+    limit = {} if deadline_s is None else {"deadline_s": deadline_s}
+    found = choose(fim, doc, others, EditTrail(), ChunkIndex(), 10_000, Ticking(step), **limit)
+    assert [c.uri for c in found] == chosen

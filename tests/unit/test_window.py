@@ -1,4 +1,4 @@
-"""The request's context: the local window's budget and shape, the token budget, other files."""
+"""The request's context: the local window's budget, the token budget, other files."""
 
 from __future__ import annotations
 
@@ -6,193 +6,20 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from codestral_lsp import snippets
 from codestral_lsp.documents import Cursor, Document
-from codestral_lsp.local import FimContext, build, still_fits
+from codestral_lsp.local import FimContext
 from codestral_lsp.settings import Settings
 from codestral_lsp.tokens import TokenEstimator
 from codestral_lsp.window import Assembler, Budget, budget
 from tests.fake_codestral import count_tokens
-
-CURSOR = "█"
-URI = "file:///w/main.py"
+from tests.unit.test_local import URI, at_cursor
 
 
-def at_cursor(marked: str, uri: str = URI, version: int = 1) -> tuple[Document, Cursor]:
-    """The document and cursor an editor shows as ``marked`` (the cursor at ``█``)."""
-    at = marked.index(CURSOR)
-    text = marked.replace(CURSOR, "")
-    before = text[:at]
-    line = before.count("\n")
-    index = len(before) - (before.rfind("\n") + 1)
-    return Document(uri, text, version, "python"), Cursor(line, index)
-
-
-def shown(fim: FimContext) -> str:
-    """The window as an editor would show it: prompt, cursor, suffix."""
-    return fim.prompt + CURSOR + fim.suffix
-
-
-def starts_of(doc: Document) -> list[int]:
-    """Offset of each line's start, then the document's end."""
-    offsets = [0]
-    for n in range(doc.line_count):
-        offsets.append(offsets[-1] + len(doc.line_with_ending(n)))
-    return offsets
-
-
-# --- the local window, as the editor shows it ------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("marked", "prompt_chars", "suffix_chars", "window", "first", "last"),
-    [
-        pytest.param("█", 10, 10, "█", 0, 0, id="empty document"),
-        pytest.param(
-            "█def f():\n    pass\n", 100, 100, "█def f():\n    pass\n", 0, 2, id="at the start"
-        ),
-        pytest.param("x = 1\ny = 2█", 100, 100, "x = 1\ny = 2█", 0, 1, id="at the end"),
-        pytest.param(
-            "alpha\nbeta\ngamma█", 12, 0, "beta\ngamma█", 1, 2, id="a line that does not fit"
-        ),
-        pytest.param(
-            "first line\naaaa bbbb cccc█ dd\nlast\n",
-            5,
-            4,
-            " cccc█ dd\n",
-            1,
-            1,
-            id="head cut, nearest kept",
-        ),
-        pytest.param("top\nv = f(█alpha, beta)\nnext\n", 7, 5, "v = f(█alpha", 1, 1, id="tail cut"),
-        pytest.param(
-            "one\ntwo\nthree\nx = █\n",
-            8,
-            10,
-            "two\nthree\nx = █\n",
-            1,
-            4,
-            id="suffix at the end lends to the prompt",
-        ),
-        pytest.param(
-            "x = █\none\ntwo\nthree\n",
-            10,
-            5,
-            "x = █\none\ntwo\n",
-            0,
-            2,
-            id="prompt at the start lends to the suffix",
-        ),
-        pytest.param("a\r\nb = █\r\nc\r\n", 4, 2, "b = █\r\n", 1, 1, id="crlf"),
-        pytest.param("a\r\nb = █\r\nc\r\n", 99, 99, "a\r\nb = █\r\nc\r\n", 0, 3, id="crlf all"),
-        pytest.param("é = '中😀█'", 3, 1, "'中😀█'", 0, 0, id="non-ascii cut by characters"),
-    ],
-)
-def test_window(
-    marked: str, prompt_chars: int, suffix_chars: int, window: str, first: int, last: int
-) -> None:
-    fim = build(*at_cursor(marked), prompt_chars, suffix_chars)
-    assert (shown(fim), fim.first_line, fim.last_line) == (window, first, last)
-
-
-def test_lending_to_a_cut_suffix_keeps_it_contiguous() -> None:
-    doc, cursor = at_cursor("ab█cdefghij\nxyz\nmore\n")
-    fim = build(doc, cursor, 10, 3)
-    assert doc.text[2:].startswith(fim.suffix), shown(fim)
-    assert len(fim.prompt) + len(fim.suffix) <= 13
-
-
-# --- any document, any cursor, any budget -----------------------------------------------------
-
-PIECES = "ab yz_():=.,é中😀\t"
-short_lines = st.text(alphabet=PIECES, max_size=40)
-long_lines = st.builds(
-    lambda piece, n: (piece * n)[:n],
-    st.text(alphabet=PIECES, min_size=1, max_size=8),
-    st.integers(100, 3_000),
-)
-documents = st.builds(
-    lambda lines, last: "".join(content + ending for content, ending in lines) + last,
-    st.lists(
-        st.tuples(
-            st.one_of(short_lines, st.just(""), long_lines),
-            st.sampled_from(["\n", "\n", "\r\n", "\r"]),
-        ),
-        max_size=30,
-    ),
-    st.one_of(st.just(""), short_lines),
-)
-budgets = st.integers(0, 4_000)
-
-
-@st.composite
-def windows(draw: st.DrawFn) -> tuple[Document, Cursor, int, int]:
-    doc = Document(URI, draw(documents), 1, "python")
-    line = draw(st.integers(0, doc.line_count - 1))
-    index = draw(st.integers(0, len(doc.line(line))))
-    return doc, Cursor(line, index), draw(budgets), draw(budgets)
-
-
-@given(windows())
-def test_the_budget_is_never_exceeded(case: tuple[Document, Cursor, int, int]) -> None:
-    doc, cursor, prompt_chars, suffix_chars = case
-    fim = build(doc, cursor, prompt_chars, suffix_chars)
-    assert len(fim.prompt) + len(fim.suffix) <= prompt_chars + suffix_chars
-
-
-@given(windows())
-def test_the_window_is_contiguous_whole_lines(case: tuple[Document, Cursor, int, int]) -> None:
-    doc, cursor, prompt_chars, suffix_chars = case
-    fim = build(doc, cursor, prompt_chars, suffix_chars)
-    text, starts = doc.text, starts_of(doc)
-    at = starts[cursor.line] + cursor.index
-    line = doc.line_with_ending(cursor.line)
-    head, tail = line[: cursor.index], line[cursor.index :]
-    assert text[:at].endswith(fim.prompt)
-    assert text[at:].startswith(fim.suffix)
-    start, end = at - len(fim.prompt), at + len(fim.suffix)
-    if len(fim.prompt) < len(head):  # the head was cut: nothing but the head
-        assert fim.first_line == cursor.line
-    else:
-        assert start == starts[fim.first_line]
-    if len(fim.suffix) < len(tail):  # the tail was cut: nothing but the tail
-        # (an empty last line right after it still counts as taken: it costs nothing)
-        final = doc.line_count - 1
-        empty_last = fim.last_line == final == cursor.line + 1 and not doc.line_with_ending(final)
-        assert fim.last_line == cursor.line or empty_last
-    else:
-        assert end == starts[fim.last_line + 1]
-    assert fim.first_line <= cursor.line <= fim.last_line
-
-
-# --- still_fits -------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("before", "after", "version", "fits"),
-    [
-        ("x = █\n", "x = █\n", 1, True),
-        ("x = █\n", "x = █\n", 2, False),  # a new version
-        ("x = █)\n", "x = █]\n", 1, False),  # the suffix changed
-        ("a\nx = █\n", "b\nx = █\n", 1, True),  # only the cursor line is compared
-        ("x = ab█\n", "x = █\n", 1, False),
-        ("a\nb\nc = █", "c = █", 1, False),  # the cursor line is gone
-    ],
-)
-def test_still_fits(before: str, after: str, version: int, fits: bool) -> None:
-    fim = build(*at_cursor(before))
-    doc, _ = at_cursor(after, version=version)
-    assert still_fits(doc, fim) is fits
-
-
-def test_still_fits_a_cut_head_and_no_document() -> None:
-    line = "x = " + "a" * 50 + "█\n"
-    fim = build(*at_cursor(line), 10, 10)
-    assert still_fits(at_cursor(line)[0], fim)
-    assert not still_fits(None, fim)
+def stopped() -> float:
+    """A clock for the snippets' deadline that never moves: the same answer on any machine."""
+    return 0.0
 
 
 # --- the token budget -------------------------------------------------------------------------
@@ -244,7 +71,7 @@ def test_budget_uses_the_languages_ratio() -> None:
 
 
 def test_need_counts_every_part_and_max_tokens() -> None:
-    assembler = Assembler(Fixed())
+    assembler = Assembler(Fixed(), clock=stopped)
     settings = Settings(context_tokens=1000, max_tokens=100)
     assert assembler.budget_need("python", settings) == 1100
     fim = FimContext(URI, 1, "python", Cursor(0, 0), "p" * 300, "s" * 150, extra="e" * 150)
@@ -265,12 +92,6 @@ WEATHER = "def forecast(city):\n    return fetch_weather(city).tomorrow\n"
 MAIN = "lines = load_lines()\ntotal = invoice_total(lines, █"
 
 
-@pytest.fixture(autouse=True)
-def no_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Snippets are chosen until a wall-clock deadline: here the same answer on any machine."""
-    monkeypatch.setattr(snippets, "DEADLINE_S", 60.0)
-
-
 def docs(*pairs: tuple[str, str]) -> list[Document]:
     return [Document(uri, text, 1, "python") for uri, text in pairs]
 
@@ -278,24 +99,41 @@ def docs(*pairs: tuple[str, str]) -> list[Document]:
 def test_a_relevant_other_file_comes_before_the_prompt() -> None:
     doc, cursor = at_cursor(MAIN)
     others = docs((WEATHER_URI, WEATHER), (BILLING_URI, BILLING))
-    fim = Assembler(TokenEstimator()).assemble(doc, cursor, Settings(), others, root="/w")
+    fim = Assembler(TokenEstimator(), clock=stopped).assemble(
+        doc, cursor, Settings(), others, root="/w"
+    )
     assert fim.extra == f"+++++ billing.py\n{BILLING}+++++ main.py\n"
     assert "forecast" not in fim.extra  # shares no identifier with the code at the cursor
     assert fim.sent_prompt == fim.extra + "lines = load_lines()\ntotal = invoice_total(lines, "
 
 
+def test_other_files_also_come_one_by_one_with_their_paths() -> None:
+    doc, cursor = at_cursor(MAIN)
+    tax_uri, tax = "file:///w/lib/tax.py", "def tax_rate(lines):\n    return 0.2\n"
+    others = docs((BILLING_URI, BILLING), (tax_uri, tax), (WEATHER_URI, WEATHER))
+    fim = Assembler(TokenEstimator()).assemble(doc, cursor, Settings(), others, root="/w")
+    assert sorted(fim.extra_files) == [("billing.py", BILLING), ("lib/tax.py", tax)]
+    # In the preamble's order (the best nearest the cursor), each text as in the preamble.
+    assert fim.extra == "".join(f"+++++ {p}\n{t}" for p, t in fim.extra_files) + "+++++ main.py\n"
+    absolute = Assembler(TokenEstimator()).assemble(doc, cursor, Settings(), others)
+    assert sorted(p for p, _ in absolute.extra_files) == ["/w/billing.py", "/w/lib/tax.py"]
+
+
 def test_no_other_files_when_extra_context_is_off() -> None:
     doc, cursor = at_cursor(MAIN)
     settings = Settings(extra_context_share=0)
-    fim = Assembler(TokenEstimator()).assemble(doc, cursor, settings, docs((BILLING_URI, BILLING)))
+    fim = Assembler(TokenEstimator(), clock=stopped).assemble(
+        doc, cursor, settings, docs((BILLING_URI, BILLING))
+    )
     assert fim.extra == ""
+    assert fim.extra_files == ()
 
 
 def test_an_edited_spot_in_the_window_is_not_repeated_but_one_outside_is() -> None:
     helper = "def invoice_total(lines, tax_rate):\n    return 0\n"
     filler = "".join(f"unrelated_{i} = {i}\n" for i in range(400))
     doc, cursor = at_cursor(helper + filler + MAIN)
-    assembler = Assembler(TokenEstimator())
+    assembler = Assembler(TokenEstimator(), clock=stopped)
     settings = Settings(context_tokens=600, extra_context_share=0.5)
     assembler.trail.record(URI, doc.line_count - 1)  # the cursor line: in the window
     fim = assembler.assemble(doc, cursor, settings, [], root="/w")
@@ -323,7 +161,7 @@ def relevant_others(count: int) -> list[Document]:
 @pytest.mark.parametrize("tokens", [500, 2048, 6000])
 def test_extra_stays_within_its_share(tokens: int) -> None:
     doc, cursor = at_cursor("".join(f"line_{i} = lines * tax_rate\n" for i in range(500)) + MAIN)
-    assembler = Assembler(TokenEstimator())
+    assembler = Assembler(TokenEstimator(), clock=stopped)
     settings = Settings(context_tokens=tokens, extra_context_share=0.5)
     fim = assembler.assemble(doc, cursor, settings, relevant_others(12), root="/w")
     plan = budget(settings, assembler.estimator, "python", 1.0)
@@ -335,7 +173,7 @@ def test_extra_stays_within_its_share(tokens: int) -> None:
 def test_extra_stays_within_its_share_when_a_snippet_just_fits() -> None:
     """Snippets of every size around the limit: the request never exceeds its budget."""
     doc, cursor = at_cursor("".join(f"line_{i} = 1\n" for i in range(500)) + MAIN)
-    assembler, settings = Assembler(TokenEstimator()), Settings(context_tokens=300)
+    assembler, settings = Assembler(TokenEstimator(), clock=stopped), Settings(context_tokens=300)
     plan = budget(settings, assembler.estimator, "python", 1.0)
     fitted = 0
     for size in range(plan.extra - 60, plan.extra + 20):
@@ -391,7 +229,7 @@ def counted(fim: FimContext) -> int:
 
 
 def test_windows_as_counted_land_near_the_budget(stdlib: list[Document]) -> None:
-    assembler = Assembler(calibrated(stdlib))
+    assembler = Assembler(calibrated(stdlib), clock=stopped)
     landed: list[tuple[float, str]] = []
     for settings in SETTINGS:
         for doc in stdlib:
@@ -414,7 +252,7 @@ def test_the_next_request_as_counted_is_within_the_budget() -> None:
     doc = Document(URI, SPARSE * 300, 1, "python")
     cursor = Cursor(150, len(SPARSE) - 1)
     other = Document("file:///w/o.py", SPARSE.strip() + " = 1\n" + DENSE * 15, 1, "python")
-    assembler, settings = Assembler(TokenEstimator()), Settings(context_tokens=1000)
+    assembler, settings = Assembler(TokenEstimator(), clock=stopped), Settings(context_tokens=1000)
     sent = []
     for _ in range(2):  # an answer teaches the estimator, then the next request at the spot
         fim = assembler.assemble(doc, cursor, settings, [other])
