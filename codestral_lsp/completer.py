@@ -23,12 +23,13 @@ from codestral_lsp.documents import (
     Slot,
     TextChange,
 )
-from codestral_lsp.exclusion import Exclusions, Policy
+from codestral_lsp.engine import shape_at
+from codestral_lsp.exclusion import Exclusions, Policy, refusal
 from codestral_lsp.governor import Governor
 from codestral_lsp.positions import Encoding, to_units
 from codestral_lsp.scheduler import Outcome, Scheduler
 from codestral_lsp.settings import Settings
-from codestral_lsp.shaping import Options, Shaped, Surroundings, shape
+from codestral_lsp.shaping import Shaped, Surroundings
 from codestral_lsp.source import Source
 from codestral_lsp.stats import Stats
 from codestral_lsp.window import Assembler
@@ -204,8 +205,7 @@ class Completer:
             outcome.source, outcome.text = Source.STALE, None
             return Answer(request_id, Source.STALE)
         current = tracked.doc
-        around = local.surroundings(current, fim.cursor)
-        shaped = shape(outcome.text, around, Options(settings.multiline, settings.max_lines))
+        shaped, around = shape_at(outcome.text, current, fim.cursor, settings)
         if shaped is None:
             self.stats.call_lost(outcome.use, Source.SHAPED_AWAY)
             outcome.source, outcome.text = Source.SHAPED_AWAY, None
@@ -258,21 +258,17 @@ class Completer:
         Waits (briefly, see ``exclusion.WAIT_S``) for this document's own exclusion decision,
         never for another's. Each reason is logged once per file.
         """
-        if (await self.exclusions.decision(doc.uri, Policy.of(settings, self.roots))).excluded:
-            return Source.EXCLUDED
-        tracked = self.documents.tracked(doc.uri)
-        if doc.length > settings.max_file_size:
+        decision = await self.exclusions.decision(doc.uri, Policy.of(settings, self.roots))
+        refused = refusal(decision, doc.length, settings.max_file_size)
+        if refused is None:
+            return None
+        if refused.source is Source.TOO_LARGE:
+            tracked = self.documents.tracked(doc.uri)
             seen = None if tracked is None else tracked.get(self._seen)
             if seen is not None and not seen.told_too_large:
                 seen.told_too_large = True
-                logger.warning(
-                    "%s is larger than maxFileSize (%d > %d characters): no completions",
-                    doc.uri,
-                    doc.length,
-                    settings.max_file_size,
-                )
-            return Source.TOO_LARGE
-        return None
+                logger.warning("%s %s: no completions", doc.uri, refused.why)
+        return refused.source
 
     def opened(self, uri: str, settings: Settings) -> None:
         """Decide ``uri``'s exclusion now, in the background (its requests wait for it)."""

@@ -1,27 +1,39 @@
-"""One completion, start to finish: key, request, backend call, accounting of what it cost.
+"""One completion, start to finish: request, backend call, accounting of what it cost, shaping.
 
 Failures become empty answers; the governor, the token estimator and the stats learn from every
-answer and every failure.
+answer and every failure. ``build_request`` and ``shape_at`` are the server's own steps, and
+``codestral-lsp complete`` calls the same ones.
+
+Where the calls go and with which key is the ``Route`` the server resolved when the settings
+last changed. A route without a usable key, or one whose key the backend refused (401/403),
+stops the calls: the user is told once (``notices``), every request meanwhile answers empty at
+once, and the calls resume when the settings change (``configure``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from codestral_lsp.backends import PROVIDERS, resolve_key
-from codestral_lsp.backends.client import FimClient, FimResult, fim_request
+from codestral_lsp import advice
+from codestral_lsp.backends import Route
+from codestral_lsp.backends.client import FimClient, FimRequest, FimResult, fim_request
 from codestral_lsp.backends.errors import AuthError, BackendError, RateLimitError
+from codestral_lsp.documents import Cursor, Document
 from codestral_lsp.governor import Governor
-from codestral_lsp.local import FimContext
+from codestral_lsp.local import FimContext, surroundings
+from codestral_lsp.notices import Notice, Notices
+from codestral_lsp.pacing import Sent
 from codestral_lsp.redaction import CODE_LANGUAGES, mask, redact_secrets
-from codestral_lsp.settings import Settings, key_problem
+from codestral_lsp.settings import Settings
+from codestral_lsp.shaping import Options, Shaped, Surroundings, shape
 from codestral_lsp.stats import Stats
 from codestral_lsp.tokens import TokenEstimator
 
 logger = logging.getLogger(__name__)
+
+STOPPED = "route"  # the notices' topic for why calls stopped
 
 
 @dataclass(frozen=True)
@@ -33,19 +45,27 @@ class Completion:
     result: FimResult
 
 
+@dataclass(frozen=True)
+class _Stop:
+    """Why no call goes upstream (for ``codestral.status``) and what the user is told."""
+
+    reason: str
+    notice: Notice
+
+
 class CompletionEngine:
     """Calls the backend for a context and reports failures the way the user needs them.
 
-    ``notify_user`` shows a message in the editor; it is called once per distinct actionable
-    problem (no key, a refused key), never once per keystroke. ``answered`` hears the URL of each
-    call that succeeded (where the key is known to work).
+    Actionable problems (no key, a refused key) go to ``notices`` as actionable notices: shown
+    once, never once per keystroke. ``answered`` hears the URL of each call that succeeded
+    (where the key is known to work).
     """
 
     def __init__(
         self,
         client: FimClient,
-        environ: Mapping[str, str],
-        notify_user: Callable[[str], None],
+        route: Route,
+        notices: Notices,
         governor: Governor,
         estimator: TokenEstimator,
         stats: Stats,
@@ -53,38 +73,66 @@ class CompletionEngine:
     ) -> None:
         self._client = client
         self._answered = answered  # told each URL that answered a call with the key
-        self._environ = environ
-        self._notify_user = notify_user
-        self._told: set[str] = set()
+        self._notices = notices
         self.governor, self.estimator, self.stats = governor, estimator, stats
+        self.route = route
+        self._configured: tuple[Settings, Route] | None = None
+        self._stop = _unusable(route)
+
+    @property
+    def stopped(self) -> str | None:
+        """Why calls are stopped until the settings change, or None."""
+        return self._stop.reason if self._stop else None
+
+    def configure(self, settings: Settings, route: Route) -> None:
+        """The settings in force and the route they give; a stop ends when either changed."""
+        if self._configured == (settings, route):
+            return
+        self._configured = (settings, route)
+        self.route = route
+        self._stop = _unusable(route)
+        self._notices.clear(STOPPED)  # a problem that is still there is news again
+
+    def refuses(self) -> bool:
+        """Whether calls are stopped: said once (the notices drop repeats), answered at once."""
+        if self._stop is None:
+            return False
+        self._notices(self._stop.notice)
+        return True
 
     async def complete(
         self, context: FimContext, settings: Settings, request_id: str, need: int
     ) -> Completion | None:
         """The completion for ``context``, or None when there is none to show."""
-        key, key_source = resolve_key(settings.provider, settings.api_key, self._environ)
-        if key is None and PROVIDERS[settings.provider].key_required:
-            self._tell_once("no-key", _no_key_message(settings))
+        if self.refuses():
             return None
-        if key is not None and (problem := key_problem(key)):
-            self._tell_once(
-                f"bad-key {key_source}", f"codestral-lsp: the API key from {key_source} {problem}."
-            )
-            return None
-        extra, prompt, suffix = outgoing_parts(context, settings)
-        logger.debug("[%s] prompt %r suffix %r", request_id, extra + prompt, suffix)
-        files = outgoing_files(context, extra)
-        request = fim_request(settings, key, prompt, suffix, extra, files)
-        url = request.url
+        route = self.route
+        request = build_request(context, settings, route, request_id)
         sent = self.governor.sent(need)
         try:
             result = await self._client.complete(request)
         except BackendError as exc:
-            self._failed(exc, settings, key_source, url, key, request_id)
+            self._failed(exc, settings, route, request_id)
             return None
-        self._answered(url)
-        if result.usage is not None:
-            usage = result.usage
+        self._answered(route.url)
+        self._account(context, settings, result, sent, need, request_id)
+        logger.debug("[%s] completion %r", request_id, result.text)
+        if not result.text.strip():
+            return None
+        return Completion(context, result.text, result)
+
+    def _account(
+        self,
+        context: FimContext,
+        settings: Settings,
+        result: FimResult,
+        sent: Sent,
+        need: int,
+        request_id: str,
+    ) -> None:
+        """What the call cost, told to the governor, the estimator and the stats; one log line."""
+        usage = result.usage
+        if usage is not None:
             self.governor.settle(sent, usage.prompt_tokens, usage.completion_tokens)
             chars = len(context.sent_prompt) + len(context.suffix)
             self.estimator.observe(context.language_id, chars, usage.prompt_tokens)
@@ -92,7 +140,6 @@ class CompletionEngine:
         else:
             self.stats.call(settings.model, 0, 0)
         self.governor.observe_headers(result.rate_limits, as_of=sent.at)
-        counted = result.usage
         logger.info(
             "[%s] upstream ms=%.1f chars=%d finish=%s prompt_tokens_est=%d prompt_tokens=%s "
             "completion_tokens=%s",
@@ -101,27 +148,17 @@ class CompletionEngine:
             len(result.text),
             result.finish_reason,
             need - (settings.max_tokens or 0),
-            counted.prompt_tokens if counted else "?",
-            counted.completion_tokens if counted else "?",
+            usage.prompt_tokens if usage else "?",
+            usage.completion_tokens if usage else "?",
         )
-        logger.debug("[%s] completion %r", request_id, result.text)
-        if not result.text.strip():
-            return None
-        return Completion(context, result.text, result)
 
-    def _failed(
-        self,
-        exc: BackendError,
-        settings: Settings,
-        key_source: str,
-        url: str,
-        key: str | None,
-        request_id: str,
-    ) -> None:
+    def _failed(self, exc: BackendError, settings: Settings, route: Route, request_id: str) -> None:
         self.stats.failure(settings.model, exc.kind, str(exc))
         if isinstance(exc, AuthError):
-            fingerprint = hashlib.sha256(f"{url}\0{key or ''}".encode()).hexdigest()
-            self._tell_once(fingerprint, _refused_message(settings, key_source, exc))
+            if route is self.route:  # not a call made before the settings changed
+                message = advice.for_failure(exc, settings, route)
+                self._stop = _Stop(str(exc), Notice(STOPPED, message, logging.ERROR, True))
+                self.refuses()
         elif isinstance(exc, RateLimitError):
             logger.info("[%s] rate limited: %s", request_id, exc)
             self.governor.rate_limited(exc.retry_after, exc.rate_limits)
@@ -129,30 +166,32 @@ class CompletionEngine:
             logger.warning("[%s] no completion: %s", request_id, exc)
             self.governor.observe_headers(exc.rate_limits)
 
-    def _tell_once(self, key: str, message: str) -> None:
-        logger.error("%s", message)
-        if key not in self._told:
-            self._told.add(key)
-            self._notify_user(message)
+
+def _unusable(route: Route) -> _Stop | None:
+    message = advice.for_route(route)
+    reason = advice.unusable(route)
+    if message is None or reason is None:
+        return None
+    return _Stop(reason, Notice(STOPPED, message, logging.ERROR, actionable=True))
 
 
-def _no_key_message(settings: Settings) -> str:
-    provider = PROVIDERS[settings.provider]
-    return (
-        f"codestral-lsp: no API key for provider '{provider.name}'. Set the environment variable "
-        f"{provider.key_env} ({provider.key_hint}) or the 'apiKey' setting."
-    )
+def build_request(
+    context: FimContext, settings: Settings, route: Route, request_id: str = "-"
+) -> FimRequest:
+    """The request for ``context`` as it leaves the machine (secrets masked when asked): the
+    server and ``codestral-lsp complete`` both send exactly this."""
+    extra, prompt, suffix = outgoing_parts(context, settings)
+    logger.debug("[%s] prompt %r suffix %r", request_id, extra + prompt, suffix)
+    return fim_request(settings, route, prompt, suffix, extra, outgoing_files(context, extra))
 
 
-def _refused_message(settings: Settings, key_source: str, exc: AuthError) -> str:
-    provider = PROVIDERS[settings.provider]
-    where = settings.endpoint or provider.name
-    return (
-        f"codestral-lsp: {where} refused the API key from {key_source} (HTTP {exc.status}). "
-        f"Set {provider.key_env or 'the headers setting'} to {provider.key_hint}, or choose "
-        "the provider the key belongs to "
-        "with the 'provider' setting: a Codestral key gets 401 on api.mistral.ai and the reverse."
-    )
+def shape_at(
+    text: str, doc: Document, cursor: Cursor, settings: Settings
+) -> tuple[Shaped | None, Surroundings]:
+    """The model's ``text`` shaped to fit at ``cursor`` in ``doc`` (None: nothing to show), and
+    the surroundings it was shaped for."""
+    around = surroundings(doc, cursor)
+    return shape(text, around, Options(settings.multiline, settings.max_lines)), around
 
 
 def outgoing(context: FimContext, settings: Settings) -> tuple[str, str]:

@@ -39,6 +39,7 @@ from urllib.parse import unquote, urlparse
 from codestral_lsp import lazy
 from codestral_lsp.documents import DocumentStore, Slot
 from codestral_lsp.gitignore import GitIgnores, repository
+from codestral_lsp.source import Source
 
 if TYPE_CHECKING:
     import pathspec
@@ -173,6 +174,26 @@ class Decision:
 
 ALLOWED = Decision(False)
 _STOPPING = Decision(True, "the server is stopping")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a document gets no completion: ``source`` names it in answers, ``why`` for people."""
+
+    source: Source  # EXCLUDED or TOO_LARGE
+    why: str  # what the document does: "is ignored by git (...)", "is larger than ..."
+
+
+def refusal(decision: Decision, length: int, max_file_size: int) -> Refusal | None:
+    """The one answer to "may this document be completed", from its exclusion decision and its
+    length in characters; the server and ``codestral-lsp complete`` both ask it."""
+    if decision.excluded:
+        return Refusal(Source.EXCLUDED, decision.why)
+    if length > max_file_size:
+        return Refusal(
+            Source.TOO_LARGE, f"is larger than maxFileSize ({length} > {max_file_size} characters)"
+        )
+    return None
 
 
 @dataclass(frozen=True)

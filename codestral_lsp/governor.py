@@ -22,6 +22,10 @@ when it is saturated: a full one could refuse the others' requests.
 Invoked requests skip 1, 2 and 4. Alone and unlimited (no ``rateLimit``, no headers), nothing
 is paced. Nothing here sleeps or retries: an autocomplete answer that arrives late is
 worthless. The clock, the day and the jitter are injected (``benchmarks --simulate-team``).
+
+What it has to say (a cool-down, holding back and resuming, its share) goes to ``notify`` as
+``Notice``s, the engine's channel too: the daily cap is actionable (the user may raise
+``maxTokensPerDay``), the rest is for the log.
 """
 
 from __future__ import annotations
@@ -35,9 +39,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from codestral_lsp.notices import Notice
 from codestral_lsp.pacing import FLOOR_TOKENS, TARGET, Report, Sent, Share, Workspace
-
-logger = logging.getLogger(__name__)
 
 BACKOFF_BASE_S, BACKOFF_MAX_S = 1.0, 60.0
 MAX_COOL_DOWN_S = 300.0  # a Retry-After longer than this is not believed
@@ -86,7 +89,7 @@ class Governor:
 
     def __init__(
         self,
-        notify: Callable[[str], None] = lambda message: None,
+        notify: Callable[[Notice], None] = lambda notice: None,
         clock: Callable[[], float] = time.monotonic,
         today: Callable[[], str] = lambda: datetime.date.today().isoformat(),
         jitter: Callable[[], float] = random.random,
@@ -324,9 +327,8 @@ class Governor:
         if capacity is not None:  # re-enter at a paced rate, not in a burst
             self.share.set_rate(now, capacity, self.share.rate_at(now, capacity) / 2)
             self._bucket = min(self._bucket, 0.0)
-        self._notify(
-            f"codestral-lsp: rate limited (HTTP 429); cooling down for {retry_after:.1f} s"
-        )
+        text = f"codestral-lsp: rate limited (HTTP 429); cooling down for {retry_after:.1f} s"
+        self._notify(Notice("rate-limit", text, logging.WARNING))
 
     # --- bookkeeping --------------------------------------------------------------------------
 
@@ -363,25 +365,25 @@ class Governor:
             reason = verdict.reason.split(",")[0].split("(")[0].strip()
             if self.state.holding != reason:
                 self.state.holding = reason
-                self._notify(f"codestral-lsp: holding automatic requests back: {verdict.reason}")
+                text = f"codestral-lsp: holding automatic requests back: {verdict.reason}"
+                actionable = verdict.reason.startswith("daily token cap")  # maxTokensPerDay
+                self._notify(Notice("holding", text, logging.WARNING, actionable))
         elif self.state.holding and not invoked:
-            self._notify(f"codestral-lsp: requests resume (was: {self.state.holding})")
+            text = f"codestral-lsp: requests resume (was: {self.state.holding})"
+            self._notify(Notice("holding", text, logging.INFO))
             self.state.holding = ""
 
     def _say_plan(self, now: float) -> None:
-        """Log when this server's share of the workspace changes by a quarter or more."""
+        """Say (to the log) when this server's share of the workspace changes by a quarter."""
         share = self._share_per_minute(now)
         if share is None:
             return
         last = self._announced
         if last is None or abs(share - last) > 0.25 * last:
             self._announced = share
-            logger.info(
-                "pacing: share ~%.0f tokens/min of %s; others ~%.0f tokens/min",
-                share,
-                self.tpm,
-                self.workspace.others_tokens_per_s * 60,
-            )
+            others = self.workspace.others_tokens_per_s * 60
+            text = f"pacing: share ~{share:.0f} tokens/min of {self.tpm}; others ~{others:.0f}"
+            self._notify(Notice("share", text + " tokens/min", logging.INFO))
 
     def _share_per_minute(self, now: float) -> float | None:
         per = self._per_request()

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 from cachetools import TTLCache
 
-from codestral_lsp.backends import endpoint_url
 from codestral_lsp.documents import DocumentStore, Slot
 from codestral_lsp.local import FimContext
 from codestral_lsp.settings import Settings
@@ -32,7 +31,9 @@ def answer_key(settings: Settings) -> Hashable:
     ``maxTokens`` is not part of it: pacing plans it per request, and a shorter answer is the
     start of a longer one, as good to show."""
     return (
-        endpoint_url(settings.provider, settings.region, settings.endpoint),
+        settings.provider,  # with region and endpoint: the backend (the route's URL follows
+        settings.region,  # from these three; it is not resolved again per request)
+        settings.endpoint,
         settings.model,
         settings.temperature,
         settings.top_p,

@@ -233,6 +233,8 @@ class Scheduler:
         request_id: str,
         need: int,
     ) -> Outcome:
+        if self.engine.refuses():  # no key, or a refused one: nothing goes out till it changes
+            return Outcome(None, Source.STOPPED)
         debounce = 0.0 if invoked else self.debouncer.delay(settings, lane.changed_at)
         if debounce > 0:
             started = time.monotonic()
@@ -352,7 +354,7 @@ class Scheduler:
             self._abandon(flight, Source.SUPERSEDED)
         if self.memory.lookup(context, settings) is not None:
             return False
-        if not self.engine.governor.room_for_speculation(need):
+        if self.engine.stopped or not self.engine.governor.room_for_speculation(need):
             return False
         self._start(lane, context, settings, key, request_id, need, speculative=True).orphan = True
         return True

@@ -42,6 +42,7 @@ class Source(str, enum.Enum):
     # Nothing to show here
     EMPTY = "empty", Reply.NOTHING
     LIMITED = "limited", Reply.NOTHING
+    STOPPED = "stopped", Reply.NOTHING  # no key, or a refused one: till the settings change
     EXCLUDED = "excluded", Reply.NOTHING
     TOO_LARGE = "too-large", Reply.NOTHING
     SHAPED_AWAY = "shaped-away", Reply.NOTHING

@@ -1,15 +1,22 @@
 """The backends we know: one row per provider, naming its wire format, URL, key and limits.
 
 A new backend is one module (a ``protocol.Wire``) plus one row here plus its tests.
+
+``Route.of`` answers "which backend, which URL, which key" once per settings change; the server
+holds the result and passes it on, and no request asks again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from codestral_lsp.backends import llamacpp, mistral_fim, ollama, openai, tgi
 from codestral_lsp.backends.protocol import Wire
+
+if TYPE_CHECKING:
+    from codestral_lsp.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -115,3 +122,43 @@ def resolve_key(
         return api_key, "the apiKey setting"
     value = environ.get(env, "").strip()
     return (value or None), f"${env}"
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where requests go and with which key, resolved from the settings and the environment.
+
+    ``key_source`` says where the key came from (never the key). ``missing_key`` and
+    ``key_problem`` say why no request may go; ``usable`` is their sum.
+    """
+
+    provider: Provider
+    url: str
+    key: str | None = field(repr=False)
+    key_source: str
+    missing_key: bool = False  # the provider wants a key and none is set
+    key_problem: str | None = None  # why the key cannot go in a header (never quotes it)
+
+    @property
+    def wire(self) -> Wire:
+        return self.provider.wire
+
+    @property
+    def usable(self) -> bool:
+        return not self.missing_key and self.key_problem is None
+
+    @classmethod
+    def of(cls, settings: Settings, environ: Mapping[str, str]) -> Route:
+        # settings imports this module (the provider table): imported here, when first used
+        from codestral_lsp.settings import key_problem
+
+        key, source = resolve_key(settings.provider, settings.api_key, environ)
+        row = PROVIDERS[settings.provider]
+        return cls(
+            row,
+            endpoint_url(settings.provider, settings.region, settings.endpoint),
+            key,
+            source,
+            missing_key=key is None and row.key_required,
+            key_problem=key_problem(key) if key is not None else None,
+        )

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from codestral_lsp import __version__, lazy
-from codestral_lsp.backends import PROVIDERS, endpoint_url
+from codestral_lsp.backends import PROVIDERS, Route
 from codestral_lsp.backends.errors import (
     AuthError,
     BackendError,
@@ -157,22 +157,21 @@ def request_body(
 
 def fim_request(
     settings: Settings,
-    key: str | None,
+    route: Route,
     prompt: str,
     suffix: str,
     extra: str = "",
     files: Sequence[tuple[str, str]] = (),
 ) -> FimRequest:
-    """The whole request the settings ask for: URL, key, body, headers, deadline, wire."""
-    wire = PROVIDERS[settings.provider].wire
-    url = endpoint_url(settings.provider, settings.region, settings.endpoint)
+    """The whole request: URL, key and wire from ``route``; body, headers, deadline from
+    ``settings``. A streamed call goes to the wire's streaming route, if it has its own."""
     return FimRequest(
-        url=wire.stream_url(url) if settings.stream else url,
-        api_key=key,
-        body=request_body(settings, prompt, suffix, extra, files),
+        url=route.wire.stream_url(route.url) if settings.stream else route.url,
+        api_key=route.key,
+        body=route.wire.body(fim_call(settings, prompt, suffix, extra, files)),
         headers=settings.headers,
         timeout_s=settings.request_timeout_ms / 1000,
-        wire=wire,
+        wire=route.wire,
     )
 
 

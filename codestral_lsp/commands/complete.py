@@ -1,8 +1,9 @@
 """`codestral-lsp complete FILE:LINE:COL`: the suggestion the server would show there, once.
 
-The same path as the server's, minus what needs an editor: the file as a document, the
-token-budgeted window (no other files: none are open), the same request body with secrets
-redacted, one backend call (no cache, no debounce, no rate governor), and the same shaping.
+The server's own steps, minus what needs an editor: its exclusion answer (``exclusion.refusal``),
+the route (``Route.of``), the token-budgeted window (no other files: none are open), its request
+(``engine.build_request``), one backend call (no cache, no debounce, no rate governor), its
+shaping (``engine.shape_at``) and its advice on failures (``advice``).
 """
 
 from __future__ import annotations
@@ -17,18 +18,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from codestral_lsp.backends import PROVIDERS, endpoint_url, resolve_key
-from codestral_lsp.backends.client import FimClient, FimResult, fim_request
+from codestral_lsp import advice
+from codestral_lsp.backends import Route
+from codestral_lsp.backends.client import FimClient, FimResult
 from codestral_lsp.backends.errors import BackendError
-from codestral_lsp.commands.doctor import advice, hide_secrets_in_logs, load_settings, no_key_advice
+from codestral_lsp.commands.doctor import hide_secrets_in_logs, load_settings
 from codestral_lsp.documents import Cursor, Document
-from codestral_lsp.engine import outgoing_parts
-from codestral_lsp.exclusion import Policy, decide
+from codestral_lsp.engine import build_request, shape_at
+from codestral_lsp.exclusion import Policy, decide, refusal
 from codestral_lsp.gitignore import GitIgnores
-from codestral_lsp.local import FimContext, surroundings
+from codestral_lsp.local import FimContext
 from codestral_lsp.positions import UTF16, to_units
 from codestral_lsp.settings import Settings
-from codestral_lsp.shaping import Options, Shaped, shape
+from codestral_lsp.shaping import Shaped
 from codestral_lsp.tokens import TokenEstimator
 from codestral_lsp.window import Assembler
 
@@ -120,18 +122,15 @@ def read_place(target: str) -> Place:
     return Place(path, doc, Cursor(line - 1, column - 1))
 
 
-async def refusal(place: Place, settings: Settings, root: str) -> str | None:
+async def refused(place: Place, settings: Settings, root: str) -> str | None:
     """Why the server would send nothing for this file (excluded, too large), or None.
 
-    The server's own exclusion decision, with ``root`` (the current directory) as the
-    workspace root that ``exclude`` patterns are relative to.
+    The server's own answer, with ``root`` (the current directory) as the workspace root that
+    ``exclude`` patterns are relative to.
     """
     decision = await decide(place.doc.uri, Policy.of(settings, (root,)), GitIgnores())
-    if decision.excluded:
-        return f"it {decision.why}"
-    if place.doc.length > settings.max_file_size:
-        return f"it is larger than maxFileSize ({settings.max_file_size} characters)"
-    return None
+    found = refusal(decision, place.doc.length, settings.max_file_size)
+    return None if found is None else found.why
 
 
 class _Stop(Exception):
@@ -146,9 +145,7 @@ class _Stop(Exception):
 class _Job:
     settings: Settings
     place: Place
-    url: str
-    key: str | None
-    key_source: str
+    route: Route
 
 
 async def _prepare(
@@ -170,16 +167,18 @@ async def _prepare(
     except UsageError as exc:
         err.write(f"codestral-lsp complete: {exc}\n")
         raise _Stop(BAD_USAGE) from None
-    if (why := await refusal(place, settings, os.getcwd())) is not None:
-        err.write(f"codestral-lsp complete: nothing sent: {why}; the server would not complete\n")
+    if (why := await refused(place, settings, os.getcwd())) is not None:
+        err.write(
+            f"codestral-lsp complete: nothing sent: it {why}; the server would not complete\n"
+        )
         raise _Stop(NOTHING)
-    key, key_source = resolve_key(settings.provider, settings.api_key, environ)
-    hide_secrets_in_logs(settings, key)
-    if key is None and PROVIDERS[settings.provider].key_required:
-        err.write(f"codestral-lsp complete: no API key: {no_key_advice(settings)}\n")
+    route = Route.of(settings, environ)
+    hide_secrets_in_logs(settings, route.key)
+    if (blocked := advice.unusable(route)) is not None:
+        fix = f": {advice.no_key(route)}" if route.missing_key else ""
+        err.write(f"codestral-lsp complete: {blocked}{fix}\n")
         raise _Stop(FAILED)
-    url = endpoint_url(settings.provider, settings.region, settings.endpoint)
-    return _Job(settings, place, url, key, key_source)
+    return _Job(settings, place, route)
 
 
 async def run_complete(
@@ -207,11 +206,10 @@ async def run_complete(
         result = await _call(fim, job, timings)
     except BackendError as exc:
         err.write(f"codestral-lsp complete: {exc}\n")
-        err.write(f"Fix: {advice(exc, settings, job.key_source, job.url, environ)}\n")
+        err.write(f"Fix: {advice.fix(exc, settings, job.route, environ)}\n")
         return FAILED
     before = time.monotonic()
-    around = surroundings(place.doc, place.cursor)
-    shaped = shape(result.text, around, Options(settings.multiline, settings.max_lines))
+    shaped, _ = shape_at(result.text, place.doc, place.cursor, settings)
     timings["shaping"] = time.monotonic() - before
     timings["total"] = time.monotonic() - started
     logger.info("timings %s", {k: round(v * 1000, 3) for k, v in timings.items()})
@@ -231,9 +229,7 @@ async def run_complete(
 async def _call(fim: FimContext, job: _Job, timings: dict[str, float]) -> FimResult:
     """The server's request for ``fim``, sent once."""
     settings = job.settings
-    extra, prompt, suffix = outgoing_parts(fim, settings)
-    logger.debug("prompt %r suffix %r", extra + prompt, suffix)
-    request = fim_request(settings, job.key, prompt, suffix, extra)
+    request = build_request(fim, settings, job.route)
     client = FimClient(ca_bundle=settings.ca_bundle)
     before = time.monotonic()
     try:

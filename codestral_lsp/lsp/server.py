@@ -14,7 +14,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
 from codestral_lsp import __version__
-from codestral_lsp.backends import PROVIDERS, endpoint_url, resolve_key
+from codestral_lsp.backends import PROVIDERS, Route
 from codestral_lsp.backends.client import FimClient
 from codestral_lsp.completer import Answer, BadRequest, Completer
 from codestral_lsp.documents import DocumentStore, TextChange
@@ -23,6 +23,7 @@ from codestral_lsp.governor import Governor, Limits
 from codestral_lsp.lsp import items
 from codestral_lsp.lsp.progress import CallProgress
 from codestral_lsp.lsp.transport import Protocol, StdioServer
+from codestral_lsp.notices import Notices
 from codestral_lsp.positions import Encoding
 from codestral_lsp.privacy import RedactingFilter
 from codestral_lsp.scheduler import Scheduler
@@ -62,12 +63,13 @@ class CodestralServer(StdioServer):
         self.client = FimClient(ca_bundle=self.settings_layers.current.ca_bundle)
         self._background: set[asyncio.Task[None]] = set()
         self.stats = Stats()
-        self.governor = Governor(notify=lambda message: logger.warning("%s", message))
+        self.notices = Notices(self.show_warning)  # the engine's and the governor's, one channel
+        self.governor = Governor(notify=self.notices)
         self.assembler = Assembler(TokenEstimator(), self.documents)
         self.engine = CompletionEngine(
             self.client,
-            self.environ,
-            self.show_warning,
+            Route.of(self.settings, self.environ),
+            self.notices,
             self.governor,
             self.assembler.estimator,
             self.stats,
@@ -150,6 +152,8 @@ class CodestralServer(StdioServer):
     def _settings_changed(self) -> None:
         settings = self.settings
         self._update_redactor()
+        # The one place the key and URL are resolved; requests use this route until the next change.
+        self.engine.configure(settings, Route.of(settings, self.environ))
         limit = rate_limit(settings)
         self.governor.configure(
             Limits(limit.rpm, limit.tpm, limit.window_seconds, settings.max_tokens_per_day)
@@ -190,17 +194,16 @@ class CodestralServer(StdioServer):
 
     def status(self) -> dict[str, object]:
         """What a user asks when completions do not appear: where, who, and what is wrong."""
-        settings = self.settings
-        key, source = resolve_key(settings.provider, settings.api_key, self.environ)
-        url = endpoint_url(settings.provider, settings.region, settings.endpoint)
+        settings, route = self.settings, self.engine.route
         numbers = self.statistics()
         limiter: Any = numbers["limiter"]
         return {
             "version": __version__,
             "provider": settings.provider,
             "model": settings.model,
-            "endpointHost": _host(url),
-            "apiKey": {"set": key is not None, "source": source},
+            "endpointHost": _host(route.url),
+            "apiKey": {"set": route.key is not None, "source": route.key_source},
+            "stopped": self.engine.stopped,
             "coolDownSeconds": limiter["coolDownSeconds"],
             "holding": limiter["holding"],
             "pacing": {

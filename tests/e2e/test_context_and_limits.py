@@ -154,9 +154,13 @@ async def test_daily_cap_stops_automatic_requests(
         assert items(await inline(client, URI, 0, 4))  # spends more than 3 tokens
         assert items(await inline(client, URI, 0, 4)) == []
         assert items(await send_inline(client, URI, 0, 4, invoked=True))
+        assert items(await inline(client, URI, 0, 4)) == []
         logged = [m.message for m in client.log_messages]
+        shown = [m.message for m in client.messages]
     assert len(fake_codestral.requests) == 2
-    assert any("daily token cap of 3 reached" in m for m in logged)
+    assert sum("holding automatic requests back: daily token cap" in m for m in logged) == 1
+    # The user can raise the cap: shown, once, like the governor's other news is logged once.
+    assert shown == ["codestral-lsp: holding automatic requests back: daily token cap of 3 reached"]
 
 
 async def test_low_allowance_in_headers_holds_requests_back(

@@ -199,6 +199,11 @@ async def test_fault_is_answered_in_time_and_the_next_request_works(
             client.workspace_did_change_configuration(
                 types.DidChangeConfigurationParams(settings=settings)
             )
+        elif fault.kind == "auth":  # calls stop till the settings change: the user sets a key
+            settings = {"codestral": {"apiKey": fake_codestral.api_key}}
+            client.workspace_did_change_configuration(
+                types.DidChangeConfigurationParams(settings=settings)
+            )
         if fault.cool_down_s is not None:
             low, high = fault.cool_down_s
             assert low <= after["limiter"]["coolDownSeconds"] <= high

@@ -42,6 +42,10 @@ class FakeEngine:
         self.stats = Stats()
         self.governor = FakeGovernor()
         self.calls: list[Call] = []
+        self.stopped: str | None = None  # why calls are stopped (no key, a refused one)
+
+    def refuses(self) -> bool:
+        return self.stopped is not None
 
     async def complete(
         self, context: FimContext, settings: Settings, request_id: str, need: int

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from codestral_lsp.backends import PROVIDERS, endpoint_url, resolve_key
+from codestral_lsp.backends import PROVIDERS, Route, endpoint_url, resolve_key
 from codestral_lsp.backends.client import FimClient, FimResult, fim_call, fim_request
 from codestral_lsp.backends.errors import (
     InvalidResponse,
@@ -197,7 +197,8 @@ def test_a_provider_that_takes_no_key_gets_none_whatever_is_set() -> None:
     key, source = resolve_key("ollama", "an-api-key-setting", ENV)
     assert key is None
     assert "takes none" in source
-    request = fim_request(Settings(provider="ollama", api_key="an-api-key-setting"), key, "p", "")
+    settings = Settings(provider="ollama", api_key="an-api-key-setting")
+    request = fim_request(settings, Route.of(settings, ENV), "p", "")
     assert "Authorization" not in wire("ollama").auth_headers("anything")
     assert request.api_key is None
 
@@ -212,8 +213,9 @@ def test_a_key_goes_only_to_the_backend_it_belongs_to() -> None:
 
 
 def test_tgi_streams_on_its_own_route_and_checks_health_beside_it() -> None:
-    streamed = fim_request(Settings(provider="tgi"), None, "p", "")
-    whole = fim_request(Settings(provider="tgi", stream=False), None, "p", "")
+    streams, whole_answer = Settings(provider="tgi"), Settings(provider="tgi", stream=False)
+    streamed = fim_request(streams, Route.of(streams, {}), "p", "")
+    whole = fim_request(whole_answer, Route.of(whole_answer, {}), "p", "")
     assert streamed.url == "http://127.0.0.1:8080/generate_stream"
     assert whole.url == "http://127.0.0.1:8080/generate"
     for url in (streamed.url, whole.url):
@@ -223,8 +225,8 @@ def test_tgi_streams_on_its_own_route_and_checks_health_beside_it() -> None:
 def test_tgi_takes_its_own_key_and_no_other() -> None:
     """HF_TOKEN (Inference Endpoints) or apiKey; never $CODESTRAL_API_KEY."""
     assert resolve_key("tgi", None, ENV) == (None, "$HF_TOKEN")
-    request = fim_request(Settings(provider="tgi"), resolve_key("tgi", None, ENV)[0], "p", "")
-    assert request.api_key is None
+    settings = Settings(provider="tgi")
+    assert fim_request(settings, Route.of(settings, ENV), "p", "").api_key is None
     assert resolve_key("tgi", None, {**ENV, "HF_TOKEN": "hf_abc0123456789"}) == (
         "hf_abc0123456789",
         "$HF_TOKEN",
@@ -256,7 +258,7 @@ def test_the_model_defaults_to_the_providers_own() -> None:
 
 def test_the_request_follows_the_provider() -> None:
     settings = Settings(provider="llamacpp", max_tokens=12, stream=False)
-    request = fim_request(settings, None, "def f(", ")", "# b.py\n")
+    request = fim_request(settings, Route.of(settings, {}), "def f(", ")", "# b.py\n")
     assert request.url == "http://127.0.0.1:8080/infill"
     assert request.wire is wire("llamacpp")
     assert request.body["input_extra"] == [{"filename": "context", "text": "# b.py\n"}]
@@ -268,8 +270,8 @@ def test_the_request_follows_the_provider() -> None:
 
 
 async def _complete(provider: str, response: httpx.Response, stream: bool) -> FimResult:
-    settings = Settings(provider=provider, stream=stream)
-    request = fim_request(settings, "k-0123456789", "def f(", "")
+    settings = Settings(provider=provider, stream=stream, api_key="k-0123456789")
+    request = fim_request(settings, Route.of(settings, {}), "def f(", "")
     seen: list[httpx.Request] = []
 
     def reply(sent: httpx.Request) -> httpx.Response:
@@ -526,7 +528,7 @@ async def test_each_api_failure_is_typed(
 async def test_ollama_text_is_cut_at_the_text_limit_and_reading_stops() -> None:
     lines = [{"response": "y" * 100, "done": False}] * 50  # never done
     settings = Settings(provider="ollama", max_tokens=10)
-    request = fim_request(settings, None, "p", "")
+    request = fim_request(settings, Route.of(settings, {}), "p", "")
     client = FimClient(httpx.MockTransport(lambda r: _ndjson(*lines)))
     try:
         result = await client.complete(request)
@@ -545,12 +547,9 @@ async def test_no_authorization_header_without_a_key() -> None:
 
     client = FimClient(httpx.MockTransport(reply))
     try:
-        await client.complete(
-            fim_request(Settings(provider="llamacpp", stream=False), None, "", "")
-        )
-        await client.complete(
-            fim_request(Settings(provider="llamacpp", stream=False), "kk", "", "")
-        )
+        for key in (None, "kk"):
+            settings = Settings(provider="llamacpp", stream=False, api_key=key)
+            await client.complete(fim_request(settings, Route.of(settings, {}), "", ""))
     finally:
         await client.aclose()
     assert "authorization" not in seen[0].headers
@@ -564,11 +563,11 @@ async def test_tgi_sends_a_bearer_key_only_when_it_has_one() -> None:
         seen.append(sent)
         return httpx.Response(200, json={"generated_text": "a", "details": {}})
 
-    settings = Settings(provider="tgi", stream=False, api_key=None)
     client = FimClient(httpx.MockTransport(reply))
     try:
-        for key in (resolve_key("tgi", None, ENV)[0], "hf_kk0123456789"):
-            await client.complete(fim_request(settings, key, "", ""))
+        for key in (None, "hf_kk0123456789"):
+            settings = Settings(provider="tgi", stream=False, api_key=key)
+            await client.complete(fim_request(settings, Route.of(settings, ENV), "", ""))
     finally:
         await client.aclose()
     assert "authorization" not in seen[0].headers  # $CODESTRAL_API_KEY is set, and not sent

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 
 from codestral_lsp.governor import MAX_COOL_DOWN_S, Governor, Limits, Plan, Verdict
+from codestral_lsp.notices import Notice
 from codestral_lsp.pacing import FLOOR_TOKENS, TARGET, Report, Share, Workspace
 
 
@@ -29,13 +31,17 @@ class Today:
 
 
 class Said:
-    """The messages the governor gave the user."""
+    """The notices the governor gave, and their texts."""
 
     def __init__(self) -> None:
-        self.messages: list[str] = []
+        self.notices: list[Notice] = []
 
-    def __call__(self, message: str) -> None:
-        self.messages.append(message)
+    def __call__(self, notice: Notice) -> None:
+        self.notices.append(notice)
+
+    @property
+    def messages(self) -> list[str]:
+        return [n.text for n in self.notices]
 
     def about(self, word: str) -> list[str]:
         return [m for m in self.messages if word in m]
@@ -193,6 +199,11 @@ def test_daily_cap_stops_automatic_requests_until_the_next_day() -> None:
     assert governor.snapshot()["tokensToday"] == 0
     assert len(said.about("holding")) == 1
     assert len(said.about("resume")) == 1
+    # The user can act on the cap (maxTokensPerDay): shown; that it ended is for the log.
+    assert [(n.actionable, n.level) for n in said.notices] == [
+        (True, logging.WARNING),
+        (False, logging.INFO),
+    ]
 
 
 def test_tokens_settled_after_midnight_count_for_the_new_day() -> None:
@@ -215,6 +226,7 @@ def test_a_new_reason_to_hold_is_told_once() -> None:
         clock.now += 1
     assert len(said.about("rate limited")) == 1
     assert len(said.about("holding")) == 1  # not one per request, though the seconds change
+    assert not any(n.actionable for n in said.notices)  # a cool-down passes: for the log only
     governor.observe_headers({"x-ratelimit-remaining-req-minute": "0"})
     clock.now += 10
     for _ in range(3):
@@ -466,6 +478,17 @@ def test_snapshot_says_the_share_and_the_plan() -> None:
         "tokensPerDay": 5_000,
     }
     json.dumps(snapshot, allow_nan=False)
+
+
+def test_a_change_of_share_is_news_for_the_log_only() -> None:
+    governor, clock, _, said = make(Limits(tpm=60_000, window_s=60))
+    entry = governor.sent(1_000)
+    clock.now += 1
+    governor.observe_headers(workspace(50_000), as_of=entry.at)
+    [share] = [n for n in said.notices if n.topic == "share"]
+    assert (share.level, share.actionable) == (logging.INFO, False)
+    assert share.text.startswith("pacing: share ~")
+    assert share.text.endswith(" tokens/min")
 
 
 def test_speculation_only_with_room_for_a_full_size_call() -> None:

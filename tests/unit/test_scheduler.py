@@ -250,6 +250,22 @@ async def test_a_request_the_governor_holds_back_is_limited(rig: Rig) -> None:
     assert rig.engine.calls == []
 
 
+async def test_while_calls_are_stopped_a_request_is_answered_at_once_without_one(
+    rig: Rig,
+) -> None:
+    rig.engine.stopped = "no API key for provider 'codestral'"
+    outcome = await rig.ask(ctx("x = █\n"), PAUSED)  # not even the pause
+    assert (outcome.source, outcome.text, outcome.debounce_s) == (Source.STOPPED, None, 0.0)
+    assert outcome.source.nothing_here  # an empty list
+    assert not rig.scheduler.speculate(ctx("x = █\n"), NOW, "s1", 100)
+    assert rig.engine.calls == []
+    rig.engine.stopped = None  # the settings changed
+    pending = rig.ask(ctx("x = █\n"))
+    await until(lambda: rig.engine.calls, "the call")
+    rig.engine.calls[0].reply("1")
+    assert (await pending).source is Source.UPSTREAM
+
+
 async def test_no_text_from_the_call_is_empty(rig: Rig) -> None:
     pending = rig.ask(ctx("x = █\n"))
     await until(lambda: rig.engine.calls, "the call")

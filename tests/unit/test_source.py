@@ -11,7 +11,7 @@ from codestral_lsp.completer import Answer
 from codestral_lsp.source import Reply, Source
 from codestral_lsp.stats import Stats
 
-NOTHING_HERE = {"empty", "limited", "excluded", "too-large", "shaped-away"}
+NOTHING_HERE = {"empty", "limited", "stopped", "excluded", "too-large", "shaped-away"}
 LOST = {"superseded", "stale", "cancelled", "closed"}
 
 
