@@ -94,7 +94,6 @@ DEFAULT_PATHS: tuple[str, ...] = (
     "**/.kube/config",
     "**/.docker/config.json",
 )
-DEFAULT_EXCLUDE: tuple[str, ...] = DEFAULT_NAMES + DEFAULT_PATHS
 
 WAIT_S = 2.0  # how long a request waits for its own document's decision before it gives up
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from codestral_lsp import __version__, lazy
-from codestral_lsp.backends import PROVIDERS, Route
+from codestral_lsp.backends import Route
 from codestral_lsp.backends.errors import (
     AuthError,
     BackendError,
@@ -141,18 +141,6 @@ def fim_call(
         stream=settings.stream,
         fim_template=settings.fim_template,
     )
-
-
-def request_body(
-    settings: Settings,
-    prompt: str,
-    suffix: str,
-    extra: str = "",
-    files: Sequence[tuple[str, str]] = (),
-) -> dict[str, Any]:
-    """The provider's JSON body; only fields that are set (some APIs reject unknown ones)."""
-    wire = PROVIDERS[settings.provider].wire
-    return wire.body(fim_call(settings, prompt, suffix, extra, files))
 
 
 def fim_request(

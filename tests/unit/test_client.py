@@ -14,11 +14,12 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
+from codestral_lsp.backends import PROVIDERS
 from codestral_lsp.backends.client import (
     FimClient,
     FimRequest,
     FimResult,
-    request_body,
+    fim_call,
     retry_after,
 )
 from codestral_lsp.backends.errors import (
@@ -332,6 +333,10 @@ async def test_a_compressed_error_body_is_read_within_bounds() -> None:
     )
     with pytest.raises(ServerError, match="HTTP 500"):
         await _call_streamed(response, _bounded_request(False, 16))
+
+
+def request_body(settings: Settings, prompt: str, suffix: str) -> dict[str, object]:
+    return PROVIDERS[settings.provider].wire.body(fim_call(settings, prompt, suffix))
 
 
 def test_request_body_sends_only_set_fields() -> None:
