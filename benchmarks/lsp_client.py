@@ -14,7 +14,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,20 @@ def process_stats(pid: int) -> ProcessStats | None:
 def done_lines(log_file: Path) -> list[dict[str, str]]:
     """The server's per-request ``[cN] done key=value ...`` lines, parsed; [] if none."""
     return tagged_lines(log_file, "done")
+
+
+def done_values(
+    done: Iterable[dict[str, str]], key: str, sources: Sequence[str] | None = None
+) -> list[float]:
+    """A numeric field of a server's done lines (optionally of some sources only)."""
+    found = []
+    for line in done:
+        if key in line and (sources is None or line.get("source") in sources):
+            try:
+                found.append(float(line[key]))
+            except ValueError:
+                continue
+    return found
 
 
 def tagged_lines(log_file: Path, tag: str) -> list[dict[str, str]]:

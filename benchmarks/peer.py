@@ -24,7 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.corpus import Oracle, Sample, pick_functions
-from benchmarks.lsp_client import LspClient, ServerGone, done_lines, server_env, session_stats
+from benchmarks.lsp_client import (
+    LspClient,
+    ServerGone,
+    done_lines,
+    done_values,
+    server_env,
+    session_stats,
+)
 from benchmarks.replay import full_settings
 from benchmarks.typist import HumanClock, TypingStats, Typist
 from tests.fake_codestral import FIM_PATH, FakeCodestral, RecordedRequest, count_tokens
@@ -99,14 +106,7 @@ class PeerRun:
         return False
 
     def log_values(self, key: str, sources: tuple[str, ...] | None = None) -> list[float]:
-        found = []
-        for line in self.done:
-            if key in line and (sources is None or line.get("source") in sources):
-                try:
-                    found.append(float(line[key]))
-                except ValueError:
-                    continue
-        return found
+        return done_values(self.done, key, sources)
 
 
 def _sent(call: RecordedRequest) -> list[str]:

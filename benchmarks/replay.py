@@ -23,6 +23,7 @@ from benchmarks.lsp_client import (
     ProcessStats,
     ServerGone,
     done_lines,
+    done_values,
     process_stats,
     server_env,
     session_stats,
@@ -72,14 +73,7 @@ class ConfigResult:
 
     def log_values(self, key: str, sources: Sequence[str] | None = None) -> list[float]:
         """A numeric field of the server's done lines (optionally of some sources only)."""
-        found = []
-        for line in self.done:
-            if key in line and (sources is None or line.get("source") in sources):
-                try:
-                    found.append(float(line[key]))
-                except ValueError:
-                    continue
-        return found
+        return done_values(self.done, key, sources)
 
     def editor_side(self, sources: Sequence[str] | None = None) -> dict[str, list[float]]:
         """Per request, as the editor sees it: ``added`` (answer time minus debounce minus

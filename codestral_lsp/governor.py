@@ -143,7 +143,7 @@ class Governor:
             )
         context_full = full - (max_tokens or 0)
         scale = min(1.0, max(0.0, (tokens - (reply or 0)) / context_full)) if context_full else 1.0
-        why = "busy workspace" if self._per_request() is not None else "shared limit, no report yet"
+        why = "shared limit, no report yet" if self.workspace.report is None else "busy workspace"
         reason = f"{why}: request planned at {tokens:.0f} of {full} tokens"
         self._planned = (tokens, reason)
         return Plan(scale, reply, reason)

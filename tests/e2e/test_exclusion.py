@@ -15,6 +15,7 @@ from pytest_lsp import LanguageClient
 
 from tests.e2e.conftest import ServerFactory, items, open_doc, run_cli, send_inline, server_env
 from tests.fake_codestral import FakeCodestral
+from tests.processes import running
 
 FAST = {"debounceMs": 0, "debounceMaxMs": 0, "cacheSize": 0}
 GIT = shutil.which("git")
@@ -197,15 +198,6 @@ async def test_decisions_follow_gitignore_saves_and_settings(
         )
         assert items(await send_inline(client, util, 0, 4, invoked=True)) == []
     assert len(fake_codestral.requests) == 2
-
-
-def running(pid: int) -> bool:
-    """Whether process ``pid`` still runs (a zombie waiting for its reaper does not)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")

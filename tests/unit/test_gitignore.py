@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from codestral_lsp.gitignore import GitIgnores, Ran, check_ignore
+from tests.processes import running
 
 
 class FakeGit:
@@ -157,15 +158,6 @@ def test_a_loop_that_ends_while_git_starts_still_exits(tmp_path: Path) -> None:
     except subprocess.TimeoutExpired:
         pytest.fail("the event loop never finished: a git check being started hung its end")
     assert (done.returncode, done.stdout.strip()) == (0, "exited"), done.stderr
-
-
-def running(pid: int) -> bool:
-    """Whether process ``pid`` still runs (a zombie waiting for its reaper does not)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
