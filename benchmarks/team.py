@@ -138,18 +138,20 @@ class Simulation:
         return TeamReport(self.options, self.clients, self.workspace.history)
 
     def _compare_plan(self, client: Client) -> None:
-        """A newcomer's first planned request size against the median of those that were
-        there a window before (its share, in a workspace that shares per request)."""
+        """A newcomer's planned request size against the median of those that were there a
+        window before (its share, in a workspace that shares per request), at each of its
+        answers until it plans at 80% of that or a window has passed since its first request."""
         window = self.options.window_s
         if client.at_share is not None or client.joins < window:
             return
         peers = [c for c in self.clients if c.joins <= self.now - window and c.leaves > self.now]
         if not peers:
             return
-        mine = _planned(client)
         median = statistics.median(_planned(p) for p in peers)
+        ratio = _planned(client) / median if median else 1.0
         start = client.joins if client.first_ask is None else client.first_ask
-        client.at_share = (self.now - start, mine / median if median else 1.0)
+        if ratio >= 0.8 or self.now - start >= window:
+            client.at_share = (self.now - start, ratio)
 
     def _gap(self, client: Client) -> float:
         return self.rng.expovariate(client.per_minute / 60)
@@ -253,9 +255,9 @@ class TeamReport:
 
     def newcomer_share(self) -> list[tuple[float, float]]:
         """For each client joining after the first window: seconds from its first request
-        (before it a typist asks for nothing) to its first answer (from then on it plans its
-        requests itself), and its planned request size then as a share of the median of the
-        clients there a window before."""
+        (before it a typist asks for nothing) to the first answer after which it plans at 80%
+        or more of the median of the clients there a window before, and that share (if a
+        window passes first: the seconds then, and the share it had reached)."""
         return [c.at_share for c in self.clients if c.at_share is not None]
 
     def newcomer_seconds(self) -> list[float]:

@@ -17,7 +17,9 @@ In the order ``admit`` asks:
 
 Before the first report of a limit it knows from its configuration (Langdock's row of the
 provider table), a newcomer plans its first request at what each request of that limit gets
-when it is saturated: a full one could refuse the others' requests.
+when it is saturated: a full one could refuse the others' requests. So does every server after
+a first look at a window under half full, until a second report measures how fast requests come
+(``pacing.Workspace.rate_unknown``).
 
 Invoked requests skip 1, 2 and 4. Alone and unlimited (no ``rateLimit``, no headers), nothing
 is paced. Nothing here sleeps or retries: an autocomplete answer that arrives late is
@@ -131,6 +133,10 @@ class Governor:
         affordable = self._affordable(now)
         if affordable is None or full <= FLOOR_TOKENS:
             return Plan(1.0, max_tokens)
+        why = "busy workspace"
+        if affordable == self._cold_budget():
+            seen = self.workspace.report is not None
+            why = f"shared limit, {'its rate not measured' if seen else 'no report'} yet"
         if invoked:
             affordable = max(affordable, self._room(now) or 0)
         if affordable >= full:
@@ -143,19 +149,15 @@ class Governor:
             )
         context_full = full - (max_tokens or 0)
         scale = min(1.0, max(0.0, (tokens - (reply or 0)) / context_full)) if context_full else 1.0
-        why = "shared limit, no report yet" if self.workspace.report is None else "busy workspace"
         reason = f"{why}: request planned at {tokens:.0f} of {full} tokens"
         self._planned = (tokens, reason)
         return Plan(scale, reply, reason)
 
     def _affordable(self, now: float) -> float | None:
         """Tokens our next request may spend by its share (None: nothing to pace)."""
-        per = self._per_request()
-        if per is not None:
-            return per
-        cold = self._cold_budget()
-        if cold is not None:
-            return cold
+        per, cold = self._per_request(), self._cold_budget()
+        if per is not None or cold is not None:
+            return min(x for x in (per, cold) if x is not None)
         capacity = self._capacity()
         if capacity is None:
             return None
@@ -225,12 +227,17 @@ class Governor:
         )
 
     def _cold_budget(self) -> float | None:
-        """Before the first report of a limit shared by requests and tokens: the budget each
-        request of that limit has when it is saturated. A newcomer knows nothing of the others
-        yet, and a full request from it is what refuses theirs; one answer later it knows."""
-        if self.workspace.report is not None or self.rpm is None or self.tpm is None:
+        """While the workspace's rate is unknown, under a limit shared by requests and tokens:
+        the budget each request of that limit has when it is saturated. Before the first report
+        a newcomer knows nothing of the others, and a full request from it is what refuses
+        theirs. After a first look at a window under half full, the window may be young (a team
+        that starts together): its few requests say nothing of how fast they come, and a budget
+        from their count would let every server spend the window in its first seconds; the
+        second report measures the rate."""
+        tpm, rpm, ws = self.tpm, self.rpm, self.workspace
+        if rpm is None or tpm is None or (ws.report is not None and not ws.rate_unknown(tpm)):
             return None
-        return self.tpm * TARGET / self.rpm
+        return tpm * TARGET / rpm
 
     def _capacity(self) -> float | None:
         tpm = self.tpm

@@ -16,6 +16,12 @@ for its window: the tokens and the requests left. From them, carried forward to 
   to know how many others there are, and a newcomer has its share from its first answer. The
   budget is corrected by what a request really spends of what was planned (short files, short
   answers), learnt from a newcomer's first answer on.
+- **A young window's count is no rate.** A first look at a window under ``YOUNG`` of its
+  limit may be a window that is still filling: a team that starts together fills a quarter of
+  it with its first requests, and a budget from so few would let every server spend the window
+  in its first seconds. Until a second report measures how fast requests come
+  (``Workspace.rate_unknown``), the governor plans at what each request of a saturated limit
+  gets.
 - **Skipping, when even the floor is too much**: below ``FLOOR_TOKENS`` a request would say
   too little to be worth sending, so each automatic request earns the budget as credit and one
   of the floor's size goes when the credit allows (``Share.sent_share`` says how many go).
@@ -42,6 +48,7 @@ QUIET, QUIET_FILL = 0.6, 0.05  # below 60% of the target, shares grow by 5% a se
 NEWS_S = 10.0  # a share grows for at most this long after the last report
 SENT_SHARE_PULL = 0.1  # how fast the share of requests sent follows each decision
 FILLING = 0.2  # a window under this share of its limit at our first look is still filling
+YOUNG = 0.5  # under this share at our first look, a window may be young: its count is no rate
 LEARN = 0.2  # how fast what requests spend is learnt, once five have been seen
 NEWCOMER_TAKES = 0.25  # of what the others leave, a newcomer's share starts with this much
 
@@ -105,6 +112,13 @@ class Workspace:
                 rpm - report.requests
             ) / self.window_s
             self.request_inflow = _ema(self.request_inflow, max(0.0, came), 0.4)
+
+    def rate_unknown(self, tpm: int) -> bool:
+        """Whether the window's count may not be a rate yet: our first look found it under
+        ``YOUNG`` of its limit (a team that starts together: four servers' first requests fill a
+        quarter of it) and no second report has measured how fast requests come."""
+        first = self._first
+        return first is not None and first[1] < YOUNG * tpm and self.request_inflow is None
 
     def requests_in_window(self, rpm: int | None, tpm: int | None) -> int | None:
         """The workspace's requests in its window, counting those coming while it fills."""

@@ -504,16 +504,50 @@ def test_speculation_only_with_room_for_a_full_size_call() -> None:
 
 
 def test_a_newcomer_to_a_configured_shared_limit_starts_small_then_plans_by_the_report() -> None:
-    governor, *_ = make(Limits(rpm=500, tpm=60_000, window_s=60))
+    governor, clock, _, _ = make(Limits(rpm=500, tpm=60_000, window_s=60))
     plan = governor.plan(False, FULL, 256)  # what each request of a saturated limit gets
     assert plan.reason == (
         f"shared limit, no report yet: request planned at {FLOOR_TOKENS} of {FULL} tokens"
     )
     entry = governor.sent(300)
-    governor.observe_headers(busy(59_700, 499), as_of=entry.at)  # alone after all
+    governor.observe_headers(busy(59_700, 499), as_of=entry.at)  # alone, or a window just begun?
+    assert governor.plan(False, FULL, 256).reason == (
+        f"shared limit, its rate not measured yet: request planned at {FLOOR_TOKENS} of {FULL} "
+        "tokens"
+    )
+    clock.now += 30
+    entry = governor.sent(FLOOR_TOKENS)
+    governor.observe_headers(busy(59_450, 498), as_of=entry.at)  # one request in 30 s: alone
     assert governor.plan(False, FULL, 256) == Plan(1.0, 256)
     unlimited, *_ = make()  # no shared limit configured: nothing to fear
     assert unlimited.plan(False, FULL, 256) == Plan(1.0, 256)
+
+
+def test_a_team_that_starts_together_does_not_spend_the_window_in_its_first_seconds() -> None:
+    # Four servers start at once, their limits learnt from the headers: a quarter of the window
+    # went in their first four requests. Four requests are no rate: a budget of the target over
+    # them (5,460 tokens) would let each send full requests until the window is spent.
+    governor, clock, _, _ = make()
+    headers = {
+        **workspace(17_600, limit=24_000),
+        "x-ratelimit-limit-req-minute": "204",
+        "x-ratelimit-remaining-req-minute": "200",
+    }
+    entry = governor.sent(1_600)
+    governor.observe_headers(headers, as_of=entry.at)
+    assert governor.plan(False, FULL, 256).reason.startswith(
+        f"shared limit, its rate not measured yet: request planned at {FLOOR_TOKENS} "
+    )
+    clock.now += 1  # the second report: 16 more requests in a second, a rate at last
+    entry = governor.sent(FLOOR_TOKENS)
+    headers |= {
+        "x-ratelimit-remaining-tokens-minute": "13_500".replace("_", ""),
+        "x-ratelimit-remaining-req-minute": "184",
+    }
+    governor.observe_headers(headers, as_of=entry.at)
+    assert governor.workspace.request_inflow is not None
+    plan = governor.plan(False, FULL, 256)
+    assert plan.reason.startswith(f"busy workspace: request planned at {FLOOR_TOKENS} ")
 
 
 def test_a_report_older_than_a_window_stops_counting_the_others_spend() -> None:
