@@ -130,6 +130,7 @@ class Governor:
         Changes nothing that counts: the request may still be served from memory."""
         now = self._clock()
         self._planned, self._full = None, float(full)
+        self._expire(now)
         affordable = self._affordable(now)
         if affordable is None or full <= FLOOR_TOKENS:
             return Plan(1.0, max_tokens)
@@ -351,10 +352,11 @@ class Governor:
             self._sent.popleft()
         report = self.workspace.report
         if report is not None and (
-            self.workspace.expired(now)
-            or (self.tpm is None and now - report.at >= self.limits.window_s)
+            self.workspace.expired(now) or now - report.at >= self.limits.window_s
         ):
-            self.workspace.forget_report()  # its window is over
+            # Its window is over: a team idle overnight that starts together again is a
+            # newcomer to a young window, not a continuation of yesterday's rates.
+            self.workspace.forget()
         self._roll_day()
 
     def _roll_day(self) -> None:

@@ -188,8 +188,12 @@ class Workspace:
         report = self.report
         return report is not None and report.reset_at is not None and now >= report.reset_at
 
-    def forget_report(self) -> None:
-        self.report = None
+    def forget(self) -> None:
+        """The report's window is over: what it said, and the rates and first look measured up
+        to it, describe a window that has left. The limits stay."""
+        self.report, self._first = None, None
+        self.token_inflow = self.request_inflow = None
+        self.others_tokens_per_s = 0.0
 
 
 class Share:

@@ -406,11 +406,12 @@ def test_below_the_floor_requests_are_skipped_to_keep_the_target() -> None:
     assert plan.reason == f"busy workspace: request planned at {FLOOR_TOKENS} of {FULL} tokens"
     went = 0
     for _ in range(40):
-        clock.now += 10
+        clock.now += 2
         verdict = governor.admit(False, FLOOR_TOKENS)
         if verdict.allowed:
             went += 1
-            governor.sent(FLOOR_TOKENS)
+            entry = governor.sent(FLOOR_TOKENS)
+            governor.observe_headers(busy(8_000, 100), as_of=entry.at)  # as busy as before
         else:
             assert verdict.reason == f"pacing: saving up for a request ({budget:.0f} tokens each)"
     assert 0.3 * 40 < went < 0.8 * 40  # fewer go, and together they keep to the budget
@@ -554,13 +555,34 @@ def test_a_report_older_than_a_window_stops_counting_the_others_spend() -> None:
     governor, clock, _, _ = make()
     entry = governor.sent(1_000)
     governor.observe_headers(busy(20_000, 400), as_of=entry.at)  # others spent 39,000
-    clock.now += 60
+    clock.now += 59
     left = governor.snapshot()["tokensLeft"]
     assert isinstance(left, int)
     assert left > 0
-    clock.now += 120  # no answer since: the window holds what the others sent in one window
-    assert governor.snapshot()["tokensLeft"] == left
+    clock.now += 1  # a window without an answer: all the report counted has left the window
+    assert governor.snapshot()["tokensLeft"] is None
+    assert governor.workspace.report is None
     assert governor.admit(False, 400).allowed
+
+
+def test_after_a_window_without_answers_a_team_starting_again_is_a_young_window() -> None:
+    # Yesterday's last report said the workspace was quiet (10 requests a window, 5,460 tokens
+    # each). Overnight its window emptied; this morning's first look counts what the team's
+    # first requests put in: four are no rate.
+    governor, clock, _, _ = make()
+    entry = governor.sent(1_000)
+    governor.observe_headers(busy(55_000, 490), as_of=entry.at)
+    clock.now += 1
+    entry = governor.sent(1_000)
+    governor.observe_headers(busy(54_000, 489), as_of=entry.at)
+    assert governor.workspace.request_inflow is not None
+    clock.now += 12 * 3600
+    assert governor.plan(False, FULL, 256).reason.startswith("shared limit, no report yet")
+    entry = governor.sent(FLOOR_TOKENS)
+    governor.observe_headers(busy(53_000, 496), as_of=entry.at)  # 4 requests, 7,000 tokens
+    assert governor.plan(False, FULL, 256).reason.startswith(
+        "shared limit, its rate not measured yet"
+    )
 
 
 def test_a_filling_window_projects_its_count_but_not_its_inflow_again() -> None:
