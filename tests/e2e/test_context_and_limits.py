@@ -181,6 +181,32 @@ async def test_low_allowance_in_headers_holds_requests_back(
     assert numbers["limiter"]["holding"] == "token allowance low"
 
 
+async def test_after_a_first_look_at_a_young_window_requests_stay_small(
+    start_server: ServerFactory, fake_codestral: FakeCodestral
+) -> None:
+    # A team that starts together: the first answer's window holds four requests and a quarter
+    # of its tokens. A budget of the target over four would be a full request each.
+    young = {
+        "x-ratelimit-limit-tokens-minute": "24000",
+        "x-ratelimit-remaining-tokens-minute": "17600",
+        "x-ratelimit-limit-req-minute": "204",
+        "x-ratelimit-remaining-req-minute": "200",
+    }
+    fake_codestral.enqueue(Reply(headers=young), Reply(headers=young))
+    body = "".join(f"value_{i} = compute(value_{i - 1}, {i})\n" for i in range(1, 400))
+    async with start_server(init_options=FAST) as client:  # no limits known: learnt from headers
+        open_doc(client, URI, body + "result = \n" + body)
+        assert items(await inline(client, URI, 399, 9))
+        assert items(await inline(client, URI, 399, 9))
+        limiter = (await stats(client))["limiter"]
+    first, second = (
+        count_tokens(r.body["prompt"] + r.body["suffix"]) for r in fake_codestral.requests
+    )
+    assert first > 1_500  # the whole budget: nothing said there was a limit
+    assert second < 200, second  # the floor's context, until a second answer measures the rate
+    assert limiter["lastDecision"].startswith("shared limit, its rate not measured yet")
+
+
 async def test_an_absurd_retry_after_is_capped_and_an_answer_ends_the_cool_down(
     start_server: ServerFactory, fake_codestral: FakeCodestral
 ) -> None:
