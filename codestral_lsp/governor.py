@@ -202,8 +202,15 @@ class Governor:
             return Verdict(False, "no requests left in this minute")
         room = self._room(now)
         if room is not None and room < need:
+            if not invoked:
+                self.share.guarded(True)
             return Verdict(False, f"token allowance low ({max(room, 0)} left)")
-        return Verdict(True) if invoked else self._paced(now, need)
+        if invoked:
+            return Verdict(True)
+        verdict = self._paced(now, need)
+        if verdict.allowed:
+            self.share.guarded(False)
+        return verdict
 
     def _paced(self, now: float, need: int) -> Verdict:
         """The share's word on an automatic request."""

@@ -22,6 +22,12 @@ for its window: the tokens and the requests left. From them, carried forward to 
   in its first seconds. Until a second report measures how fast requests come
   (``Workspace.rate_unknown``), the governor plans at what each request of a saturated limit
   gets.
+- **What the guard holds back, the count misses.** When the workspace runs into the guard,
+  the requests it holds back are not counted: fewer requests in the window raise every
+  request's budget, the guard holds more back, and the servers run into 429s (a budget 10%
+  too high gave about 100 a seed in the team simulation). So the budget is scaled by the share
+  of our automatic requests the guard let through (``Share.held``), our view of what the
+  count misses (with it, 0-11 a seed).
 - **Skipping, when even the floor is too much**: below ``FLOOR_TOKENS`` a request would say
   too little to be worth sending, so each automatic request earns the budget as credit and one
   of the floor's size goes when the credit allows (``Share.sent_share`` says how many go).
@@ -37,7 +43,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-TARGET = 0.91  # the share of the workspace's limit its servers aim to spend together
+TARGET = 0.93  # the share of the workspace's limit its servers aim to spend together
 MARGIN_S = 3.0  # seconds of the others' spend kept back for their simultaneous decisions
 FLOOR_TOKENS = 256  # the smallest request: ~128 tokens of context (the 8-10 lines nearest the
 # cursor, most of a completion's signal) and an answer of up to 128 tokens
@@ -47,6 +53,7 @@ SHRINK = 0.1  # and shrinks by this much a second at full congestion
 QUIET, QUIET_FILL = 0.6, 0.05  # below 60% of the target, shares grow by 5% a second
 NEWS_S = 10.0  # a share grows for at most this long after the last report
 SENT_SHARE_PULL = 0.1  # how fast the share of requests sent follows each decision
+HELD_PULL = 0.1  # how fast the share of requests the guard held back follows each decision
 FILLING = 0.2  # a window under this share of its limit at our first look is still filling
 YOUNG = 0.5  # under this share at our first look, a window may be young: its count is no rate
 LEARN = 0.2  # how fast what requests spend is learnt, once five have been seen
@@ -202,6 +209,7 @@ class Share:
     def __init__(self, now: float) -> None:
         self.credit = 0.0  # tokens earned by automatic requests in a busy workspace
         self.sent_share = 1.0  # of those requests, the share that went out
+        self.held = 0.0  # of our automatic requests the guard decided, the share it held back
         self.rate: float | None = None  # the rate fallback, tokens a second
         self._rate_at = now
         self._congestion, self._quiet, self._heard_at = 0.0, False, -math.inf
@@ -215,7 +223,12 @@ class Share:
         """The budget of one request, tokens (None: the requests are not counted)."""
         if tpm is None or requests is None:
             return None
-        return tpm * TARGET / max(1, requests) / (self.spent_of_estimate * self.estimate_of_plan)
+        learnt = self.spent_of_estimate * self.estimate_of_plan
+        return tpm * TARGET / max(1, requests) * (1.0 - self.held) / learnt
+
+    def guarded(self, held: bool) -> None:
+        """An automatic request the guard held back (or, ``held=False``, one that went)."""
+        self.held += HELD_PULL * ((1.0 if held else 0.0) - self.held)
 
     def attempt(self, budget: float, need: float) -> bool:
         """An automatic request in a busy workspace: may it go? It earns ``budget`` as credit;

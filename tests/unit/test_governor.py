@@ -363,10 +363,11 @@ def test_a_configured_limit_paces_a_rate_and_guards_the_window() -> None:
     assert not verdict.allowed
     assert verdict.reason.startswith("pacing: ")
     assert governor.admit(True, 500) == Verdict(True)  # an explicit request skips the pacing
-    governor.sent(3_500)
-    verdict = governor.admit(True, 1_000)  # but not the window: 5,500 of 6,000 spent
-    assert verdict == Verdict(False, "token allowance low (500 left)")
-    clock.now += 60  # the window is free again, but the debt is paid at the share's rate
+    governor.sent(3_600)
+    verdict = governor.admit(True, 1_000)  # but not the window: 5,600 of 6,000 spent
+    assert verdict == Verdict(False, "token allowance low (400 left)")
+    clock.now += 60  # the window is free again, but the debt (5,600) is paid at the share's rate
+    assert 60 * governor.share.rate_at(clock.now, 100.0) < 5_600
     assert governor.admit(False, 1_000).reason.startswith("pacing: ")
     clock.now += 5
     assert governor.admit(False, 1_000) == Verdict(True)
@@ -417,6 +418,28 @@ def test_below_the_floor_requests_are_skipped_to_keep_the_target() -> None:
     assert 0.3 * 40 < went < 0.8 * 40  # fewer go, and together they keep to the budget
     assert governor.admit(True, FLOOR_TOKENS).allowed  # not a request the user asked for
     assert governor.snapshot()["sentShare"] == pytest.approx(went / 40, abs=0.2)
+
+
+def test_what_the_guard_holds_back_shrinks_the_budget_instead_of_growing_it() -> None:
+    # Requests the guard holds back are not in the window's count: fewer counted, a larger
+    # budget each, more held back. Our own held share stands for what the count misses.
+    governor, clock, _, _ = make()
+    entry = governor.sent(1_000)
+    governor.observe_headers(busy(1_000, 300), as_of=entry.at)  # 200 requests, nearly full
+    full_budget = TARGET * 60_000 / 200
+    assert governor.snapshot()["plannedTokensPerRequest"] == round(full_budget)
+    for _ in range(5):
+        clock.now += 0.1
+        assert governor.admit(False, FLOOR_TOKENS).reason.startswith("token allowance low")
+    held = 1 - 0.9**5
+    assert governor.share.held == pytest.approx(held)
+    assert governor.snapshot()["plannedTokensPerRequest"] == round(full_budget * (1 - held))
+    assert governor.admit(True, FLOOR_TOKENS).reason.startswith("token allowance low")
+    assert governor.share.held == pytest.approx(held)  # an invoked request is not ours to pace
+    entry = governor.sent(FLOOR_TOKENS)
+    governor.observe_headers(busy(40_000, 300), as_of=entry.at)  # room again
+    assert governor.admit(False, 100).allowed
+    assert governor.share.held == pytest.approx(0.9 * held)
 
 
 def test_a_quiet_workspace_is_not_paced_per_request() -> None:
