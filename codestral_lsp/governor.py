@@ -10,7 +10,8 @@ In the order ``admit`` asks:
    backoff with jitter); a success ends it;
 2. the daily cap ``maxTokensPerDay``;
 3. the guard: what our own ``rateLimit`` window and the backend's last report leave, carried
-   forward to now (``pacing.Workspace``). Nothing goes out that it says would be refused;
+   forward to now (``pacing.Workspace``). Nothing goes out that it says would be refused; the
+   share of our automatic requests it holds back scales the budget down (``Share.held``);
 4. the share (``pacing.Share``), for automatic requests only: in a busy workspace, each
    request within the budget per request (skipping some when even the floor is too much);
    where only tokens are reported, a rate.
@@ -186,10 +187,11 @@ class Governor:
         affordable = self._affordable(now)
         if affordable is not None and affordable < 2 * need:
             return False
-        return self._decide(now, False, need).allowed
+        return self._decide(now, False, need, counted=False).allowed
 
-    def _decide(self, now: float, invoked: bool, need: int) -> Verdict:
-        """The checks in the order the module docstring lists them."""
+    def _decide(self, now: float, invoked: bool, need: int, counted: bool = True) -> Verdict:
+        """The checks in the order the module docstring lists them; ``counted``: a request at
+        the door, whose fate at the guard counts (``Share.held``), not a question."""
         self._expire(now)
         if now < self.state.cool_down_until and not invoked:
             left = self.state.cool_down_until - now
@@ -202,13 +204,13 @@ class Governor:
             return Verdict(False, "no requests left in this minute")
         room = self._room(now)
         if room is not None and room < need:
-            if not invoked:
+            if counted and not invoked:
                 self.share.guarded(True)
             return Verdict(False, f"token allowance low ({max(room, 0)} left)")
         if invoked:
             return Verdict(True)
         verdict = self._paced(now, need)
-        if verdict.allowed:
+        if counted and verdict.allowed:
             self.share.guarded(False)
         return verdict
 

@@ -436,6 +436,8 @@ def test_what_the_guard_holds_back_shrinks_the_budget_instead_of_growing_it() ->
     assert governor.snapshot()["plannedTokensPerRequest"] == round(full_budget * (1 - held))
     assert governor.admit(True, FLOOR_TOKENS).reason.startswith("token allowance low")
     assert governor.share.held == pytest.approx(held)  # an invoked request is not ours to pace
+    assert not governor.room_for_speculation(50)  # the guard says no...
+    assert governor.share.held == pytest.approx(held)  # ...to a question, not a request
     entry = governor.sent(FLOOR_TOKENS)
     governor.observe_headers(busy(40_000, 300), as_of=entry.at)  # room again
     assert governor.admit(False, 100).allowed
