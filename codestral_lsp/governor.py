@@ -427,6 +427,7 @@ class Governor:
             "shareTokensPerMinute": _rounded(self._share_per_minute(now)),
             "plannedTokensPerRequest": _rounded(per if per is not None else self._affordable(now)),
             "sentShare": round(self.share.sent_share, 2) if per is not None else None,
+            "guardHeldShare": round(self.share.held, 2) if per is not None else None,
             "lastDecision": self.state.last_decision or None,
             "tokensToday": self.state.tokens_today,
             "limits": {

@@ -210,6 +210,7 @@ class CodestralServer(StdioServer):
                 "shareTokensPerMinute": limiter["shareTokensPerMinute"],
                 "plannedTokensPerRequest": limiter["plannedTokensPerRequest"],
                 "othersTokensPerMinute": limiter["othersTokensPerMinute"],
+                "guardHeldShare": limiter["guardHeldShare"],
                 "lastDecision": limiter["lastDecision"],
             },
             "lastError": numbers["lastError"],

@@ -199,12 +199,18 @@ async def test_after_a_first_look_at_a_young_window_requests_stay_small(
         assert items(await inline(client, URI, 399, 9))
         assert items(await inline(client, URI, 399, 9))
         limiter = (await stats(client))["limiter"]
+        status = await client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command="codestral.status")
+        )
+    assert status["pacing"]["lastDecision"] == limiter["lastDecision"]
+    assert status["pacing"]["guardHeldShare"] == 0  # the guard held nothing back
     first, second = (
         count_tokens(r.body["prompt"] + r.body["suffix"]) for r in fake_codestral.requests
     )
     assert first > 1_500  # the whole budget: nothing said there was a limit
     assert second < 200, second  # the floor's context, until a second answer measures the rate
     assert limiter["lastDecision"].startswith("shared limit, its rate not measured yet")
+    assert limiter["guardHeldShare"] == 0
 
 
 async def test_an_absurd_retry_after_is_capped_and_an_answer_ends_the_cool_down(

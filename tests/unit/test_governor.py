@@ -433,7 +433,9 @@ def test_what_the_guard_holds_back_shrinks_the_budget_instead_of_growing_it() ->
         assert governor.admit(False, FLOOR_TOKENS).reason.startswith("token allowance low")
     held = 1 - 0.9**5
     assert governor.share.held == pytest.approx(held)
-    assert governor.snapshot()["plannedTokensPerRequest"] == round(full_budget * (1 - held))
+    snapshot = governor.snapshot()
+    assert snapshot["plannedTokensPerRequest"] == round(full_budget * (1 - held))
+    assert snapshot["guardHeldShare"] == round(held, 2)
     assert governor.admit(True, FLOOR_TOKENS).reason.startswith("token allowance low")
     assert governor.share.held == pytest.approx(held)  # an invoked request is not ours to pace
     assert not governor.room_for_speculation(50)  # the guard says no...
