@@ -124,6 +124,29 @@ def send_inline(
     return asyncio.wrap_future(future)
 
 
+async def ask_until(
+    client: LanguageClient,
+    fake: FakeCodestral,
+    uri: str,
+    line: int,
+    character: int,
+    holds: Callable[[str], bool],
+    what: str,
+    tries: int = 5,
+) -> str:
+    """Ask (invoked) at a place until the prompt sent upstream ``holds``; return that prompt.
+
+    Other files' snippets are chosen within a 3 ms wall-clock deadline (``snippets.DEADLINE_S``):
+    a busy machine that deschedules the server for longer spends it before the first candidate,
+    and the snippet is skipped, as it should be. Tests of what a snippet holds ask again."""
+    for _ in range(tries):
+        await send_inline(client, uri, line, character, invoked=True)
+        prompt = str(fake.requests[-1].body["prompt"])
+        if holds(prompt):
+            return prompt
+    raise AssertionError(f"no {what} in {tries} requests")
+
+
 def items(result: object) -> list[types.InlineCompletionItem]:
     if result is None:
         return []

@@ -8,7 +8,7 @@ from typing import Any
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-from tests.e2e.conftest import ServerFactory, inline, items, open_doc, send_inline
+from tests.e2e.conftest import ServerFactory, ask_until, inline, items, open_doc, send_inline
 from tests.fake_codestral import ERROR_BODIES, FakeCodestral, Reply, count_tokens
 
 URI = "file:///w/main.py"
@@ -44,8 +44,9 @@ async def test_other_open_files_give_relevant_snippets(
         open_doc(client, OTHER, BILLING)
         line = "total = invoice_total(lines, "
         open_doc(client, URI, "lines = load()\n" + line)
-        assert items(await inline(client, URI, 1, len(line)))
-    prompt = fake_codestral.requests[0].body["prompt"]
+        prompt = await ask_until(
+            client, fake_codestral, URI, 1, len(line), lambda p: "+++++" in p, "snippet"
+        )
     assert prompt.startswith("+++++ /w/billing.py\n")
     assert "def invoice_total(lines, tax_rate):" in prompt
     assert prompt.endswith("+++++ /w/main.py\nlines = load()\ntotal = invoice_total(lines, ")

@@ -11,7 +11,7 @@ import pytest
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-from tests.e2e.conftest import ServerFactory, items, open_doc, send_inline
+from tests.e2e.conftest import ServerFactory, ask_until, items, open_doc, send_inline
 from tests.fake_codestral import FakeCodestral
 
 FAST = {"debounceMs": 0, "debounceMaxMs": 0, "cacheSize": 0}
@@ -235,17 +235,26 @@ async def test_a_snippet_that_cuts_a_key_block_sends_none_of_it(
         "    rotate_deploy_secret(material, target)\n"
         "    return "
     )
+    main_py = "file:///w/main.py"
     async with start_server(init_options=FAST) as client:
         open_doc(client, "file:///w/keys.py", keys)
-        open_doc(client, "file:///w/main.py", main)
-        await send_inline(client, "file:///w/main.py", 5, 11, invoked=True)
+        open_doc(client, main_py, main)
+        first = await ask_until(
+            client, fake_codestral, main_py, 5, 11, lambda p: "+++++ /w/keys.py" in p, "snippet"
+        )
         # An edit inside the block puts it on the edit trail too (a chunk of lines 10-29).
         edit(client, "file:///w/keys.py", 2, 20, "# load_signing_material rotate_deploy_secret\n")
-        await send_inline(client, "file:///w/main.py", 5, 11, invoked=True)
-    prompts = [r.body["prompt"] for r in fake_codestral.requests]
-    assert all("+++++ /w/keys.py" in p for p in prompts), "the snippet was not sent"
-    assert prompts[1].count("+++++ /w/keys.py") == 2  # and the trail's chunk, all in the block
-    assert all("<redacted>" in p for p in prompts)
+        both = await ask_until(
+            client,
+            fake_codestral,
+            main_py,
+            5,
+            11,
+            lambda p: p.count("+++++ /w/keys.py") == 2,  # and the trail's chunk, in the block
+            "trail's chunk",
+        )
+    assert "<redacted>" in first
+    assert "<redacted>" in both
     assert key_leaks(sent_texts(fake_codestral)) == []
 
 
@@ -261,8 +270,14 @@ async def test_url_credentials_in_another_open_file_stay_out_of_its_snippet(
     async with start_server(init_options=FAST) as client:
         open_doc(client, "file:///w/settings.py", settings_py)
         open_doc(client, "file:///w/main.py", main)
-        await send_inline(client, "file:///w/main.py", 2, 31, invoked=True)
-    prompt = fake_codestral.requests[0].body["prompt"]
-    assert "+++++ /w/settings.py" in prompt
+        prompt = await ask_until(
+            client,
+            fake_codestral,
+            "file:///w/main.py",
+            2,
+            31,
+            lambda p: "+++++ /w/settings.py" in p,
+            "snippet",
+        )
     assert 'DATABASE_URL = "postgres://admin:<redacted>@db.internal:5432/app"' in prompt
     assert "S3cretPw0rd" not in sent_texts(fake_codestral)
