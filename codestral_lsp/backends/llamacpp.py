@@ -32,9 +32,7 @@ class LlamaCpp(Wire):
     name = "llamacpp"
     done_marker = None
     endpoint_hint = "it should be the llama.cpp server's base URL (default http://127.0.0.1:8080)"
-
-    def url(self, endpoint: str) -> str:
-        return endpoint.rstrip("/") + "/infill"
+    path = "/infill"
 
     def body(self, call: FimCall) -> dict[str, Any]:
         optional = {

@@ -34,9 +34,7 @@ class Ollama(Wire):
     stream_type = "application/x-ndjson"
     done_marker = None
     endpoint_hint = "it should be the Ollama server's base URL (default http://127.0.0.1:11434)"
-
-    def url(self, endpoint: str) -> str:
-        return endpoint.rstrip("/") + "/api/generate"
+    path = "/api/generate"
 
     def body(self, call: FimCall) -> dict[str, Any]:
         options = {

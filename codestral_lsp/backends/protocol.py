@@ -95,10 +95,11 @@ class Wire:
     done_marker: str | None = "[DONE]"  # an SSE event that ends the stream, if the API sends one
     endpoint_hint = "check the URL"  # what the endpoint setting should hold, for advice
     reads_to_end = False  # a stream is read past the finish, to its end (usage comes last)
+    path = ""  # added to the endpoint, when the setting is the server's base URL
 
     def url(self, endpoint: str) -> str:
         """The URL to POST to, from the ``endpoint`` setting or the provider's default."""
-        return endpoint
+        return endpoint.rstrip("/") + self.path if self.path else endpoint
 
     def stream_url(self, url: str) -> str:
         """Where a streamed call goes, for an API with a separate streaming route."""
@@ -107,7 +108,7 @@ class Wire:
     @property
     def takes_base_url(self) -> bool:
         """The ``endpoint`` setting is the server's base URL (the wire adds the path)."""
-        return self.url("http://host") != "http://host"
+        return bool(self.path)
 
     def body(self, call: FimCall) -> dict[str, Any]:
         raise NotImplementedError

@@ -36,9 +36,7 @@ class TextGenerationInference(Wire):
     name = "tgi"
     done_marker = None
     endpoint_hint = "it should be the TGI server's base URL (default http://127.0.0.1:8080)"
-
-    def url(self, endpoint: str) -> str:
-        return endpoint.rstrip("/") + "/generate"
+    path = "/generate"
 
     def stream_url(self, url: str) -> str:
         return url + "_stream"
