@@ -50,6 +50,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         choices=("tabby-agent",),
         help="replay stdlib functions through us and this peer side by side (installs it from npm)",
     )
+    parser.add_argument(
+        "--rates",
+        type=_rates,
+        default=(3.0, 12.0),
+        metavar="LO-HI",
+        help="--simulate-team: each typist's requests a minute, drawn in this range (3-12; "
+        "15-45 is a team typing steadily at the default debounce, 1-4 one that mostly reads)",
+    )
     parser.add_argument("--functions", type=int, default=4, help="functions for --peer (4)")
     parser.add_argument(
         "--startup",
@@ -79,6 +87,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep-logs", type=Path, help="keep the servers' logs in this folder")
     parser.add_argument("--no-check", action="store_true", help="exit 0 even if a target fails")
     return parser.parse_args(argv)
+
+
+def _rates(text: str) -> tuple[float, float]:
+    """``LO-HI`` requests a minute, 0 < LO <= HI."""
+    try:
+        lo, hi = (float(part) for part in text.split("-"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LO-HI, e.g. 3-12, not {text!r}") from None
+    if not 0 < lo <= hi:
+        raise argparse.ArgumentTypeError(f"expected 0 < LO <= HI, not {text!r}")
+    return lo, hi
 
 
 def replay_options(args: argparse.Namespace) -> replay.ReplayOptions:
@@ -148,7 +167,8 @@ def run_part(part: str, args: argparse.Namespace) -> list[Check]:
         print(f"(replay {time.perf_counter() - began:.1f} s)\n", flush=True)
         return report.checks(outcome)
     if part == "team":
-        outcome = team.simulate(team.TeamOptions(seed=args.seed if args.seed != 1 else 7))
+        seed = args.seed if args.seed != 1 else 7
+        outcome = team.simulate(team.TeamOptions(seed=seed, rates=args.rates))
         print(team.format_team(outcome), end="\n\n", flush=True)
         return team.checks(outcome)
     if part == "startup":

@@ -3,15 +3,17 @@
 Deterministic and quick: no servers, no sockets, one simulated clock. Each client is the real
 ``Governor`` (the server's pacing) on that clock; what it does not decide is modelled: typists
 ask for completions at their own rates (Poisson, 3 to 12 requests a minute after the editor's
-debounce), join and leave over the run, and each request of the full budget would send
-``FULL_PROMPT`` tokens. The workspace is one sliding window of ``window_s`` over all clients:
-prompt tokens and the request are counted when a request arrives (429 beyond the limit), the
-completion's tokens when it ends; each answer carries the ``x-ratelimit-*`` headers as they
-stood at its arrival, read by the client only when the answer ends (a realistic delay).
+debounce by default; ``--rates`` sets another range), join and leave over the run, and each
+request of the full budget would send ``FULL_PROMPT`` tokens. The workspace is one sliding
+window of ``window_s`` over all clients: prompt tokens and the request are counted when a
+request arrives (429 beyond the limit), the completion's tokens when it ends; each answer
+carries the ``x-ratelimit-*`` headers as they stood at its arrival, read by the client only when
+the answer ends (a realistic delay).
 
 Reported: the limit's utilisation while the demand exceeds it, Jain's fairness index of the
-tokens served among the clients active through a whole window, the 429s after a client's warm-up
-(its first answer with headers), and how long a newcomer takes to reach its share.
+tokens served among the clients active through a whole window, the least served of them against
+the median, the 429s after a client's warm-up (its first answer with headers), and how long a
+newcomer takes to reach its share.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import bisect
 import collections
 import heapq
+import math
 import random
 import statistics
 from collections.abc import Callable
@@ -41,6 +44,7 @@ class TeamOptions:
     tpm: int = 60_000
     rpm: int = 500
     seed: int = 7
+    rates: tuple[float, float] = (3.0, 12.0)  # each typist's requests a minute, drawn in this range
 
 
 @dataclass
@@ -120,7 +124,7 @@ class Simulation:
         governor = Governor(clock=lambda: self.now, today=lambda: "day", jitter=self.rng.random)
         # configured as the provider table configures Langdock; the usage is learnt from headers
         governor.configure(Limits(o.rpm, o.tpm, o.window_s))
-        return Client(i, joins, leaves, rng.uniform(3, 12), governor)
+        return Client(i, joins, leaves, rng.uniform(*o.rates), governor)
 
     def at(self, when: float, action: Callable[[], None]) -> None:
         self.order += 1
@@ -253,6 +257,21 @@ class TeamReport:
             start += o.window_s
         return statistics.fmean(values) if values else float("nan")
 
+    def least_served(self, span_s: float = 300.0) -> float:
+        """The least served active client's tokens over ``span_s`` as a share of the median
+        client's, the lowest over the spans ``jain`` averages: a starved teammate shows here
+        (at per-request shares, a 3-a-minute typist among 3-12 gets about 0.4)."""
+        o, lowest = self.options, math.inf
+        start = o.window_s
+        while start + span_s <= o.seconds:
+            end = start + span_s
+            active = [c for c in self.clients if c.joins <= start - o.window_s and c.leaves >= end]
+            served = [sum(n for t, n in c.served if start <= t < end) for c in active]
+            if len(served) >= 2 and statistics.median(served):
+                lowest = min(lowest, min(served) / statistics.median(served))
+            start += o.window_s
+        return lowest if math.isfinite(lowest) else float("nan")
+
     def newcomer_share(self) -> list[tuple[float, float]]:
         """For each client joining after the first window: seconds from its first request
         (before it a typist asks for nothing) to the first answer after which it plans at 80%
@@ -333,14 +352,16 @@ def format_team(report: TeamReport) -> str:
     median = statistics.median(newcomers) if newcomers else float("nan")
     return "\n".join(
         [
-            f"Team simulation: {o.clients} clients with their own typing rates joining and "
-            f"leaving over {o.seconds:.0f} s, one sliding {o.window_s:.0f} s window of "
+            f"Team simulation: {o.clients} clients asking {o.rates[0]:g}-{o.rates[1]:g} times a "
+            f"minute, joining and leaving over {o.seconds:.0f} s, one sliding {o.window_s:.0f} s "
+            f"window of "
             f"{o.tpm:,} tokens / {o.rpm} requests, seed {o.seed}",
             f"  requests sent {sum(c.sent for c in report.clients)}, held back "
             f"{sum(c.skipped for c in report.clients)}, 429 {refused} ({warm} after warm-up)",
             f"  utilisation while demand exceeds the limit: {report.utilisation():.1%}",
             f"  Jain's index of tokens served among active clients: {report.jain():.3f} over 5 min"
-            f" ({report.jain(o.window_s):.3f} over one window)",
+            f" ({report.jain(o.window_s):.3f} over one window); the least served got "
+            f"{report.least_served():.2f} of the median",
             f"  newcomers to 80% of the median share: median {median:.0f} s, worst "
             f"{max(newcomers, default=0.0):.0f} s ({len(newcomers)} newcomers)",
         ]

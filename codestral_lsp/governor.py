@@ -109,9 +109,10 @@ class Governor:
         self._planned: tuple[float, str] | None = None  # the last plan's tokens and reason
         self._announced: float | None = None
         self._full = math.inf  # a full request's tokens, as last planned
+        self._last_per: float | None = None  # the last budget per request paced by
 
     def configure(self, limits: Limits) -> None:
-        self.limits = limits
+        self.limits, self._last_per = limits, None
         self.workspace.window_s = limits.window_s
 
     @property
@@ -215,8 +216,14 @@ class Governor:
         return verdict
 
     def _paced(self, now: float, need: int) -> Verdict:
-        """The share's word on an automatic request."""
+        """The share's word on an automatic request. Once its requests have been counted, a
+        server whose report has left the window (a pause, or a window the guard held it back)
+        keeps pacing by its last budget per request until an answer reports again: the token-
+        rate fallback is for backends that count tokens only, and the rate it settled at in a
+        busy workspace (halved by each 429) starved such a server for minutes."""
         per = self._per_request()
+        if per is None and self._cold_budget() is not None:
+            per = self._last_per
         if per is not None:
             if per >= self._full or self.share.attempt(per, need):
                 return Verdict(True)
@@ -232,9 +239,11 @@ class Governor:
         return Verdict(True)
 
     def _per_request(self) -> float | None:
-        return self.share.per_request(
+        per = self.share.per_request(
             self.tpm, self.workspace.requests_in_window(self.rpm, self.tpm)
         )
+        self._last_per = self._last_per if per is None else per
+        return per
 
     def _cold_budget(self) -> float | None:
         """While the workspace's rate is unknown, under a limit shared by requests and tokens:

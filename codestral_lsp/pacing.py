@@ -8,7 +8,11 @@ for its window: the tokens and the requests left. From them, carried forward to 
   a window of our first report only what was there then can have left), less what the others
   spend meanwhile at their measured rate (for one window at most: after that the report's
   usage has all left, and only what came since is in the window). The guard keeps
-  ``MARGIN_S`` of the others' spend back for their decisions made on views as old as ours.
+  ``MARGIN_S`` of the others' spend back for their decisions made on views as old as ours: at
+  the window's average rate, or at the workspace's current inflow when that is ``SURGE`` times
+  more (a burst has just left the window and every server's budget rose at once; the average
+  under-counts what the others send while our report ages, and in the team simulation of a
+  team typing steadily, 15-45 requests a minute, that was ~35 429s a seed).
 - **A budget per request** (``Share.per_request``), when the requests are counted too: the
   workspace's target (``TARGET`` of its token limit) over the number of requests in its window.
   Every server reads the same count, so every request of the workspace gets the same budget,
@@ -27,7 +31,10 @@ for its window: the tokens and the requests left. From them, carried forward to 
   request's budget, the guard holds more back, and the servers run into 429s (a budget 10%
   too high gave about 100 a seed in the team simulation). So the budget is scaled by the share
   of our automatic requests the guard let through (``Share.held``), our view of what the
-  count misses (with it, 0-11 a seed).
+  count misses (with it, 0-11 a seed), down to ``1 - HELD_MAX`` of it: a server the guard
+  holds back on reports that age while it waits sees nearly all of its requests held, and
+  unbounded, that share brought its budget to a token and starved it (in the simulation of a
+  team typing steadily, 15-45 requests a minute, one such server got nothing for 5 minutes).
 - **Skipping, when even the floor is too much**: below ``FLOOR_TOKENS`` a request would say
   too little to be worth sending, so each automatic request earns the budget as credit and one
   of the floor's size goes when the credit allows (``Share.sent_share`` says how many go).
@@ -43,8 +50,9 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-TARGET = 0.93  # the share of the workspace's limit its servers aim to spend together
+TARGET = 0.94  # the share of the workspace's limit its servers aim to spend together
 MARGIN_S = 3.0  # seconds of the others' spend kept back for their simultaneous decisions
+SURGE = 1.6  # a workspace spending this many times its window's average is in a surge
 FLOOR_TOKENS = 256  # the smallest request: ~128 tokens of context (the 8-10 lines nearest the
 # cursor, most of a completion's signal) and an answer of up to 128 tokens
 PROJECT_S = 10.0  # the rate fallback projects the usage this far ahead
@@ -54,6 +62,7 @@ QUIET, QUIET_FILL = 0.6, 0.05  # below 60% of the target, shares grow by 5% a se
 NEWS_S = 10.0  # a share grows for at most this long after the last report
 SENT_SHARE_PULL = 0.1  # how fast the share of requests sent follows each decision
 HELD_PULL = 0.1  # how fast the share of requests the guard held back follows each decision
+HELD_MAX = 0.8  # the budget is scaled down by that share to a fifth at most (see Share.held)
 FILLING = 0.2  # a window under this share of its limit at our first look is still filling
 YOUNG = 0.5  # under this share at our first look, a window may be young: its count is no rate
 LEARN = 0.2  # how fast what requests spend is learnt, once five have been seen
@@ -167,7 +176,10 @@ class Workspace:
         predicted = self.predicted_left(now, tpm, ours)
         if predicted is None:
             return None
-        return int(predicted - self.others_tokens_per_s * MARGIN_S)
+        rate = self.others_tokens_per_s
+        if self.token_inflow is not None and self.token_inflow > SURGE * rate:
+            rate = self.token_inflow  # a surge: the window's average under-counts the others
+        return int(predicted - rate * MARGIN_S)
 
     def requests_left(self, now: float, rpm: int | None, ours: Iterable[Sent]) -> int | None:
         report = self.report
@@ -224,7 +236,7 @@ class Share:
         if tpm is None or requests is None:
             return None
         learnt = self.spent_of_estimate * self.estimate_of_plan
-        return tpm * TARGET / max(1, requests) * (1.0 - self.held) / learnt
+        return tpm * TARGET / max(1, requests) * (1.0 - min(self.held, HELD_MAX)) / learnt
 
     def guarded(self, held: bool) -> None:
         """An automatic request the guard held back (or, ``held=False``, one that went)."""

@@ -9,7 +9,15 @@ import pytest
 
 from codestral_lsp.governor import MAX_COOL_DOWN_S, Governor, Limits, Plan, Verdict
 from codestral_lsp.notices import Notice
-from codestral_lsp.pacing import FLOOR_TOKENS, TARGET, Report, Share, Workspace
+from codestral_lsp.pacing import (
+    FLOOR_TOKENS,
+    HELD_MAX,
+    MARGIN_S,
+    TARGET,
+    Report,
+    Share,
+    Workspace,
+)
 
 
 class Clock:
@@ -363,11 +371,11 @@ def test_a_configured_limit_paces_a_rate_and_guards_the_window() -> None:
     assert not verdict.allowed
     assert verdict.reason.startswith("pacing: ")
     assert governor.admit(True, 500) == Verdict(True)  # an explicit request skips the pacing
-    governor.sent(3_600)
-    verdict = governor.admit(True, 1_000)  # but not the window: 5,600 of 6,000 spent
-    assert verdict == Verdict(False, "token allowance low (400 left)")
-    clock.now += 60  # the window is free again, but the debt (5,600) is paid at the share's rate
-    assert 60 * governor.share.rate_at(clock.now, 100.0) < 5_600
+    governor.sent(3_700)
+    verdict = governor.admit(True, 1_000)  # but not the window: 5,700 of 6,000 spent
+    assert verdict == Verdict(False, "token allowance low (300 left)")
+    clock.now += 60  # the window is free again, but the debt (5,700) is paid at the share's rate
+    assert 60 * governor.share.rate_at(clock.now, 100.0) < 5_700
     assert governor.admit(False, 1_000).reason.startswith("pacing: ")
     clock.now += 5
     assert governor.admit(False, 1_000) == Verdict(True)
@@ -633,3 +641,69 @@ def test_a_newcomer_learns_what_requests_spend_from_its_first_answer() -> None:
     before = share.spent_of_estimate
     share.learn_spend(1_000, 500)  # later, one answer moves it by a fifth of the difference
     assert share.spent_of_estimate == pytest.approx(before + 0.2 * (0.5 - before))
+
+
+def test_a_server_whose_report_left_the_window_keeps_pacing_by_its_last_budget() -> None:
+    # A busy workspace: 400 requests in the window, a budget under the floor, requests paced
+    # by credit. A 429 and congested reports have brought the token-rate fallback down to a
+    # trickle; then a window passes without an answer (the guard held this server back, or its
+    # typist paused). It goes on at its budget per request, not at that trickle.
+    governor, clock, _, _ = make(Limits(rpm=500, tpm=60_000))
+    for _ in range(3):
+        entry = governor.sent(FLOOR_TOKENS)
+        clock.now += 1
+        governor.observe_headers(busy(500, 100), as_of=entry.at)
+    governor.rate_limited(0.5, busy(0, 100))
+    budget = governor.snapshot()["plannedTokensPerRequest"]
+    assert isinstance(budget, int)
+    assert budget < FLOOR_TOKENS
+    clock.now += 61  # the report has left the window
+    governor.snapshot()
+    assert governor.workspace.report is None
+    went, reasons = 0, set()
+    for _ in range(20):
+        clock.now += 2
+        verdict = governor.admit(False, FLOOR_TOKENS)
+        if verdict.allowed:
+            went += 1
+            governor.sent(FLOOR_TOKENS)
+        else:
+            reasons.add(verdict.reason)
+    assert reasons == {f"pacing: saving up for a request ({budget} tokens each)"}
+    assert went == pytest.approx(20 * budget / FLOOR_TOKENS, abs=1.5)
+
+
+def test_in_a_surge_the_guard_keeps_back_the_others_current_spend() -> None:
+    # The window holds 30,000 tokens (500 a second on average); in the next two seconds its
+    # usage grows by 5,000: a burst has left the window and every server sends at once.
+    ws = Workspace(60.0)
+    ws.observe(Report(0.0, 30_000, 300, None), 60_000, 500, [])
+    ws.observe(Report(2.0, 25_000, 280, None), 60_000, 500, [])
+    inflow = ws.token_inflow
+    assert inflow is not None
+    assert inflow > 1.6 * ws.others_tokens_per_s
+    predicted = ws.predicted_left(2.0, 60_000, [])
+    assert predicted is not None
+    assert ws.room(2.0, 60_000, []) == int(predicted - inflow * MARGIN_S)
+    steady = Workspace(60.0)  # the same usage, coming in at its average rate
+    steady.observe(Report(0.0, 30_000, 300, None), 60_000, 500, [])
+    steady.observe(Report(2.0, 30_000, 300, None), 60_000, 500, [])
+    predicted = steady.predicted_left(2.0, 60_000, [])
+    assert predicted is not None
+    assert steady.room(2.0, 60_000, []) == int(predicted - steady.others_tokens_per_s * MARGIN_S)
+
+
+def test_a_server_the_guard_holds_back_for_long_keeps_a_fifth_of_its_budget() -> None:
+    # The guard holds this server back on a report that ages while it waits: nearly all its
+    # requests are held. The share held scales its budget down, but not to nothing.
+    governor, clock, _, _ = make()
+    entry = governor.sent(1_000)
+    governor.observe_headers(busy(0, 300), as_of=entry.at)  # full: 200 requests
+    budget = TARGET * 60_000 / 200
+    for _ in range(60):
+        clock.now += 0.01
+        assert governor.admit(False, FLOOR_TOKENS).reason.startswith("token allowance low")
+    assert governor.share.held > 0.99
+    snapshot = governor.snapshot()
+    assert snapshot["plannedTokensPerRequest"] == round(budget * (1 - HELD_MAX))
+    assert snapshot["guardHeldShare"] == 1.0
