@@ -6,13 +6,11 @@ happened: ``sent``, ``settle``, ``observe_headers``, ``rate_limited``.
 
 In the order ``admit`` asks:
 
-1. a cool-down after a 429 (``Retry-After``, capped at ``MAX_COOL_DOWN_S``, else exponential
-   backoff with jitter); a success ends it;
-2. the daily cap ``maxTokensPerDay``;
-3. the guard: what our own ``rateLimit`` window and the backend's last report leave, carried
-   forward to now (``pacing.Workspace``). Nothing goes out that it says would be refused; the
+1. the guard (``guard.Guard``): a cool-down after a 429 and the daily cap ``maxTokensPerDay``
+   (automatic requests only), then what our own ``rateLimit`` window and the backend's last
+   report leave, carried forward to now. Nothing goes out that it says would be refused; the
    share of our automatic requests it holds back scales the budget down (``Share.held``);
-4. the share (``pacing.Share``), for automatic requests only: in a busy workspace, each
+2. the share (``pacing.Share``), for automatic requests only: in a busy workspace, each
    request within the budget per request (skipping some when even the floor is too much);
    where only tokens are reported, a rate.
 
@@ -22,9 +20,10 @@ when it is saturated: a full one could refuse the others' requests. So does ever
 a first look at a window under half full, until a second report measures how fast requests come
 (``pacing.Workspace.rate_unknown``).
 
-Invoked requests skip 1, 2 and 4. Alone and unlimited (no ``rateLimit``, no headers), nothing
-is paced. Nothing here sleeps or retries: an autocomplete answer that arrives late is
-worthless. The clock, the day and the jitter are injected (``benchmarks --simulate-team``).
+Invoked requests skip the cool-down, the cap and the share. Alone and unlimited (no
+``rateLimit``, no headers), nothing is paced. Nothing here sleeps or retries: an autocomplete
+answer that arrives late is worthless. The clock, the day and the jitter are injected
+(``benchmarks --simulate-team``).
 
 What it has to say (a cool-down, holding back and resuming, its share) goes to ``notify`` as
 ``Notice``s, the engine's channel too: the daily cap is actionable (the user may raise
@@ -33,7 +32,6 @@ What it has to say (a cool-down, holding back and resuming, its share) goes to `
 
 from __future__ import annotations
 
-import collections
 import datetime
 import logging
 import math
@@ -42,21 +40,14 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from codestral_lsp.guard import Guard, Limits
 from codestral_lsp.notices import Notice
-from codestral_lsp.pacing import FLOOR_TOKENS, TARGET, Report, Sent, Share, Workspace
+from codestral_lsp.pacing import FLOOR_TOKENS, TARGET, Sent, Share, Workspace
+from codestral_lsp.rate_share import RateShare
 
-BACKOFF_BASE_S, BACKOFF_MAX_S = 1.0, 60.0
-MAX_COOL_DOWN_S = 300.0  # a Retry-After longer than this is not believed
+__all__ = ["Governor", "Limits", "Plan", "Verdict"]
+
 REPLY_FLOOR = 128  # maxTokens is not planned below this: a long answer is what a short one cuts
-BURST_S = 8.0  # the rate fallback's bucket holds this many seconds of the share
-
-
-@dataclass(frozen=True)
-class Limits:
-    rpm: int | None = None
-    tpm: int | None = None
-    window_s: float = 60.0
-    tokens_per_day: int | None = None
 
 
 @dataclass(frozen=True)
@@ -77,13 +68,8 @@ class Verdict:
 @dataclass
 class GovernorState:
     holding: str = ""  # why automatic requests are held back, "" when they are not
-    cool_down_until: float = 0.0
-    consecutive_429: int = 0
-    rate_limited: int = 0
     skipped: int = 0
     shrunk: int = 0
-    day: str = ""
-    tokens_today: int = 0
     last_decision: str = ""  # why the last request was shrunk or held
 
 
@@ -97,13 +83,11 @@ class Governor:
         today: Callable[[], str] = lambda: datetime.date.today().isoformat(),
         jitter: Callable[[], float] = random.random,
     ) -> None:
-        self._notify, self._clock, self._today, self._jitter = notify, clock, today, jitter
-        self.limits = Limits()
-        self.state = GovernorState(day=today())
-        self.workspace = Workspace(self.limits.window_s)
-        self.share = Share(clock())
-        self._sent: collections.deque[Sent] = collections.deque()
-        self._bucket, self._bucket_at = 0.0, clock()
+        self._notify, self._clock = notify, clock
+        self.guard = Guard(clock, today, jitter)
+        self.state = GovernorState()
+        self.share = Share()
+        self.rate_share = RateShare(clock())  # where only tokens are counted
         self._gap_s: float | None = None  # our usual gap between requests
         self._asked_at: float | None = None
         self._planned: tuple[float, str] | None = None  # the last plan's tokens and reason
@@ -112,17 +96,24 @@ class Governor:
         self._last_per: float | None = None  # the last budget per request paced by
 
     def configure(self, limits: Limits) -> None:
-        self.limits, self._last_per = limits, None
-        self.workspace.window_s = limits.window_s
+        self.guard.configure(limits)
+        self._last_per = None
+
+    @property
+    def limits(self) -> Limits:
+        return self.guard.limits
+
+    @property
+    def workspace(self) -> Workspace:
+        return self.guard.workspace
 
     @property
     def tpm(self) -> int | None:
-        """The token limit per window: configured, else learnt from the headers."""
-        return self.limits.tpm if self.limits.tpm is not None else self.workspace.tpm
+        return self.guard.tpm
 
     @property
     def rpm(self) -> int | None:
-        return self.limits.rpm if self.limits.rpm is not None else self.workspace.rpm
+        return self.guard.rpm
 
     # --- the decision -------------------------------------------------------------------------
 
@@ -132,7 +123,7 @@ class Governor:
         Changes nothing that counts: the request may still be served from memory."""
         now = self._clock()
         self._planned, self._full = None, float(full)
-        self._expire(now)
+        self.guard.expire(now)
         affordable = self._affordable(now)
         if affordable is None or full <= FLOOR_TOKENS:
             return Plan(1.0, max_tokens)
@@ -141,7 +132,7 @@ class Governor:
             seen = self.workspace.report is not None
             why = f"shared limit, {'its rate not measured' if seen else 'no report'} yet"
         if invoked:
-            affordable = max(affordable, self._room(now) or 0)
+            affordable = max(affordable, self.guard.room(now) or 0)
         if affordable >= full:
             return Plan(1.0, max_tokens)
         tokens = max(float(FLOOR_TOKENS), affordable)
@@ -164,10 +155,7 @@ class Governor:
         capacity = self._capacity()
         if capacity is None:
             return None
-        rate = self.share.rate_at(now, capacity)
-        self._refill(now, rate)
-        gap = self._gap_s if self._gap_s is not None else BURST_S
-        return max(self._bucket, rate * gap)
+        return self.rate_share.affordable(now, capacity, self._gap_s)
 
     def admit(self, invoked: bool, need: int) -> Verdict:
         """May a request spending about ``need`` tokens go out now? Counts and announces."""
@@ -193,17 +181,10 @@ class Governor:
     def _decide(self, now: float, invoked: bool, need: int, counted: bool = True) -> Verdict:
         """The checks in the order the module docstring lists them; ``counted``: a request at
         the door, whose fate at the guard counts (``Share.held``), not a question."""
-        self._expire(now)
-        if now < self.state.cool_down_until and not invoked:
-            left = self.state.cool_down_until - now
-            return Verdict(False, f"cool-down after HTTP 429, {left:.0f} s left")
-        cap = self.limits.tokens_per_day
-        if cap is not None and self.state.tokens_today >= cap and not invoked:
-            return Verdict(False, f"daily token cap of {cap} reached")
-        requests = self._requests_left(now)
-        if requests is not None and requests < 1:
-            return Verdict(False, "no requests left in this minute")
-        room = self._room(now)
+        blocked = self.guard.blocked(now, invoked)
+        if blocked:
+            return Verdict(False, blocked)
+        room = self.guard.room(now)
         if room is not None and room < need:
             if counted and not invoked:
                 self.share.guarded(True)
@@ -229,12 +210,8 @@ class Governor:
                 return Verdict(True)
             return Verdict(False, f"pacing: saving up for a request ({per:.0f} tokens each)")
         capacity = self._capacity()
-        if capacity is None:
-            return Verdict(True)
-        rate = self.share.rate_at(now, capacity)
-        self._refill(now, rate)
-        if self._bucket < 0:
-            wait = -self._bucket / rate
+        wait = 0.0 if capacity is None else self.rate_share.wait(now, capacity)
+        if wait > 0:
             return Verdict(False, f"pacing: {wait:.1f} s to this server's next request")
         return Verdict(True)
 
@@ -262,97 +239,48 @@ class Governor:
         tpm = self.tpm
         return None if tpm is None else tpm / self.limits.window_s
 
-    def _room(self, now: float) -> int | None:
-        """Tokens that may go out now: our own window's, and the workspace's by its report."""
-        room = None
-        if self.limits.tpm is not None:
-            room = self.limits.tpm - sum(s.tokens for s in self._sent)
-        reported = self.workspace.room(now, self.tpm, self._sent)
-        if reported is not None:
-            room = reported if room is None else min(room, reported)
-        return room
-
-    def _requests_left(self, now: float) -> int | None:
-        left = None if self.limits.rpm is None else self.limits.rpm - len(self._sent)
-        reported = self.workspace.requests_left(now, self.rpm, self._sent)
-        if reported is not None:
-            left = reported if left is None else min(left, reported)
-        return left
-
-    def _refill(self, now: float, rate: float) -> None:
-        full = max(rate * BURST_S, float(FLOOR_TOKENS))
-        self._bucket = min(full, self._bucket + rate * max(0.0, now - self._bucket_at))
-        self._bucket_at = now
-
     # --- what happened ------------------------------------------------------------------------
 
     def sent(self, tokens: int) -> Sent:
         """A request went upstream with about ``tokens`` tokens (prompt + maxTokens)."""
         now = self._clock()
-        entry = Sent(now, tokens)
-        self._sent.append(entry)
+        entry = self.guard.went(now, tokens)
         self.share.spend(tokens)
         capacity = self._capacity()
         if capacity is not None:
-            self._refill(now, self.share.rate_at(now, capacity))
-            self._bucket -= tokens
+            self.rate_share.spent(now, capacity, tokens)
         return entry
 
     def settle(self, entry: Sent, prompt_tokens: int, completion_tokens: int) -> None:
         """The backend counted the request: replace our estimate with its figures."""
         counted = prompt_tokens + completion_tokens
         self.share.learn_spend(entry.tokens, counted)
-        self._bucket += entry.tokens - counted
+        self.rate_share.recounted(entry.tokens, counted)
         entry.tokens = counted
-        self._roll_day()
-        self.state.tokens_today += counted
-        self.state.consecutive_429 = 0
-        self.state.cool_down_until = 0.0  # the backend answered: whatever it said is over
+        self.guard.settle(counted)
 
     def observe_headers(self, headers: Mapping[str, str], as_of: float | None = None) -> None:
         """Read the rate-limit headers of an answer to a request sent at ``as_of``."""
-        tokens = _number(
-            headers, "x-ratelimit-remaining-tokens-minute", "ratelimitbysize-remaining"
-        )
-        requests = _number(headers, "x-ratelimit-remaining-req-minute")
-        if tokens is None and requests is None:
+        first = self.guard.observe(headers, as_of)
+        if first is None:
             return
-        now = self._clock()
-        at = now if as_of is None else min(as_of, now)
-        ws = self.workspace
-        limit = _number(headers, "x-ratelimit-limit-tokens-minute", "ratelimitbysize-limit")
-        ws.tpm = limit if limit is not None and limit > 0 else ws.tpm
-        req_limit = _number(headers, "x-ratelimit-limit-req-minute")
-        ws.rpm = req_limit if req_limit is not None and req_limit > 0 else ws.rpm
-        reset = _number(headers, "ratelimitbysize-reset")
-        first = ws.report is None and self._announced is None
-        ws.observe(
-            Report(at, tokens, requests, None if reset is None else now + reset),
-            self.tpm,
-            self.rpm,
-            self._sent,
-        )
+        now, ws = self._clock(), self.workspace
+        first = first and self._announced is None
         capacity = self._capacity()
         if capacity is not None and self.tpm is not None:
             congestion, quiet = ws.congestion(self.tpm)
-            self.share.steer(now, capacity, congestion, quiet, first, ws.others_tokens_per_s)
+            others = ws.others_tokens_per_s
+            self.rate_share.steer(now, capacity, congestion, quiet, first, others)
         self._say_plan(now)
 
     def rate_limited(self, retry_after: float | None, headers: Mapping[str, str]) -> None:
         """A 429: cool down as long as the server said (within reason), else back off."""
         now = self._clock()
-        self.state.rate_limited += 1
-        self.state.consecutive_429 += 1
         self.observe_headers(headers)
-        if retry_after is None or not math.isfinite(retry_after) or retry_after < 0:
-            step = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** (self.state.consecutive_429 - 1))
-            retry_after = step * (0.5 + self._jitter())
-        retry_after = min(retry_after, MAX_COOL_DOWN_S)
-        self.state.cool_down_until = max(self.state.cool_down_until, now + retry_after)
+        retry_after = self.guard.cool_down(retry_after)
         capacity = self._capacity()
         if capacity is not None:  # re-enter at a paced rate, not in a burst
-            self.share.set_rate(now, capacity, self.share.rate_at(now, capacity) / 2)
-            self._bucket = min(self._bucket, 0.0)
+            self.rate_share.rate_limited(now, capacity)
         text = f"codestral-lsp: rate limited (HTTP 429); cooling down for {retry_after:.1f} s"
         self._notify(Notice("rate-limit", text, logging.WARNING))
 
@@ -364,23 +292,6 @@ class Governor:
             gap = min(now - self._asked_at, self.limits.window_s)
             self._gap_s = gap if self._gap_s is None else 0.7 * self._gap_s + 0.3 * gap
         self._asked_at = now
-
-    def _expire(self, now: float) -> None:
-        while self._sent and now - self._sent[0].at >= self.limits.window_s:
-            self._sent.popleft()
-        report = self.workspace.report
-        if report is not None and (
-            self.workspace.expired(now) or now - report.at >= self.limits.window_s
-        ):
-            # Its window is over: a team idle overnight that starts together again is a
-            # newcomer to a young window, not a continuation of yesterday's rates.
-            self.workspace.forget()
-        self._roll_day()
-
-    def _roll_day(self) -> None:
-        today = self._today()
-        if today != self.state.day:
-            self.state.day, self.state.tokens_today = today, 0
 
     def _announce(self, verdict: Verdict, invoked: bool) -> None:
         """Tell the user when holding back starts and ends (once each); pacing is no news."""
@@ -417,28 +328,23 @@ class Governor:
         if per is not None:
             return per * 60 / max(self._gap_s or 1.0, 1.0)
         capacity = self._capacity()
-        return None if capacity is None else self.share.rate_at(now, capacity) * 60
+        return None if capacity is None else self.rate_share.rate_at(now, capacity) * 60
 
     def snapshot(self) -> dict[str, object]:
         now = self._clock()
-        self._expire(now)
+        self.guard.expire(now)
         per = self._per_request()
         return {
             "holding": self.state.holding or None,
-            "coolDownSeconds": round(max(0.0, self.state.cool_down_until - now), 2),
-            "rateLimited": self.state.rate_limited,
             "skipped": self.state.skipped,
             "shrunk": self.state.shrunk,
-            "requestsLeft": self._requests_left(now),
-            "tokensLeft": self._room(now),
-            "othersTokensPerSecond": round(self.workspace.others_tokens_per_s, 1),
-            "othersTokensPerMinute": round(self.workspace.others_tokens_per_s * 60),
+            **self.guard.snapshot(now),
             "shareTokensPerMinute": _rounded(self._share_per_minute(now)),
             "plannedTokensPerRequest": _rounded(per if per is not None else self._affordable(now)),
             "sentShare": round(self.share.sent_share, 2) if per is not None else None,
             "guardHeldShare": round(self.share.held, 2) if per is not None else None,
             "lastDecision": self.state.last_decision or None,
-            "tokensToday": self.state.tokens_today,
+            "tokensToday": self.guard.state.tokens_today,
             "limits": {
                 "rpm": self.rpm,
                 "tpm": self.tpm,
@@ -450,16 +356,3 @@ class Governor:
 
 def _rounded(value: float | None) -> int | None:
     return None if value is None or not math.isfinite(value) else round(value)
-
-
-def _number(headers: Mapping[str, str], *names: str) -> int | None:
-    for name in names:
-        value = headers.get(name)
-        if value is not None:
-            try:
-                number = float(value)
-            except ValueError:
-                continue
-            if math.isfinite(number):
-                return int(number)
-    return None

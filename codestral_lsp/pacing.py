@@ -39,14 +39,11 @@ for its window: the tokens and the requests left. From them, carried forward to 
   too little to be worth sending, so each automatic request earns the budget as credit and one
   of the floor's size goes when the credit allows (``Share.sent_share`` says how many go).
 - **A rate**, when the backend reports tokens only (``ratelimitbysize-*``) or only a configured
-  ``rateLimit`` is known: a share of the token rate that grows while the workspace's projected
-  use is under the target and settles where growth and a shrink proportional to the
-  congestion meet, the same point for every server (``Share.settled``).
+  ``rateLimit`` is known: ``rate_share.RateShare``, steered by ``Workspace.congestion``.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -56,17 +53,13 @@ SURGE = 1.6  # a workspace spending this many times its window's average is in a
 FLOOR_TOKENS = 256  # the smallest request: ~128 tokens of context (the 8-10 lines nearest the
 # cursor, most of a completion's signal) and an answer of up to 128 tokens
 PROJECT_S = 10.0  # the rate fallback projects the usage this far ahead
-GROW = 0.0005  # the rate fallback: a share grows by this part of the limit's rate a second,
-SHRINK = 0.1  # and shrinks by this much a second at full congestion
-QUIET, QUIET_FILL = 0.6, 0.05  # below 60% of the target, shares grow by 5% a second
-NEWS_S = 10.0  # a share grows for at most this long after the last report
+QUIET = 0.6  # below 60% of the target, a workspace is quiet: the rate fallback grows faster
 SENT_SHARE_PULL = 0.1  # how fast the share of requests sent follows each decision
 HELD_PULL = 0.1  # how fast the share of requests the guard held back follows each decision
 HELD_MAX = 0.8  # the budget is scaled down by that share to a fifth at most (see Share.held)
 FILLING = 0.2  # a window under this share of its limit at our first look is still filling
 YOUNG = 0.5  # under this share at our first look, a window may be young: its count is no rate
 LEARN = 0.2  # how fast what requests spend is learnt, once five have been seen
-NEWCOMER_TAKES = 0.25  # of what the others leave, a newcomer's share starts with this much
 
 
 @dataclass
@@ -216,15 +209,12 @@ class Workspace:
 
 
 class Share:
-    """This server's share of the workspace: a budget per request, or a rate."""
+    """This server's share of the workspace: a budget per request."""
 
-    def __init__(self, now: float) -> None:
+    def __init__(self) -> None:
         self.credit = 0.0  # tokens earned by automatic requests in a busy workspace
         self.sent_share = 1.0  # of those requests, the share that went out
         self.held = 0.0  # of our automatic requests the guard decided, the share it held back
-        self.rate: float | None = None  # the rate fallback, tokens a second
-        self._rate_at = now
-        self._congestion, self._quiet, self._heard_at = 0.0, False, -math.inf
         self.spent_of_estimate = 1.0  # tokens counted / tokens estimated, learnt
         self.estimate_of_plan = 1.0  # tokens estimated / tokens planned, learnt
         self._spends = self._fills = 0  # answers and plans learnt from so far
@@ -269,52 +259,3 @@ class Share:
             self._fills += 1
             weight = max(LEARN, 1 / self._fills)
             self.estimate_of_plan += weight * (ratio - self.estimate_of_plan)
-
-    # --- the rate fallback -----------------------------------------------------------------
-
-    def steer(
-        self,
-        now: float,
-        capacity: float,
-        congestion: float,
-        quiet: bool,
-        first: bool,
-        others: float,
-    ) -> None:
-        """A report: the rate's course from the workspace's projected congestion."""
-        rate = self.rate_at(now, capacity)
-        self._congestion, self._quiet, self._heard_at = congestion, quiet, now
-        if first:  # a newcomer: where the others' shares tend, else part of what they leave
-            settled = self.settled(capacity)
-            rate = settled if settled is not None else (capacity * TARGET - others) * NEWCOMER_TAKES
-        self.set_rate(now, capacity, rate)
-
-    def settled(self, capacity: float) -> float | None:
-        """The rate every server of a congested workspace tends to (None: not congested):
-        growth (GROW of the limit a second) meets a shrink of SHRINK × congestion."""
-        if self._congestion <= 0:
-            return None
-        return GROW * capacity / (SHRINK * self._congestion)
-
-    def rate_at(self, now: float, capacity: float) -> float:
-        """The rate brought to ``now``: toward the settled point, or growing while news lasts."""
-        if self.rate is None:
-            self.rate = capacity * TARGET  # alone until the headers say otherwise
-        span = now - self._rate_at
-        if span > 0:
-            settled = self.settled(capacity)
-            growing = max(0.0, min(now, self._heard_at + NEWS_S) - self._rate_at)
-            if settled is not None:
-                fade = math.exp(-SHRINK * self._congestion * span)
-                self.rate = settled + (self.rate - settled) * fade
-            elif self._quiet:
-                self.rate *= math.exp(QUIET_FILL * growing)
-            else:
-                self.rate += GROW * capacity * growing
-            self.rate = min(capacity, max(FLOOR_TOKENS / 60.0, self.rate))
-            self._rate_at = now
-        return self.rate
-
-    def set_rate(self, now: float, capacity: float, rate: float) -> None:
-        self.rate = min(capacity, max(FLOOR_TOKENS / 60.0, rate))
-        self._rate_at = now

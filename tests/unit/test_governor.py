@@ -7,7 +7,8 @@ import logging
 
 import pytest
 
-from codestral_lsp.governor import MAX_COOL_DOWN_S, Governor, Limits, Plan, Verdict
+from codestral_lsp.governor import Governor, Limits, Plan, Verdict
+from codestral_lsp.guard import MAX_COOL_DOWN_S
 from codestral_lsp.notices import Notice
 from codestral_lsp.pacing import (
     FLOOR_TOKENS,
@@ -158,7 +159,7 @@ def test_a_429_also_reads_its_headers() -> None:
 def cool_down(governor: Governor, clock: Clock) -> float:
     """A 429 without Retry-After: the cool-down it starts; the clock then moves past it."""
     governor.rate_limited(None, {})
-    seconds = governor.state.cool_down_until - clock.now
+    seconds = governor.guard.state.cool_down_until - clock.now
     clock.now += seconds
     return seconds
 
@@ -375,7 +376,7 @@ def test_a_configured_limit_paces_a_rate_and_guards_the_window() -> None:
     verdict = governor.admit(True, 1_000)  # but not the window: 5,700 of 6,000 spent
     assert verdict == Verdict(False, "token allowance low (300 left)")
     clock.now += 60  # the window is free again, but the debt (5,700) is paid at the share's rate
-    assert 60 * governor.share.rate_at(clock.now, 100.0) < 5_700
+    assert 60 * governor.rate_share.rate_at(clock.now, 100.0) < 5_700
     assert governor.admit(False, 1_000).reason.startswith("pacing: ")
     clock.now += 5
     assert governor.admit(False, 1_000) == Verdict(True)
@@ -631,7 +632,7 @@ def test_a_filling_window_projects_its_count_but_not_its_inflow_again() -> None:
 
 
 def test_a_newcomer_learns_what_requests_spend_from_its_first_answer() -> None:
-    share = Share(0.0)
+    share = Share()
     share.learn_spend(1_000, 500)
     assert share.spent_of_estimate == 0.5
     share.learn_spend(1_000, 1_000)  # the mean of two
