@@ -58,6 +58,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="--simulate-team: each typist's requests a minute, drawn in this range (3-12; "
         "15-45 is a team typing steadily at the default debounce, 1-4 one that mostly reads)",
     )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        help="--simulate-team over seeds 1 to N, each target to be met in every one",
+    )
     parser.add_argument("--functions", type=int, default=4, help="functions for --peer (4)")
     parser.add_argument(
         "--startup",
@@ -167,6 +172,13 @@ def run_part(part: str, args: argparse.Namespace) -> list[Check]:
         print(f"(replay {time.perf_counter() - began:.1f} s)\n", flush=True)
         return report.checks(outcome)
     if part == "team":
+        if args.seeds:
+            reports = [
+                team.simulate(team.TeamOptions(seed=seed, rates=args.rates))
+                for seed in range(1, args.seeds + 1)
+            ]
+            print(team.format_seeds(reports), end="\n\n", flush=True)
+            return team.checks_over(reports)
         seed = args.seed if args.seed != 1 else 7
         outcome = team.simulate(team.TeamOptions(seed=seed, rates=args.rates))
         print(team.format_team(outcome), end="\n\n", flush=True)

@@ -366,3 +366,50 @@ def format_team(report: TeamReport) -> str:
             f"{max(newcomers, default=0.0):.0f} s ({len(newcomers)} newcomers)",
         ]
     )
+
+
+def format_seeds(reports: list[TeamReport]) -> str:
+    """One line per seed, then the range of each figure."""
+    o = reports[0].options
+    lines = [
+        f"Team simulation over seeds {o.seed}-{reports[-1].options.seed}: {o.clients} clients "
+        f"asking {o.rates[0]:g}-{o.rates[1]:g} times a minute, {o.tpm:,} tokens / {o.rpm} "
+        f"requests per {o.window_s:.0f} s"
+    ]
+    rows = []
+    for report in reports:
+        row = (
+            report.utilisation(),
+            report.jain(),
+            report.least_served(),
+            sum(c.refused_warm for c in report.clients),
+        )
+        rows.append(row)
+        lines.append(
+            f"  seed {report.options.seed:3d}: utilisation {row[0]:.1%}, Jain {row[1]:.3f}, "
+            f"the least served {row[2]:.2f} of the median, 429s after warm-up {row[3]}"
+        )
+    utilisation, jain, least, warm = (list(column) for column in zip(*rows, strict=True))
+    lines.append(
+        f"  all: utilisation {min(utilisation):.1%}-{max(utilisation):.1%}, Jain "
+        f"{min(jain):.3f}-{max(jain):.3f}, the least served {min(least):.2f}-{max(least):.2f} "
+        f"of the median, 429s after warm-up {sum(warm)} in {sum(w > 0 for w in warm)} seeds"
+    )
+    return "\n".join(lines)
+
+
+def checks_over(reports: list[TeamReport]) -> list[tuple[str, bool | None, str]]:
+    """The simulation's targets, each to be met in every seed."""
+    per_seed = [checks(report) for report in reports]
+    found = []
+    for i, (target, passed, _) in enumerate(per_seed[0]):
+        if passed is None:
+            continue
+        missed = [r.options.seed for r, c in zip(reports, per_seed, strict=True) if not c[i][1]]
+        value = f"met in {len(reports) - len(missed)} of {len(reports)} seeds"
+        if missed:
+            value += (
+                f" (not in {', '.join(map(str, missed[:8]))}{', ...' if len(missed) > 8 else ''})"
+            )
+        found.append((f"{target}, every seed", not missed, value))
+    return found

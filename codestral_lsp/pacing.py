@@ -12,7 +12,10 @@ for its window: the tokens and the requests left. From them, carried forward to 
   the window's average rate, or at the workspace's current inflow when that is ``SURGE`` times
   more (a burst has just left the window and every server's budget rose at once; the average
   under-counts what the others send while our report ages, and in the team simulation of a
-  team typing steadily, 15-45 requests a minute, that was ~35 429s a seed).
+  team typing steadily, 15-45 requests a minute, that was ~35 429s a seed). Only in a window we
+  have watched whole: in one still filling (a team that starts together) the average is no
+  baseline, the young-window rule keeps requests small, and a surge margin there only held
+  requests back (four servers accepted ~15% fewer characters in ``--shared --realistic``).
 - **A budget per request** (``Share.per_request``), when the requests are counted too: the
   workspace's target (``TARGET`` of its token limit) over the number of requests in its window.
   Every server reads the same count, so every request of the workspace gets the same budget,
@@ -170,7 +173,8 @@ class Workspace:
         if predicted is None:
             return None
         rate = self.others_tokens_per_s
-        if self.token_inflow is not None and self.token_inflow > SURGE * rate:
+        watched = self._first is not None and now - self._first[0] >= self.window_s
+        if watched and self.token_inflow is not None and self.token_inflow > SURGE * rate:
             rate = self.token_inflow  # a surge: the window's average under-counts the others
         return int(predicted - rate * MARGIN_S)
 

@@ -675,23 +675,33 @@ def test_a_server_whose_report_left_the_window_keeps_pacing_by_its_last_budget()
 
 
 def test_in_a_surge_the_guard_keeps_back_the_others_current_spend() -> None:
-    # The window holds 30,000 tokens (500 a second on average); in the next two seconds its
-    # usage grows by 5,000: a burst has left the window and every server sends at once.
-    ws = Workspace(60.0)
-    ws.observe(Report(0.0, 30_000, 300, None), 60_000, 500, [])
-    ws.observe(Report(2.0, 25_000, 280, None), 60_000, 500, [])
+    # A window watched for a minute holds 30,000 tokens (500 a second on average); in the next
+    # two seconds its usage grows by 5,000: a burst has left the window and every server sends
+    # at once.
+    def watched(surge: int) -> Workspace:
+        ws = Workspace(60.0)
+        ws.observe(Report(0.0, 30_000, 300, None), 60_000, 500, [])
+        ws.observe(Report(60.0, 30_000, 300, None), 60_000, 500, [])
+        ws.observe(Report(62.0, 30_000 - surge, 280, None), 60_000, 500, [])
+        return ws
+
+    ws = watched(5_000)
     inflow = ws.token_inflow
     assert inflow is not None
     assert inflow > 1.6 * ws.others_tokens_per_s
-    predicted = ws.predicted_left(2.0, 60_000, [])
+    predicted = ws.predicted_left(62.0, 60_000, [])
     assert predicted is not None
-    assert ws.room(2.0, 60_000, []) == int(predicted - inflow * MARGIN_S)
-    steady = Workspace(60.0)  # the same usage, coming in at its average rate
-    steady.observe(Report(0.0, 30_000, 300, None), 60_000, 500, [])
-    steady.observe(Report(2.0, 30_000, 300, None), 60_000, 500, [])
-    predicted = steady.predicted_left(2.0, 60_000, [])
+    assert ws.room(62.0, 60_000, []) == int(predicted - inflow * MARGIN_S)
+    steady = watched(0)  # the same usage, coming in at its average rate
+    predicted = steady.predicted_left(62.0, 60_000, [])
     assert predicted is not None
-    assert steady.room(2.0, 60_000, []) == int(predicted - steady.others_tokens_per_s * MARGIN_S)
+    assert steady.room(62.0, 60_000, []) == int(predicted - steady.others_tokens_per_s * MARGIN_S)
+    filling = Workspace(60.0)  # a window still filling: its average is no baseline
+    filling.observe(Report(0.0, 30_000, 300, None), 60_000, 500, [])
+    filling.observe(Report(2.0, 25_000, 280, None), 60_000, 500, [])
+    predicted = filling.predicted_left(2.0, 60_000, [])
+    assert predicted is not None
+    assert filling.room(2.0, 60_000, []) == int(predicted - filling.others_tokens_per_s * MARGIN_S)
 
 
 def test_a_server_the_guard_holds_back_for_long_keeps_a_fifth_of_its_budget() -> None:

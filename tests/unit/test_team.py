@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from benchmarks.team import TeamOptions, Workspace, simulate
+from benchmarks.team import TeamOptions, Workspace, checks, checks_over, format_seeds, simulate
 
 
 def test_the_simulation_is_deterministic() -> None:
@@ -39,3 +39,17 @@ def test_a_team_typing_steadily_starves_nobody() -> None:
     for seed in (1, 2, 3):
         report = simulate(TeamOptions(seconds=600.0, rates=(15.0, 45.0), seed=seed))
         assert report.least_served() >= 0.2, seed
+
+
+def test_over_seeds_a_target_holds_only_if_it_holds_in_every_seed() -> None:
+    reports = [
+        simulate(TeamOptions(clients=6, seconds=240.0, tpm=6_000, rpm=60, seed=seed))
+        for seed in (1, 2)
+    ]
+    one = [checks(report) for report in reports]
+    for i, (target, passed, value) in enumerate(checks_over(reports)):
+        assert target.endswith(", every seed")
+        met = [c[i][1] for c in one]
+        assert passed == all(met)
+        assert value.startswith(f"met in {sum(bool(m) for m in met)} of 2 seeds")
+    assert "seed   1:" in format_seeds(reports)
