@@ -26,8 +26,7 @@ answer that arrives late is worthless. The clock, the day and the jitter are inj
 (``benchmarks --simulate-team``).
 
 What it has to say (a cool-down, holding back and resuming, its share) goes to ``notify`` as
-``Notice``s, the engine's channel too: the daily cap is actionable (the user may raise
-``maxTokensPerDay``), the rest is for the log.
+``Notice``s, the engine's channel too, the decisions through ``herald.Herald``.
 """
 
 from __future__ import annotations
@@ -41,6 +40,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from codestral_lsp.guard import Guard, Limits
+from codestral_lsp.herald import Herald
 from codestral_lsp.notices import Notice
 from codestral_lsp.pacing import FLOOR_TOKENS, TARGET, Sent, Share, Workspace
 from codestral_lsp.rate_share import RateShare
@@ -65,14 +65,6 @@ class Verdict:
     reason: str = ""  # why held back
 
 
-@dataclass
-class GovernorState:
-    holding: str = ""  # why automatic requests are held back, "" when they are not
-    skipped: int = 0
-    shrunk: int = 0
-    last_decision: str = ""  # why the last request was shrunk or held
-
-
 class Governor:
     """Decides whether a request may go upstream now, and how large it may be."""
 
@@ -85,13 +77,12 @@ class Governor:
     ) -> None:
         self._notify, self._clock = notify, clock
         self.guard = Guard(clock, today, jitter)
-        self.state = GovernorState()
+        self.herald = Herald(notify)
         self.share = Share()
         self.rate_share = RateShare(clock())  # where only tokens are counted
         self._gap_s: float | None = None  # our usual gap between requests
         self._asked_at: float | None = None
         self._planned: tuple[float, str] | None = None  # the last plan's tokens and reason
-        self._announced: float | None = None
         self._full = math.inf  # a full request's tokens, as last planned
         self._last_per: float | None = None  # the last budget per request paced by
 
@@ -164,10 +155,8 @@ class Governor:
         if self._planned is not None and not invoked:
             self.share.learn_fill(need, self._planned[0])
         verdict = self._decide(now, invoked, max(need, 1))
-        self._announce(verdict, invoked)
-        if verdict.allowed and self._planned is not None:
-            self.state.shrunk += 1
-            self.state.last_decision = self._planned[1]
+        shrunk = None if self._planned is None else self._planned[1]
+        self.herald.decided(verdict.allowed, verdict.reason, invoked, shrunk)
         return verdict
 
     def room_for_speculation(self, need: int) -> bool:
@@ -265,13 +254,14 @@ class Governor:
         if first is None:
             return
         now, ws = self._clock(), self.workspace
-        first = first and self._announced is None
+        first = first and self.herald.share_told is None
         capacity = self._capacity()
         if capacity is not None and self.tpm is not None:
             congestion, quiet = ws.congestion(self.tpm)
             others = ws.others_tokens_per_s
             self.rate_share.steer(now, capacity, congestion, quiet, first, others)
-        self._say_plan(now)
+        others = self.workspace.others_tokens_per_s * 60
+        self.herald.share(self._share_per_minute(now), others, self.tpm)
 
     def rate_limited(self, retry_after: float | None, headers: Mapping[str, str]) -> None:
         """A 429: cool down as long as the server said (within reason), else back off."""
@@ -293,36 +283,6 @@ class Governor:
             self._gap_s = gap if self._gap_s is None else 0.7 * self._gap_s + 0.3 * gap
         self._asked_at = now
 
-    def _announce(self, verdict: Verdict, invoked: bool) -> None:
-        """Tell the user when holding back starts and ends (once each); pacing is no news."""
-        if not verdict.allowed:
-            self.state.skipped += 1
-            self.state.last_decision = verdict.reason
-            if verdict.reason.startswith("pacing"):
-                return
-            reason = verdict.reason.split(",")[0].split("(")[0].strip()
-            if self.state.holding != reason:
-                self.state.holding = reason
-                text = f"codestral-lsp: holding automatic requests back: {verdict.reason}"
-                actionable = verdict.reason.startswith("daily token cap")  # maxTokensPerDay
-                self._notify(Notice("holding", text, logging.WARNING, actionable))
-        elif self.state.holding and not invoked:
-            text = f"codestral-lsp: requests resume (was: {self.state.holding})"
-            self._notify(Notice("holding", text, logging.INFO))
-            self.state.holding = ""
-
-    def _say_plan(self, now: float) -> None:
-        """Say (to the log) when this server's share of the workspace changes by a quarter."""
-        share = self._share_per_minute(now)
-        if share is None:
-            return
-        last = self._announced
-        if last is None or abs(share - last) > 0.25 * last:
-            self._announced = share
-            others = self.workspace.others_tokens_per_s * 60
-            text = f"pacing: share ~{share:.0f} tokens/min of {self.tpm}; others ~{others:.0f}"
-            self._notify(Notice("share", text + " tokens/min", logging.INFO))
-
     def _share_per_minute(self, now: float) -> float | None:
         per = self._per_request()
         if per is not None:
@@ -334,16 +294,17 @@ class Governor:
         now = self._clock()
         self.guard.expire(now)
         per = self._per_request()
+        told = self.herald.snapshot()
         return {
-            "holding": self.state.holding or None,
-            "skipped": self.state.skipped,
-            "shrunk": self.state.shrunk,
+            "holding": told["holding"],
+            "skipped": told["skipped"],
+            "shrunk": told["shrunk"],
             **self.guard.snapshot(now),
             "shareTokensPerMinute": _rounded(self._share_per_minute(now)),
             "plannedTokensPerRequest": _rounded(per if per is not None else self._affordable(now)),
             "sentShare": round(self.share.sent_share, 2) if per is not None else None,
             "guardHeldShare": round(self.share.held, 2) if per is not None else None,
-            "lastDecision": self.state.last_decision or None,
+            "lastDecision": told["lastDecision"],
             "tokensToday": self.guard.state.tokens_today,
             "limits": {
                 "rpm": self.rpm,
