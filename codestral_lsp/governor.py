@@ -187,7 +187,7 @@ class Governor:
 
     def _paced(self, now: float, need: int) -> Verdict:
         """The share's word on an automatic request. Once its requests have been counted, a
-        server whose report has left the window (a pause, or a window the guard held it back)
+        server whose report has left the window (a pause, or a window of the guard holding it back)
         keeps pacing by its last budget per request until an answer reports again: the token-
         rate fallback is for backends that count tokens only, and the rate it settled at in a
         busy workspace (halved by each 429) starved such a server for minutes."""
