@@ -21,10 +21,9 @@ from __future__ import annotations
 import bisect
 import collections
 import heapq
-import math
 import random
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from codestral_lsp.governor import Governor, Limits
@@ -239,38 +238,41 @@ class TeamReport:
             t += 5
         return statistics.fmean(samples) if samples else float("nan")
 
-    def jain(self, span_s: float = 300.0) -> float:
-        """Jain's index of the tokens served over ``span_s`` among the clients active through
-        it (spans from the second window on, every window), averaged.
-
-        Over one minute it mostly measures luck: at a fair share of ~1,100 tokens a minute
-        each client is served two to four requests, and which side of a minute's edge one
-        lands on moves its count by a third."""
-        o, values = self.options, []
+    def served_per_span(self, span_s: float) -> Iterator[list[int]]:
+        """Tokens served over ``span_s`` to each client active through it (one window before
+        and to its end), for spans from the second window on, every window."""
+        o = self.options
         start = o.window_s
         while start + span_s <= o.seconds:
             end = start + span_s
             active = [c for c in self.clients if c.joins <= start - o.window_s and c.leaves >= end]
-            served = [sum(n for t, n in c.served if start <= t < end) for c in active]
-            if len(served) >= 2 and sum(served):
-                values.append(sum(served) ** 2 / (len(served) * sum(x * x for x in served)))
+            yield [sum(n for t, n in c.served if start <= t < end) for c in active]
             start += o.window_s
+
+    def jain(self, span_s: float = 300.0) -> float:
+        """Jain's index of the tokens served over ``span_s`` among the clients active through
+        it, averaged over the spans.
+
+        Over one minute it mostly measures luck: at a fair share of ~1,100 tokens a minute
+        each client is served two to four requests, and which side of a minute's edge one
+        lands on moves its count by a third."""
+        values = [
+            sum(served) ** 2 / (len(served) * sum(x * x for x in served))
+            for served in self.served_per_span(span_s)
+            if len(served) >= 2 and sum(served)
+        ]
         return statistics.fmean(values) if values else float("nan")
 
     def least_served(self, span_s: float = 300.0) -> float:
         """The least served active client's tokens over ``span_s`` as a share of the median
         client's, the lowest over the spans ``jain`` averages: a starved teammate shows here
         (at per-request shares, a 3-a-minute typist among 3-12 gets about 0.4)."""
-        o, lowest = self.options, math.inf
-        start = o.window_s
-        while start + span_s <= o.seconds:
-            end = start + span_s
-            active = [c for c in self.clients if c.joins <= start - o.window_s and c.leaves >= end]
-            served = [sum(n for t, n in c.served if start <= t < end) for c in active]
-            if len(served) >= 2 and statistics.median(served):
-                lowest = min(lowest, min(served) / statistics.median(served))
-            start += o.window_s
-        return lowest if math.isfinite(lowest) else float("nan")
+        shares = [
+            min(served) / statistics.median(served)
+            for served in self.served_per_span(span_s)
+            if len(served) >= 2 and statistics.median(served)
+        ]
+        return min(shares, default=float("nan"))
 
     def newcomer_share(self) -> list[tuple[float, float]]:
         """For each client joining after the first window: seconds from its first request
