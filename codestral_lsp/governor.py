@@ -192,12 +192,15 @@ class Governor:
         rate fallback is for backends that count tokens only, and the rate it settled at in a
         busy workspace (halved by each 429) starved such a server for minutes."""
         per = self._per_request()
+        count = None if per is None else self.workspace.requests_in_window(self.rpm, self.tpm)
         if per is None and self._cold_budget() is not None:
             per = self._last_per
         if per is not None:
-            if per >= self._full or self.share.attempt(per, need):
+            earned = self.share.earned(per, self.tpm, count)
+            if per >= self._full or self.share.attempt(earned, need):
                 return Verdict(True)
-            return Verdict(False, f"pacing: saving up for a request ({per:.0f} tokens each)")
+            why = "" if earned == per else f", {earned:.0f} saved by each of ours: held back"
+            return Verdict(False, f"pacing: saving up for a request ({per:.0f} tokens each{why})")
         capacity = self._capacity()
         wait = 0.0 if capacity is None else self.rate_share.wait(now, capacity)
         if wait > 0:

@@ -41,6 +41,15 @@ for its window: the tokens and the requests left. From them, carried forward to 
 - **Skipping, when even the floor is too much**: below ``FLOOR_TOKENS`` a request would say
   too little to be worth sending, so each automatic request earns the budget as credit and one
   of the floor's size goes when the credit allows (``Share.sent_share`` says how many go).
+  Those requests are larger than the budget the window's count gave them, so the servers
+  overspend by about the floor over the budget, and the guard holds that back. Where it holds
+  ours back (``Share.held`` over ``HOLDING``), a request earns less (``Share.earned``): the
+  budget times (budget / floor)², from the workspace's count alone, the same for every server
+  (from our own budget, which the held share lowers, a server held back earned less, sent less
+  and starved). In the team simulation of a team typing steadily (15-45 requests a minute, the
+  budget a third of the floor) that took the 429s from ~8 a seed to none; where the guard
+  holds little, as in ``benchmarks --shared --realistic`` (whose young window counts high),
+  it changes nothing.
 - **A rate**, when the backend reports tokens only (``ratelimitbysize-*``) or only a configured
   ``rateLimit`` is known: ``rate_share.RateShare``, steered by ``Workspace.congestion``.
 """
@@ -60,6 +69,8 @@ QUIET = 0.6  # below 60% of the target, a workspace is quiet: the rate fallback 
 SENT_SHARE_PULL = 0.1  # how fast the share of requests sent follows each decision
 HELD_PULL = 0.1  # how fast the share of requests the guard held back follows each decision
 HELD_MAX = 0.8  # the budget is scaled down by that share to a fifth at most (see Share.held)
+HOLDING = 0.05  # from this held share on, a request under the floor earns less (Share.earned)
+CROWDED_POWER = 2.0  # ...the budget times (budget / floor) to this power
 FILLING = 0.2  # a window under this share of its limit at our first look is still filling
 YOUNG = 0.5  # under this share at our first look, a window may be young: its count is no rate
 LEARN = 0.2  # how fast what requests spend is learnt, once five have been seen
@@ -235,6 +246,18 @@ class Share:
     def guarded(self, held: bool) -> None:
         """An automatic request the guard held back (or, ``held=False``, one that went)."""
         self.held += HELD_PULL * ((1.0 if held else 0.0) - self.held)
+
+    def earned(self, per: float, tpm: int | None, requests: int | None) -> float:
+        """What an automatic request earns toward the next (see the module docstring): ``per``,
+        less under the floor while the guard holds ours back."""
+        if tpm is None or requests is None or self.held <= 0:
+            return per
+        workspace = tpm * TARGET / max(1, requests)  # the budget before what we learnt
+        if workspace >= FLOOR_TOKENS:
+            return per
+        power = CROWDED_POWER * min(1.0, self.held / HOLDING)
+        factor: float = (workspace / FLOOR_TOKENS) ** power
+        return per * factor
 
     def attempt(self, budget: float, need: float) -> bool:
         """An automatic request in a busy workspace: may it go? It earns ``budget`` as credit;

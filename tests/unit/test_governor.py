@@ -13,6 +13,7 @@ from codestral_lsp.notices import Notice
 from codestral_lsp.pacing import (
     FLOOR_TOKENS,
     HELD_MAX,
+    HOLDING,
     MARGIN_S,
     TARGET,
     Report,
@@ -718,3 +719,41 @@ def test_a_server_the_guard_holds_back_for_long_keeps_a_fifth_of_its_budget() ->
     snapshot = governor.snapshot()
     assert snapshot["plannedTokensPerRequest"] == round(budget * (1 - HELD_MAX))
     assert snapshot["guardHeldShare"] == 1.0
+
+
+def test_under_the_floor_a_server_held_back_earns_less_by_the_workspace_count() -> None:
+    # 400 requests in the window: a budget of 141 tokens, under the floor. Requests go at the
+    # floor's size, more than the count gave them, and the guard holds ours back. A request then
+    # earns the budget times (budget / floor)^2: the workspace's figure, not our budget, which
+    # the held share lowers (from that, a server held back would earn less and less).
+    governor, clock, _, _ = make()
+    entry = governor.sent(1_000)
+    governor.observe_headers(busy(0, 100), as_of=entry.at)
+    for _ in range(10):
+        clock.now += 0.01
+        assert governor.admit(False, FLOOR_TOKENS).reason.startswith("token allowance low")
+    held = 1 - 0.9**10
+    assert governor.share.held == pytest.approx(held)
+    entry = governor.sent(FLOOR_TOKENS)
+    governor.observe_headers(busy(30_000, 100), as_of=entry.at)  # room again, as many requests
+    workspace_budget = TARGET * 60_000 / 400
+    per = workspace_budget * (1 - held)
+    earned = per * (workspace_budget / FLOOR_TOKENS) ** 2
+    verdict = governor.admit(False, FLOOR_TOKENS)
+    assert verdict.reason == (
+        f"pacing: saving up for a request ({per:.0f} tokens each,"
+        f" {earned:.0f} saved by each of ours: held back)"
+    )
+    assert governor.share.credit == pytest.approx(earned)
+
+
+def test_what_a_request_earns_changes_only_under_the_floor_and_while_held_back() -> None:
+    share = Share()
+    assert share.earned(100.0, 60_000, 400) == 100.0  # nothing held back
+    share.held = HOLDING / 2  # a little: half the power
+    assert share.earned(100.0, 60_000, 400) == pytest.approx(100 * (TARGET * 150 / 256))
+    share.held = 0.5
+    assert share.earned(100.0, 60_000, 400) == pytest.approx(100 * (TARGET * 150 / 256) ** 2)
+    assert share.earned(100.0, 60_000, 200) == 100.0  # a budget of 282: over the floor
+    assert share.earned(100.0, None, 400) == 100.0  # no limit known
+    assert share.earned(100.0, 60_000, None) == 100.0  # no count: the report left the window
