@@ -47,7 +47,7 @@ for its window: the tokens and the requests left. From them, carried forward to 
   budget times (budget / floor)², from the workspace's count alone, the same for every server
   (from our own budget, which the held share lowers, a server held back earned less, sent less
   and starved). In the team simulation of a team typing steadily (15-45 requests a minute, the
-  budget a third of the floor) that took the 429s from ~8 a seed to none; where the guard
+  budget about half the floor) that took the 429s from ~8 a seed to none; where the guard
   holds little, as in ``benchmarks --shared --realistic`` (whose young window counts high),
   it changes nothing.
 - **A rate**, when the backend reports tokens only (``ratelimitbysize-*``) or only a configured
@@ -262,9 +262,10 @@ class Share:
     def attempt(self, budget: float, need: float) -> bool:
         """An automatic request in a busy workspace: may it go? It earns ``budget`` as credit;
         one goes when the credit covers it. (The budget counts only requests sent, so while
-        some are skipped the servers spend a little over the target; the guard holds the
-        limit. Scaling the credit by the share sent instead starves a server that falls
-        behind: fewer sent, less credit, fewer sent.)"""
+        some are skipped the servers spend over the target; the guard holds the limit, and
+        ``earned`` lowers the credit while it holds ours back. Scaling the credit by our own
+        share sent instead starves a server that falls behind: fewer sent, less credit, fewer
+        sent.)"""
         self.credit = min(self.credit + budget, 2 * max(need, FLOOR_TOKENS))
         goes = self.credit >= need
         self.sent_share += SENT_SHARE_PULL * ((1.0 if goes else 0.0) - self.sent_share)
