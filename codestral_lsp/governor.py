@@ -288,8 +288,9 @@ class Governor:
 
     def _share_per_minute(self, now: float) -> float | None:
         per = self._per_request()
-        if per is not None:
-            return per * 60 / max(self._gap_s or 1.0, 1.0)
+        if per is not None:  # what our requests earn, at our pace
+            count = self.workspace.requests_in_window(self.rpm, self.tpm)
+            return self.share.earned(per, self.tpm, count) * 60 / max(self._gap_s or 1.0, 1.0)
         capacity = self._capacity()
         return None if capacity is None else self.rate_share.rate_at(now, capacity) * 60
 

@@ -745,6 +745,7 @@ def test_under_the_floor_a_server_held_back_earns_less_by_the_workspace_count() 
         f" {earned:.0f} saved by each of ours: held back)"
     )
     assert governor.share.credit == pytest.approx(earned)
+    assert governor.snapshot()["shareTokensPerMinute"] == round(earned * 60)  # a request a second
 
 
 def test_what_a_request_earns_changes_only_under_the_floor_and_while_held_back() -> None:
