@@ -79,7 +79,7 @@ class Governor:
         self.guard = Guard(clock, today, jitter)
         self.herald = Herald(notify)
         self.share = Share()
-        self.rate_share = RateShare(clock())  # where only tokens are counted
+        self.rate_share = RateShare(clock(), self._capacity)  # where only tokens are counted
         self._gap_s: float | None = None  # our usual gap between requests
         self._asked_at: float | None = None
         self._planned: tuple[float, str] | None = None  # the last plan's tokens and reason
@@ -143,10 +143,7 @@ class Governor:
         per, cold = self._per_request(), self._cold_budget()
         if per is not None or cold is not None:
             return min(x for x in (per, cold) if x is not None)
-        capacity = self._capacity()
-        if capacity is None:
-            return None
-        return self.rate_share.affordable(now, capacity, self._gap_s)
+        return self.rate_share.affordable(now, self._gap_s)
 
     def admit(self, invoked: bool, need: int) -> Verdict:
         """May a request spending about ``need`` tokens go out now? Counts and announces."""
@@ -201,8 +198,7 @@ class Governor:
                 return Verdict(True)
             why = "" if earned == per else f", {earned:.0f} saved by each of ours: held back"
             return Verdict(False, f"pacing: saving up for a request ({per:.0f} tokens each{why})")
-        capacity = self._capacity()
-        wait = 0.0 if capacity is None else self.rate_share.wait(now, capacity)
+        wait = self.rate_share.wait(now)
         if wait > 0:
             return Verdict(False, f"pacing: {wait:.1f} s to this server's next request")
         return Verdict(True)
@@ -238,9 +234,7 @@ class Governor:
         now = self._clock()
         entry = self.guard.went(now, tokens)
         self.share.spend(tokens)
-        capacity = self._capacity()
-        if capacity is not None:
-            self.rate_share.spent(now, capacity, tokens)
+        self.rate_share.spent(now, tokens)
         return entry
 
     def settle(self, entry: Sent, prompt_tokens: int, completion_tokens: int) -> None:
@@ -258,11 +252,9 @@ class Governor:
             return
         now, ws = self._clock(), self.workspace
         first = first and self.herald.share_told is None
-        capacity = self._capacity()
-        if capacity is not None and self.tpm is not None:
+        if self.tpm is not None:
             congestion, quiet = ws.congestion(self.tpm)
-            others = ws.others_tokens_per_s
-            self.rate_share.steer(now, capacity, congestion, quiet, first, others)
+            self.rate_share.steer(now, congestion, quiet, first, ws.others_tokens_per_s)
         others = self.workspace.others_tokens_per_s * 60
         self.herald.share(self._share_per_minute(now), others, self.tpm)
 
@@ -271,9 +263,7 @@ class Governor:
         now = self._clock()
         self.observe_headers(headers)
         retry_after = self.guard.cool_down(retry_after)
-        capacity = self._capacity()
-        if capacity is not None:  # re-enter at a paced rate, not in a burst
-            self.rate_share.rate_limited(now, capacity)
+        self.rate_share.rate_limited(now)  # re-enter at a paced rate, not in a burst
         text = f"codestral-lsp: rate limited (HTTP 429); cooling down for {retry_after:.1f} s"
         self._notify(Notice("rate-limit", text, logging.WARNING))
 
@@ -291,8 +281,8 @@ class Governor:
         if per is not None:  # what our requests earn, at our pace
             count = self.workspace.requests_in_window(self.rpm, self.tpm)
             return self.share.earned(per, self.tpm, count) * 60 / max(self._gap_s or 1.0, 1.0)
-        capacity = self._capacity()
-        return None if capacity is None else self.rate_share.rate_at(now, capacity) * 60
+        rate = self.rate_share.rate_at(now)
+        return None if rate is None else rate * 60
 
     def snapshot(self) -> dict[str, object]:
         now = self._clock()

@@ -11,6 +11,7 @@ is not in debt; a request's size is what the bucket holds, or the rate over our 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from codestral_lsp.pacing import FLOOR_TOKENS, TARGET
 
@@ -23,25 +24,22 @@ BURST_S = 8.0  # the bucket holds this many seconds of the share
 
 
 class RateShare:
-    """This server's share of the token rate (tokens a second), and its bucket."""
+    """This server's share of the token rate (tokens a second), and its bucket, under the
+    limit's rate ``capacity()`` (tokens a second; None: no limit known, nothing to pace)."""
 
-    def __init__(self, now: float) -> None:
+    def __init__(self, now: float, capacity: Callable[[], float | None]) -> None:
+        self.capacity = capacity
         self.rate: float | None = None
         self._rate_at = now
         self._congestion, self._quiet, self._heard_at = 0.0, False, -math.inf
         self._bucket, self._bucket_at = 0.0, now
 
-    def steer(
-        self,
-        now: float,
-        capacity: float,
-        congestion: float,
-        quiet: bool,
-        first: bool,
-        others: float,
-    ) -> None:
+    def steer(self, now: float, congestion: float, quiet: bool, first: bool, others: float) -> None:
         """A report: the rate's course from the workspace's projected congestion."""
-        rate = self.rate_at(now, capacity)
+        capacity = self.capacity()
+        if capacity is None:
+            return
+        rate = self._rate(now, capacity)
         self._congestion, self._quiet, self._heard_at = congestion, quiet, now
         if first:  # a newcomer: where the others' shares tend, else part of what they leave
             settled = self.settled(capacity)
@@ -55,7 +53,12 @@ class RateShare:
             return None
         return GROW * capacity / (SHRINK * self._congestion)
 
-    def rate_at(self, now: float, capacity: float) -> float:
+    def rate_at(self, now: float) -> float | None:
+        """The rate brought to ``now`` (None: no limit known)."""
+        capacity = self.capacity()
+        return None if capacity is None else self._rate(now, capacity)
+
+    def _rate(self, now: float, capacity: float) -> float:
         """The rate brought to ``now``: toward the settled point, or growing while news lasts."""
         if self.rate is None:
             self.rate = capacity * TARGET  # alone until the headers say otherwise
@@ -80,30 +83,37 @@ class RateShare:
 
     # --- the bucket ----------------------------------------------------------------------
 
-    def affordable(self, now: float, capacity: float, gap_s: float | None) -> float:
+    def affordable(self, now: float, gap_s: float | None) -> float | None:
         """Tokens our next request may spend: the bucket, or the rate over our usual gap."""
-        rate = self._refill(now, capacity)
+        rate = self._refill(now)
+        if rate is None:
+            return None
         return max(self._bucket, rate * (gap_s if gap_s is not None else BURST_S))
 
-    def wait(self, now: float, capacity: float) -> float:
+    def wait(self, now: float) -> float:
         """Seconds until the bucket is out of debt (0: a request may go)."""
-        rate = self._refill(now, capacity)
-        return max(0.0, -self._bucket / rate)
+        rate = self._refill(now)
+        return 0.0 if rate is None else max(0.0, -self._bucket / rate)
 
-    def spent(self, now: float, capacity: float, tokens: float) -> None:
-        self._refill(now, capacity)
-        self._bucket -= tokens
+    def spent(self, now: float, tokens: float) -> None:
+        if self._refill(now) is not None:
+            self._bucket -= tokens
 
     def recounted(self, estimated: int, counted: int) -> None:
         self._bucket += estimated - counted
 
-    def rate_limited(self, now: float, capacity: float) -> None:
+    def rate_limited(self, now: float) -> None:
         """A 429: re-enter at half the rate, not in a burst."""
-        self.set_rate(now, capacity, self.rate_at(now, capacity) / 2)
-        self._bucket = min(self._bucket, 0.0)
+        capacity = self.capacity()
+        if capacity is not None:
+            self.set_rate(now, capacity, self._rate(now, capacity) / 2)
+            self._bucket = min(self._bucket, 0.0)
 
-    def _refill(self, now: float, capacity: float) -> float:
-        rate = self.rate_at(now, capacity)
+    def _refill(self, now: float) -> float | None:
+        capacity = self.capacity()
+        if capacity is None:
+            return None
+        rate = self._rate(now, capacity)
         full = max(rate * BURST_S, float(FLOOR_TOKENS))
         self._bucket = min(full, self._bucket + rate * max(0.0, now - self._bucket_at))
         self._bucket_at = now

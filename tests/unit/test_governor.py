@@ -377,7 +377,9 @@ def test_a_configured_limit_paces_a_rate_and_guards_the_window() -> None:
     verdict = governor.admit(True, 1_000)  # but not the window: 5,700 of 6,000 spent
     assert verdict == Verdict(False, "token allowance low (300 left)")
     clock.now += 60  # the window is free again, but the debt (5,700) is paid at the share's rate
-    assert 60 * governor.rate_share.rate_at(clock.now, 100.0) < 5_700
+    rate = governor.rate_share.rate_at(clock.now)
+    assert rate is not None
+    assert 60 * rate < 5_700
     assert governor.admit(False, 1_000).reason.startswith("pacing: ")
     clock.now += 5
     assert governor.admit(False, 1_000) == Verdict(True)
