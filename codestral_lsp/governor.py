@@ -189,11 +189,10 @@ class Governor:
         rate fallback is for backends that count tokens only, and the rate it settled at in a
         busy workspace (halved by each 429) starved such a server for minutes."""
         per = self._per_request()
-        count = None if per is None else self.workspace.requests_in_window(self.rpm, self.tpm)
         if per is None and self._cold_budget() is not None:
-            per = self._last_per
+            per = self._last_per  # no count now: it earns in full
         if per is not None:
-            earned = self.share.earned(per, self.tpm, count)
+            earned = self._earned(per)
             if per >= self._full or self.share.attempt(earned, need):
                 return Verdict(True)
             why = "" if earned == per else f", {earned:.0f} saved by each of ours: held back"
@@ -209,6 +208,11 @@ class Governor:
         )
         self._last_per = self._last_per if per is None else per
         return per
+
+    def _earned(self, per: float) -> float:
+        return self.share.earned(
+            per, self.tpm, self.workspace.requests_in_window(self.rpm, self.tpm)
+        )
 
     def _cold_budget(self) -> float | None:
         """While the workspace's rate is unknown, under a limit shared by requests and tokens:
@@ -255,8 +259,7 @@ class Governor:
         if self.tpm is not None:
             congestion, quiet = ws.congestion(self.tpm)
             self.rate_share.steer(now, congestion, quiet, first, ws.others_tokens_per_s)
-        others = self.workspace.others_tokens_per_s * 60
-        self.herald.share(self._share_per_minute(now), others, self.tpm)
+        self.herald.share(self._share_per_minute(now), ws.others_tokens_per_s * 60, self.tpm)
 
     def rate_limited(self, retry_after: float | None, headers: Mapping[str, str]) -> None:
         """A 429: cool down as long as the server said (within reason), else back off."""
@@ -279,8 +282,7 @@ class Governor:
     def _share_per_minute(self, now: float) -> float | None:
         per = self._per_request()
         if per is not None:  # what our requests earn, at our pace
-            count = self.workspace.requests_in_window(self.rpm, self.tpm)
-            return self.share.earned(per, self.tpm, count) * 60 / max(self._gap_s or 1.0, 1.0)
+            return self._earned(per) * 60 / max(self._gap_s or 1.0, 1.0)
         rate = self.rate_share.rate_at(now)
         return None if rate is None else rate * 60
 

@@ -94,6 +94,11 @@ class Report:
     reset_at: float | None  # when a fixed window ends, if the backend says
 
 
+def _workspace_budget(tpm: int, requests: int) -> float:
+    """Each request's budget by the window's count alone: the target over the count."""
+    return tpm * TARGET / max(1, requests)
+
+
 def _ema(old: float | None, new: float, weight: float) -> float:
     return new if old is None else old + weight * (new - old)
 
@@ -241,7 +246,7 @@ class Share:
         if tpm is None or requests is None:
             return None
         learnt = self.spent_of_estimate * self.estimate_of_plan
-        return tpm * TARGET / max(1, requests) * (1.0 - min(self.held, HELD_MAX)) / learnt
+        return _workspace_budget(tpm, requests) * (1.0 - min(self.held, HELD_MAX)) / learnt
 
     def guarded(self, held: bool) -> None:
         """An automatic request the guard held back (or, ``held=False``, one that went)."""
@@ -252,7 +257,7 @@ class Share:
         less under the floor while the guard holds ours back."""
         if tpm is None or requests is None or self.held <= 0:
             return per
-        workspace = tpm * TARGET / max(1, requests)  # the budget before what we learnt
+        workspace = _workspace_budget(tpm, requests)  # before what we learnt and held
         if workspace >= FLOOR_TOKENS:
             return per
         power = CROWDED_POWER * min(1.0, self.held / HOLDING)
